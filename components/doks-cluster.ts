@@ -1,0 +1,150 @@
+import * as digitalocean from "@pulumi/digitalocean";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { ConfigError, validateCidr, validateInteger, validateOneOf, validateTimeOfDay } from "./validate";
+
+/** Arguments of {@link DoksCluster}. */
+export interface DoksClusterArgs {
+    /** DigitalOcean region slug, e.g. `fra1`. */
+    readonly region: string;
+    /** Kubernetes version prefix; the newest DOKS release matching it is used. @default "1.35." */
+    readonly kubernetesVersionPrefix?: string;
+    /** Droplet size of the default node pool. @default "s-2vcpu-4gb" */
+    readonly nodeSize?: string;
+    /** Node count when autoscaling is off. @default 3 */
+    readonly nodeCount?: number;
+    /** Let the cluster autoscaler size the pool between `minNodes` and `maxNodes`. @default false */
+    readonly autoScale?: boolean;
+    /** Autoscaling lower bound. @default nodeCount */
+    readonly minNodes?: number;
+    /** Autoscaling upper bound. @default nodeCount */
+    readonly maxNodes?: number;
+    /** Highly available control plane (cannot be turned off once on). @default false */
+    readonly haControlPlane?: boolean;
+    /** Surge upgrades: new nodes are added before old ones drain. @default true */
+    readonly surgeUpgrade?: boolean;
+    /** Let DigitalOcean apply patch releases in the maintenance window. @default true */
+    readonly autoUpgrade?: boolean;
+    /** Maintenance window day (`any`, `monday` … `sunday`). @default "sunday" */
+    readonly maintenanceDay?: string;
+    /** Maintenance window start, HH:MM UTC. @default "04:00" */
+    readonly maintenanceStartTime?: string;
+    /** The VPC's IP range. @default "10.110.0.0/20" */
+    readonly vpcIpRange?: string;
+    /** Pod network. @default "10.244.0.0/16" */
+    readonly clusterSubnet?: string;
+    /** Service network. @default "10.245.0.0/16" */
+    readonly serviceSubnet?: string;
+    /**
+     * The DigitalOcean API token the kubeconfig authenticates with (a secret). DOKS accepts DigitalOcean API
+     * tokens as bearer tokens; using the stack's own token instead of the 7-day token DigitalOcean issues with
+     * each kubeconfig download keeps previews and refreshes working after a week.
+     */
+    readonly apiToken: pulumi.Input<string>;
+    /** Protect the cluster against `pulumi destroy` and replacement. @default true */
+    readonly protect?: boolean;
+}
+
+export const MAINTENANCE_DAYS = ["any", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] as const;
+
+/** Builds a kubeconfig that authenticates with a long-lived token rather than the cluster's 7-day credentials. */
+export function buildKubeconfig(name: string, endpoint: string, caCertificateBase64: string, token: string): string {
+    return JSON.stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{ name, cluster: { server: endpoint, "certificate-authority-data": caCertificateBase64 } }],
+        users: [{ name: `${name}-admin`, user: { token } }],
+        contexts: [{ name, context: { cluster: name, user: `${name}-admin` } }],
+        "current-context": name,
+    }, null, 2);
+}
+
+/**
+ * A DigitalOcean Kubernetes cluster in its own VPC, and a Kubernetes provider for everything deployed into it.
+ */
+export class DoksCluster extends pulumi.ComponentResource {
+    public readonly vpc: digitalocean.Vpc;
+    public readonly cluster: digitalocean.KubernetesCluster;
+    /** The Kubernetes version DOKS runs, resolved from the prefix. */
+    public readonly version: pulumi.Output<string>;
+    /** A kubeconfig (secret) that keeps working after DigitalOcean's 7-day credentials expire. */
+    public readonly kubeconfig: pulumi.Output<string>;
+    public readonly provider: k8s.Provider;
+
+    constructor(name: string, args: DoksClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("stateful-flask:infra:DoksCluster", name, {}, opts);
+
+        const nodeCount = validateInteger("nodeCount", args.nodeCount ?? 3, 1, 512);
+        const autoScale = args.autoScale ?? false;
+        const minNodes = validateInteger("minNodes", args.minNodes ?? nodeCount, 1, 512);
+        const maxNodes = validateInteger("maxNodes", args.maxNodes ?? Math.max(nodeCount, minNodes), 1, 512);
+        if (autoScale && maxNodes < minNodes) {
+            throw new ConfigError("maxNodes", maxNodes, `expected at least minNodes (${minNodes})`);
+        }
+        const maintenanceDay = validateOneOf("maintenanceDay", args.maintenanceDay ?? "sunday", MAINTENANCE_DAYS);
+        const maintenanceStartTime = validateTimeOfDay("maintenanceStartTime", args.maintenanceStartTime ?? "04:00");
+        const vpcIpRange = validateCidr("vpcIpRange", args.vpcIpRange ?? "10.110.0.0/20");
+        const clusterSubnet = validateCidr("clusterSubnet", args.clusterSubnet ?? "10.244.0.0/16");
+        const serviceSubnet = validateCidr("serviceSubnet", args.serviceSubnet ?? "10.245.0.0/16");
+        const versionPrefix = args.kubernetesVersionPrefix ?? "1.35.";
+        const protect = args.protect ?? true;
+
+        this.vpc = new digitalocean.Vpc(`${name}-vpc`, {
+            region: args.region,
+            ipRange: vpcIpRange,
+            description: `Network of the ${name} Kubernetes cluster`,
+        }, { parent: this });
+
+        // Never a hard-coded version: the newest patch release of the configured minor, as DOKS offers it today.
+        this.version = pulumi.output(digitalocean.getKubernetesVersionsOutput({ versionPrefix }, { parent: this }))
+            .apply(v => {
+                if (!v.latestVersion) {
+                    throw new ConfigError("kubernetesVersionPrefix", versionPrefix,
+                        `DigitalOcean offers no Kubernetes release with this prefix; it offers ${v.validVersions.join(", ") || "none"}`);
+                }
+                return v.latestVersion;
+            });
+
+        this.cluster = new digitalocean.KubernetesCluster(name, {
+            region: args.region,
+            version: this.version,
+            vpcUuid: this.vpc.id,
+            clusterSubnet,
+            serviceSubnet,
+            ha: args.haControlPlane ?? false,
+            surgeUpgrade: args.surgeUpgrade ?? true,
+            autoUpgrade: args.autoUpgrade ?? true,
+            maintenancePolicy: { day: maintenanceDay, startTime: maintenanceStartTime },
+            // Volumes and load balancers created through Kubernetes outlive the cluster: a deleted cluster must
+            // never take the database volumes with it.
+            destroyAllAssociatedResources: false,
+            nodePool: {
+                // The pool name is part of the cluster's identity in DigitalOcean; renaming replaces every node.
+                name: `${name}-default`,
+                size: args.nodeSize ?? "s-2vcpu-4gb",
+                autoScale,
+                ...(autoScale ? { minNodes, maxNodes } : { nodeCount }),
+                labels: { "stateful-flask/pool": "default" },
+            },
+            tags: [name],
+        }, { parent: this, protect });
+
+        this.kubeconfig = pulumi.secret(pulumi.all([this.cluster.name, this.cluster.endpoint, this.cluster.kubeConfigs, args.apiToken])
+            .apply(([clusterName, endpoint, kubeConfigs, token]) =>
+                buildKubeconfig(`do-${clusterName}`, endpoint, kubeConfigs[0].clusterCaCertificate, token)));
+
+        this.provider = new k8s.Provider(`${name}-k8s`, {
+            kubeconfig: this.kubeconfig,
+            // Unreachable clusters must fail the update, never be read as "every resource is gone".
+            deleteUnreachable: false,
+        }, { parent: this });
+
+        this.registerOutputs({
+            vpc: this.vpc,
+            cluster: this.cluster,
+            version: this.version,
+            kubeconfig: this.kubeconfig,
+            provider: this.provider,
+        });
+    }
+}

@@ -1,0 +1,196 @@
+import * as crypto from "crypto";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { Resources } from "./postgres";
+import { validateHttpPath, validateInteger, validateName, validatePinnedImage } from "./validate";
+
+/** Where and how the API reaches its database. */
+export interface DatabaseConnection {
+    /** DNS name of the read-write Service. */
+    readonly host: string;
+    readonly port: number;
+    readonly database: string;
+    readonly user: string;
+    /** A secret. */
+    readonly password: pulumi.Input<string>;
+    /** Labels the database's NetworkPolicy admits. */
+    readonly clientLabels: Record<string, string>;
+}
+
+/** Arguments of {@link TasksApi}. */
+export interface TasksApiArgs {
+    /** Namespace, created by this component. @default "stateful-namespace" */
+    readonly namespace?: string;
+    /** Name of the Deployment, its Service and the `app` label. @default "stateful-flask" */
+    readonly name?: string;
+    /** The Flask image, pinned to a release tag or digest. */
+    readonly image: string;
+    /** Pods of the API. Its own setting; the policy pack checks it equals the database's. @default 1 */
+    readonly replicas?: number;
+    /** The port Flask (gunicorn) listens on in the container. @default 5000 */
+    readonly port?: number;
+    /** HTTP path of the readiness and liveness probes. @default "/healthz" */
+    readonly healthPath?: string;
+    /** The migration command, run once per release by a Job. @default ["flask", "db", "upgrade"] */
+    readonly migrationCommand?: string[];
+    readonly database: DatabaseConnection;
+    /** The `app.kubernetes.io/part-of` label. @default "stateful-flask" */
+    readonly partOf?: string;
+    /** UID the containers run as (the image must not need root). @default 10001 */
+    readonly runAsUser?: number;
+    /** API container resources. @default requests 100m/128Mi, limits 500m/256Mi */
+    readonly resources?: Resources;
+}
+
+/** The migration Job's name: one per release, so a new image (or command) runs the migrations again. */
+export function migrationJobName(apiName: string, image: string, command: readonly string[]): string {
+    const release = crypto.createHash("sha256").update(JSON.stringify({ image, command })).digest("hex").slice(0, 10);
+    return `${apiName}-migrate-${release}`;
+}
+
+/**
+ * The Flask "tasks" API: a Deployment behind a ClusterIP Service, its database credentials in a Secret, and
+ * a Job that runs the schema migrations (`flask db upgrade`) once per release before the new pods roll out.
+ */
+export class TasksApi extends pulumi.ComponentResource {
+    public readonly namespace: k8s.core.v1.Namespace;
+    public readonly databaseSecret: k8s.core.v1.Secret;
+    public readonly migrationJob: k8s.batch.v1.Job;
+    public readonly deployment: k8s.apps.v1.Deployment;
+    public readonly service: k8s.core.v1.Service;
+    public readonly namespaceName: string;
+    public readonly serviceName: string;
+    public readonly servicePort = 80;
+
+    constructor(name: string, args: TasksApiArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("stateful-flask:app:TasksApi", name, {}, opts);
+
+        const ns = validateName("apiNamespace", args.namespace ?? "stateful-namespace");
+        const appName = validateName("apiName", args.name ?? "stateful-flask", 40);
+        const image = validatePinnedImage("apiImage", args.image);
+        const replicas = validateInteger("apiReplicas", args.replicas ?? 1, 1, 50);
+        const port = validateInteger("apiPort", args.port ?? 5000, 1, 65535);
+        const healthPath = validateHttpPath("apiHealthPath", args.healthPath ?? "/healthz");
+        const migrationCommand = args.migrationCommand ?? ["flask", "db", "upgrade"];
+        const partOf = args.partOf ?? "stateful-flask";
+        const runAsUser = validateInteger("runAsUser", args.runAsUser ?? 10001, 1);
+        const resources = args.resources ?? { requests: { cpu: "100m", memory: "128Mi" }, limits: { cpu: "500m", memory: "256Mi" } };
+        const db = args.database;
+        this.namespaceName = ns;
+        this.serviceName = appName;
+
+        const selector = { app: appName };
+        const labels = {
+            ...selector,
+            "app.kubernetes.io/name": appName,
+            "app.kubernetes.io/component": "api",
+            "app.kubernetes.io/part-of": partOf,
+            "app.kubernetes.io/managed-by": "pulumi",
+        };
+
+        this.namespace = new k8s.core.v1.Namespace(`${name}-namespace`, {
+            metadata: { name: ns, labels: { "app.kubernetes.io/part-of": partOf } },
+        }, { parent: this });
+        const inNamespace = { parent: this, dependsOn: [this.namespace] };
+
+        const secretName = `${appName}-database`;
+        this.databaseSecret = new k8s.core.v1.Secret(`${name}-database`, {
+            metadata: { name: secretName, namespace: ns, labels },
+            type: "Opaque",
+            stringData: {
+                POSTGRES_HOST: db.host,
+                POSTGRES_PORT: String(db.port),
+                POSTGRES_DB: db.database,
+                POSTGRES_USER: db.user,
+                POSTGRES_PASSWORD: db.password,
+                // The generated password is alphanumeric, so it needs no URL escaping.
+                DATABASE_URL: pulumi.interpolate`postgresql://${db.user}:${db.password}@${db.host}:${db.port}/${db.database}`,
+            },
+        }, inNamespace);
+
+        const podSecurity = {
+            runAsNonRoot: true,
+            runAsUser,
+            runAsGroup: runAsUser,
+            seccompProfile: { type: "RuntimeDefault" },
+        };
+        const containerSecurity = { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } };
+        const envFrom = [{ secretRef: { name: secretName } }];
+
+        // Named after the release: a new image gets a new Job (migrations run again), an unchanged one keeps
+        // its completed Job and nothing re-runs. One Job, not `flask db upgrade` in every replica, so
+        // migrations never race.
+        const jobName = migrationJobName(appName, image, migrationCommand);
+        this.migrationJob = new k8s.batch.v1.Job(`${name}-migrate`, {
+            metadata: { name: jobName, namespace: ns, labels: { ...labels, "app.kubernetes.io/component": "migrations" } },
+            spec: {
+                backoffLimit: 4,
+                activeDeadlineSeconds: 900,
+                template: {
+                    metadata: { labels: { ...db.clientLabels, "app.kubernetes.io/component": "migrations", "app.kubernetes.io/part-of": partOf } },
+                    spec: {
+                        restartPolicy: "Never",
+                        automountServiceAccountToken: false,
+                        securityContext: podSecurity,
+                        containers: [{
+                            name: "migrate",
+                            image,
+                            command: migrationCommand,
+                            envFrom,
+                            resources,
+                            securityContext: containerSecurity,
+                        }],
+                    },
+                },
+            },
+        }, { ...inNamespace, dependsOn: [this.namespace, this.databaseSecret], deleteBeforeReplace: true });
+
+        this.deployment = new k8s.apps.v1.Deployment(`${name}-deployment`, {
+            metadata: { name: appName, namespace: ns, labels },
+            spec: {
+                replicas,
+                selector: { matchLabels: selector },
+                // A new pod must be Ready before an old one goes: no capacity is lost during a rollout.
+                strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+                template: {
+                    metadata: { labels: { ...labels, ...db.clientLabels } },
+                    spec: {
+                        automountServiceAccountToken: false,
+                        securityContext: podSecurity,
+                        topologySpreadConstraints: [{
+                            maxSkew: 1,
+                            topologyKey: "kubernetes.io/hostname",
+                            whenUnsatisfiable: "ScheduleAnyway",
+                            labelSelector: { matchLabels: selector },
+                        }],
+                        containers: [{
+                            name: "api",
+                            image,
+                            ports: [{ name: "http", containerPort: port, protocol: "TCP" }],
+                            envFrom,
+                            resources,
+                            securityContext: containerSecurity,
+                            readinessProbe: { httpGet: { path: healthPath, port: "http" }, periodSeconds: 5, failureThreshold: 3, timeoutSeconds: 3 },
+                            livenessProbe: { httpGet: { path: healthPath, port: "http" }, initialDelaySeconds: 10, periodSeconds: 20, failureThreshold: 3, timeoutSeconds: 5 },
+                        }],
+                    },
+                },
+            },
+        }, { ...inNamespace, dependsOn: [this.namespace, this.databaseSecret, this.migrationJob] });
+
+        this.service = new k8s.core.v1.Service(`${name}-service`, {
+            metadata: { name: appName, namespace: ns, labels },
+            spec: {
+                type: "ClusterIP",
+                selector,
+                ports: [{ name: "http", port: this.servicePort, targetPort: "http", protocol: "TCP" }],
+            },
+        }, inNamespace);
+
+        this.registerOutputs({
+            namespaceName: this.namespaceName,
+            serviceName: this.serviceName,
+            migrationJobName: jobName,
+        });
+    }
+}

@@ -1,0 +1,148 @@
+/**
+ * Pure validators shared by `config.ts` and the components. Each throws a `ConfigError` whose message names
+ * the key, the value that was given and what is allowed, so a bad input fails before any resource is
+ * registered.
+ */
+
+/** An input the program cannot use. The message names the key, the value and what is allowed. */
+export class ConfigError extends Error {
+    constructor(readonly key: string, readonly value: unknown, readonly allowed: string) {
+        super(`${key}: ${JSON.stringify(value)} is not valid; ${allowed}`);
+        this.name = "ConfigError";
+    }
+}
+
+/** An integer in [min, max]. `replicas || 1` style coercion is never applied: 0 stays 0 and is rejected. */
+export function validateInteger(key: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+    if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+        const range = max === Number.MAX_SAFE_INTEGER ? `an integer of at least ${min}` : `an integer from ${min} to ${max}`;
+        throw new ConfigError(key, value, `expected ${range}`);
+    }
+    return value;
+}
+
+/** One of a fixed set of strings. */
+export function validateOneOf<T extends string>(key: string, value: unknown, allowed: readonly T[]): T {
+    if (typeof value !== "string" || !(allowed as readonly string[]).includes(value)) {
+        throw new ConfigError(key, value, `expected one of ${allowed.join(", ")}`);
+    }
+    return value as T;
+}
+
+// A storage quantity as Kubernetes accepts it for a volume request: a positive decimal with an optional
+// binary (Ki..Ei) or decimal (k..E) suffix. Exponent forms (1e9) are legal quantities but never what a
+// person means for a disk, so they are rejected.
+const STORAGE_QUANTITY = /^(\d+(\.\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$/;
+const QUANTITY_FACTORS: Record<string, number> = {
+    "": 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
+    Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
+};
+
+/** Parses a storage quantity (`5Gi`, `500Mi`, `1T`) into bytes. */
+export function quantityToBytes(key: string, value: unknown): number {
+    const match = typeof value === "string" ? STORAGE_QUANTITY.exec(value) : null;
+    if (!match) {
+        throw new ConfigError(key, value, "expected a Kubernetes quantity such as 5Gi, 512Mi or 1Ti");
+    }
+    return Number(match[1]) * QUANTITY_FACTORS[match[3] ?? ""];
+}
+
+/** A storage request of at least `minBytes` (DigitalOcean volumes start at 1Gi). */
+export function validateStorageSize(key: string, value: unknown, minBytes = 2 ** 30): string {
+    const bytes = quantityToBytes(key, value);
+    if (bytes < minBytes) {
+        throw new ConfigError(key, value, `expected at least ${minBytes / 2 ** 30}Gi`);
+    }
+    return value as string;
+}
+
+// RFC 1123 subdomain, as Kubernetes requires for Ingress hosts, with an optional leading "*." wildcard.
+const DNS_LABEL = "[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?";
+const HOST = new RegExp(`^(\\*\\.)?${DNS_LABEL}(\\.${DNS_LABEL})+$`);
+
+/** A fully qualified DNS host name (at least two labels, lower case, no scheme, port or path). */
+export function validateHost(key: string, value: unknown): string {
+    if (typeof value !== "string" || value.length > 253 || !HOST.test(value) || /^[0-9.]+$/.test(value)) {
+        throw new ConfigError(key, value,
+            "expected a lower-case DNS name such as drexii.me or api.example.com (no scheme, port, path or IP address)");
+    }
+    return value;
+}
+
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+const DIGEST = /^sha256:[a-f0-9]{64}$/;
+const REPOSITORY = /^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/;
+
+/**
+ * A container image pinned to a release: `repo:tag` (tag not `latest`) or `repo@sha256:...`. An untagged
+ * image or `:latest` means every restart may run different code, so a rollback cannot name what to go back to.
+ */
+export function validatePinnedImage(key: string, value: unknown): string {
+    const allowed = "expected an image pinned to a release, such as registry.example.com/team/app:v1.2.3 or app@sha256:<digest> (untagged and :latest are refused)";
+    if (typeof value !== "string" || value.trim() !== value || value === "") {
+        throw new ConfigError(key, value, allowed);
+    }
+    const [nameAndTag, digest] = value.split("@", 2);
+    if (digest !== undefined && !DIGEST.test(digest)) {
+        throw new ConfigError(key, value, allowed);
+    }
+    const slash = nameAndTag.lastIndexOf("/");
+    const colon = nameAndTag.lastIndexOf(":");
+    const hasTag = colon > slash;
+    const tag = hasTag ? nameAndTag.slice(colon + 1) : undefined;
+    const repository = hasTag ? nameAndTag.slice(0, colon) : nameAndTag;
+    // The registry host may carry a port and upper case is allowed there only; check the path after it.
+    const firstSlash = repository.indexOf("/");
+    const host = firstSlash > 0 ? repository.slice(0, firstSlash) : "";
+    const isHost = host !== "" && (host.includes(".") || host.includes(":") || host === "localhost");
+    const path = isHost ? repository.slice(firstSlash + 1) : repository;
+    if (!REPOSITORY.test(path) || (tag !== undefined && !TAG.test(tag))) {
+        throw new ConfigError(key, value, allowed);
+    }
+    if (digest === undefined && (tag === undefined || tag === "latest")) {
+        throw new ConfigError(key, value, allowed);
+    }
+    return value;
+}
+
+/** An IPv4 CIDR block such as 10.244.0.0/16. */
+export function validateCidr(key: string, value: unknown): string {
+    const match = typeof value === "string" ? /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(value) : null;
+    if (!match || match.slice(1, 5).some(o => Number(o) > 255) || Number(match[5]) > 32) {
+        throw new ConfigError(key, value, "expected an IPv4 CIDR block such as 10.244.0.0/16");
+    }
+    return value as string;
+}
+
+/** A Kubernetes object name (RFC 1123 label): lower case, digits and '-', at most 63 characters. */
+export function validateName(key: string, value: unknown, maxLength = 63): string {
+    if (typeof value !== "string" || value.length > maxLength || !new RegExp(`^${DNS_LABEL}$`).test(value)) {
+        throw new ConfigError(key, value,
+            `expected a lower-case RFC 1123 name (a-z, 0-9, '-'; starts and ends alphanumeric; at most ${maxLength} characters)`);
+    }
+    return value;
+}
+
+/** An absolute HTTP path such as /healthz. */
+export function validateHttpPath(key: string, value: unknown): string {
+    if (typeof value !== "string" || !/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/.test(value)) {
+        throw new ConfigError(key, value, "expected an absolute HTTP path such as /healthz");
+    }
+    return value;
+}
+
+/** A 24-hour UTC time of day, HH:MM. */
+export function validateTimeOfDay(key: string, value: unknown): string {
+    if (typeof value !== "string" || !/^([01]\d|2[0-3]):[0-5]\d$/.test(value)) {
+        throw new ConfigError(key, value, "expected a 24-hour UTC time HH:MM such as 04:00");
+    }
+    return value;
+}
+
+/** An e-mail address (for the ACME account). */
+export function validateEmail(key: string, value: unknown): string {
+    if (typeof value !== "string" || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(value)) {
+        throw new ConfigError(key, value, "expected an e-mail address such as ops@example.com");
+    }
+    return value;
+}

@@ -1,0 +1,157 @@
+import * as assert from "assert";
+import { parseConfig } from "../config";
+import {
+    ConfigError, quantityToBytes, validateHost, validatePinnedImage, validateStorageSize,
+} from "../components/validate";
+import { stackConfig } from "./helpers/program";
+
+/** A reader over a plain map, keys without the project prefix. */
+function reader(values: Record<string, string>) {
+    return (key: string) => values[key];
+}
+
+const minimal = { apiImage: "registry.example.com/team/stateful-flask:v1.0.0", ingressHost: "drexii.me" };
+
+function expectError(values: Record<string, string>, message: string): void {
+    assert.throws(() => parseConfig("test", reader({ ...minimal, ...values })),
+        (err: unknown) => err instanceof ConfigError && err.message === message);
+}
+
+describe("config", () => {
+    it("applies the documented defaults", () => {
+        const c = parseConfig("test", reader(minimal));
+        assert.strictEqual(c.cluster.mode, "digitalocean");
+        assert.ok(c.cluster.mode === "digitalocean");
+        assert.strictEqual(c.cluster.region, "fra1");
+        assert.strictEqual(c.cluster.kubernetesVersionPrefix, "1.35.");
+        assert.strictEqual(c.cluster.nodeCount, 3);
+        assert.strictEqual(c.cluster.clusterSubnet, "10.244.0.0/16");
+        assert.strictEqual(c.postgres.namespace, "postgres");
+        assert.strictEqual(c.postgres.replicas, 1);
+        assert.strictEqual(c.postgres.storageSize, "5Gi");
+        assert.strictEqual(c.postgres.storageClass, "do-block-storage");
+        assert.strictEqual(c.postgres.database, "stateful-flask-db");
+        assert.strictEqual(c.postgres.user, "stateful-flask-user");
+        assert.strictEqual(c.postgres.replicationCidr, "10.244.0.0/16");
+        assert.strictEqual(c.api.namespace, "stateful-namespace");
+        assert.strictEqual(c.api.replicas, 1);
+        assert.strictEqual(c.api.port, 5000);
+        assert.strictEqual(c.api.healthPath, "/healthz");
+        assert.strictEqual(c.ingress.controller, "traefik");
+        assert.strictEqual(c.ingress.host, "drexii.me");
+        assert.strictEqual(c.ingress.tls, false);
+        assert.strictEqual(c.protectData, true);
+        assert.strictEqual(c.partOf, "stateful-flask");
+    });
+
+    it("is frozen", () => {
+        const c = parseConfig("test", reader(minimal));
+        assert.ok(Object.isFrozen(c) && Object.isFrozen(c.postgres) && Object.isFrozen(c.cluster));
+    });
+
+    it("reads both committed stack files without error", () => {
+        for (const stack of ["dev", "local"] as const) {
+            const values = Object.fromEntries(Object.entries(stackConfig(stack)).map(([k, v]) => [k.replace(/^stateful-flask:/, ""), v]));
+            const c = parseConfig(stack, reader(values));
+            assert.strictEqual(c.cluster.mode, stack === "dev" ? "digitalocean" : "existing");
+        }
+    });
+
+    it("keeps replicas 0 as 0 and rejects it (no `|| 1` coercion)", () => {
+        expectError({ apiReplicas: "0" }, 'apiReplicas: 0 is not valid; expected an integer from 1 to 50');
+        expectError({ postgresReplicas: "0" }, 'postgresReplicas: 0 is not valid; expected an integer from 1 to 9');
+    });
+
+    it("rejects replicas that are not integers", () => {
+        expectError({ apiReplicas: "1.5" }, 'apiReplicas: "1.5" is not valid; expected an integer from 1 to 50');
+        expectError({ postgresReplicas: "three" }, 'postgresReplicas: "three" is not valid; expected an integer from 1 to 9');
+        expectError({ apiReplicas: "-2" }, 'apiReplicas: -2 is not valid; expected an integer from 1 to 50');
+        expectError({ apiReplicas: "1e1" }, 'apiReplicas: "1e1" is not valid; expected an integer from 1 to 50');
+    });
+
+    it("rejects an unknown region, naming the allowed ones", () => {
+        assert.throws(() => parseConfig("test", reader({ ...minimal, region: "mars1" })),
+            (err: unknown) => err instanceof ConfigError && /^region: "mars1" is not valid; expected one of .*fra1.*nyc3/.test(err.message));
+    });
+
+    it("rejects an unknown cluster mode", () => {
+        expectError({ clusterMode: "eks" }, 'clusterMode: "eks" is not valid; expected one of digitalocean, existing');
+    });
+
+    it("rejects a malformed host", () => {
+        for (const host of ["https://drexii.me", "drexii", "Drexii.me", "drexii.me/tasks", "drexii.me:80", "10.0.0.1"]) {
+            assert.throws(() => parseConfig("test", reader({ ...minimal, ingressHost: host })),
+                (err: unknown) => err instanceof ConfigError && err.message.startsWith(`ingressHost: ${JSON.stringify(host)} is not valid; expected a lower-case DNS name`));
+        }
+    });
+
+    it("requires a host unless there is no ingress", () => {
+        assert.throws(() => parseConfig("test", reader({ apiImage: minimal.apiImage })),
+            (err: unknown) => err instanceof ConfigError && err.message.startsWith("ingressHost: undefined is not valid; this key is required"));
+        const c = parseConfig("test", reader({ apiImage: minimal.apiImage, ingressController: "none" }));
+        assert.strictEqual(c.ingress.controller, "none");
+    });
+
+    it("rejects a storage size that is not a Kubernetes quantity, or below 1Gi", () => {
+        expectError({ postgresStorageSize: "5GB" }, 'postgresStorageSize: "5GB" is not valid; expected a Kubernetes quantity such as 5Gi, 512Mi or 1Ti');
+        expectError({ postgresStorageSize: "five" }, 'postgresStorageSize: "five" is not valid; expected a Kubernetes quantity such as 5Gi, 512Mi or 1Ti');
+        expectError({ postgresStorageSize: "512Mi" }, 'postgresStorageSize: "512Mi" is not valid; expected at least 1Gi');
+    });
+
+    it("rejects an image without a tag or with :latest, and a missing image", () => {
+        const msg = (v: string) => `apiImage: ${JSON.stringify(v)} is not valid; expected an image pinned to a release, such as registry.example.com/team/app:v1.2.3 or app@sha256:<digest> (untagged and :latest are refused)`;
+        expectError({ apiImage: "drexii/stateful-flask" }, msg("drexii/stateful-flask"));
+        expectError({ apiImage: "drexii/stateful-flask:latest" }, msg("drexii/stateful-flask:latest"));
+        expectError({ apiImage: "localhost:5000/stateful-flask" }, msg("localhost:5000/stateful-flask"));
+        expectError({ postgresImage: "postgres" },
+            'postgresImage: "postgres" is not valid; expected an image pinned to a release, such as registry.example.com/team/app:v1.2.3 or app@sha256:<digest> (untagged and :latest are refused)');
+        assert.throws(() => parseConfig("test", reader({ ingressHost: "drexii.me" })),
+            (err: unknown) => err instanceof ConfigError && err.message.startsWith("apiImage: undefined is not valid; this key is required"));
+    });
+
+    it("rejects booleans that are not true or false", () => {
+        expectError({ protectData: "yes" }, 'protectData: "yes" is not valid; expected true or false');
+    });
+
+    it("rejects TLS without an e-mail, and DNS without a DigitalOcean cluster", () => {
+        assert.throws(() => parseConfig("test", reader({ ...minimal, tlsEnabled: "true" })),
+            (err: unknown) => err instanceof ConfigError && err.message.startsWith("tlsEmail: undefined is not valid; this key is required"));
+        expectError({ clusterMode: "existing", manageDns: "true" },
+            "manageDns: true is not valid; a DigitalOcean DNS record needs clusterMode digitalocean; set manageDns false");
+    });
+
+    it("rejects autoscaling bounds that are upside down", () => {
+        expectError({ autoScale: "true", minNodes: "4", maxNodes: "2" }, "maxNodes: 2 is not valid; expected at least minNodes (4)");
+    });
+
+    it("rejects a malformed version prefix and CIDR", () => {
+        expectError({ kubernetesVersionPrefix: "latest" }, 'kubernetesVersionPrefix: "latest" is not valid; expected a version prefix such as 1.35. or 1.35.1');
+        expectError({ replicationCidr: "10.244.0.0" }, 'replicationCidr: "10.244.0.0" is not valid; expected an IPv4 CIDR block such as 10.244.0.0/16');
+    });
+});
+
+describe("validators", () => {
+    it("accept pinned images in their common forms", () => {
+        for (const image of [
+            "postgres:15.20-bookworm",
+            "registry.digitalocean.com/drexii/stateful-flask:v1.0.0",
+            "localhost:5000/stateful-flask:1.2",
+            "ghcr.io/org/app@sha256:" + "a".repeat(64),
+            "ghcr.io/org/app:v1@sha256:" + "b".repeat(64),
+        ]) {
+            assert.strictEqual(validatePinnedImage("apiImage", image), image);
+        }
+    });
+
+    it("parse quantities into bytes", () => {
+        assert.strictEqual(quantityToBytes("k", "5Gi"), 5 * 2 ** 30);
+        assert.strictEqual(quantityToBytes("k", "1.5Ti"), 1.5 * 2 ** 40);
+        assert.strictEqual(quantityToBytes("k", "10G"), 10e9);
+        assert.strictEqual(validateStorageSize("k", "1Gi"), "1Gi");
+    });
+
+    it("accept wildcard and nested hosts", () => {
+        assert.strictEqual(validateHost("h", "*.drexii.me"), "*.drexii.me");
+        assert.strictEqual(validateHost("h", "api.eu.drexii.me"), "api.eu.drexii.me");
+    });
+});

@@ -1,0 +1,177 @@
+/**
+ * Evaluates the real program (index.ts) under Pulumi mocks with the configuration of a committed stack file,
+ * and records every resource registration as the engine would receive it: type, name, inputs, parent,
+ * provider and the resource options that matter for data safety (protect, retainOnDelete, ignoreChanges,
+ * deleteBeforeReplace, dependencies). No CLI, no cloud.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import * as yaml from "js-yaml";
+import * as pulumi from "@pulumi/pulumi";
+import * as settings from "@pulumi/pulumi/runtime/settings";
+import { deserializeProperties } from "@pulumi/pulumi/runtime/rpc";
+
+export const ROOT = path.resolve(__dirname, "..", "..");
+export const PROJECT = "stateful-flask";
+export type StackName = "dev" | "local";
+
+/** One resource registration, as the engine received it. */
+export interface ProgramResource {
+    type: string;
+    name: string;
+    urn: string;
+    inputs: Record<string, any>;
+    custom: boolean;
+    parent?: string;
+    provider?: string;
+    protect: boolean;
+    retainOnDelete: boolean;
+    deleteBeforeReplace: boolean;
+    ignoreChanges: string[];
+    dependencies: string[];
+    /** Dotted paths of the input values the SDK sent as secrets, e.g. `stringData.POSTGRES_PASSWORD`. */
+    secretInputs: string[];
+}
+
+/** The result of one evaluation. */
+export interface ProgramRun {
+    resources: ProgramResource[];
+    /** The module's exports (Outputs), to check values and secrecy. */
+    exports: Record<string, any>;
+}
+
+/** The committed stack file's config, as the CLI hands it to the program: every value a string. */
+export function stackConfig(stack: StackName): Record<string, string> {
+    const file = path.join(ROOT, `Pulumi.${stack}.yaml`);
+    const doc = yaml.load(fs.readFileSync(file, "utf8")) as { config?: Record<string, unknown> };
+    return Object.fromEntries(Object.entries(doc.config ?? {}).map(([k, v]) =>
+        [k, typeof v === "string" ? v : JSON.stringify(v)]));
+}
+
+// State the mocks hand back for resources whose outputs the program reads.
+function mockState(type: string, name: string, inputs: any): Record<string, any> {
+    switch (type) {
+        case "digitalocean:index/kubernetesCluster:KubernetesCluster":
+            return {
+                ...inputs,
+                name: inputs.name ?? name,
+                endpoint: `https://${name}.k8s.ondigitalocean.com`,
+                status: "running",
+                kubeConfigs: [{
+                    clusterCaCertificate: Buffer.from("mock CA certificate").toString("base64"),
+                    host: `https://${name}.k8s.ondigitalocean.com`,
+                    token: "doks-7-day-token",
+                    expiresAt: "2026-12-01T00:00:00Z",
+                    rawConfig: "apiVersion: v1",
+                }],
+            };
+        case "random:index/randomPassword:RandomPassword":
+            return { ...inputs, result: `mockpassword${name.replace(/[^A-Za-z0-9]/g, "")}`.slice(0, inputs.length ?? 32) };
+        case "kubernetes:networking.k8s.io/v1:Ingress":
+            return { ...inputs, status: { loadBalancer: { ingress: [{ ip: "203.0.113.10" }] } } };
+        default:
+            return inputs;
+    }
+}
+
+const mocks: pulumi.runtime.Mocks = {
+    newResource: args => ({ id: args.inputs?.metadata?.name ?? `${args.name}-id`, state: mockState(args.type, args.name, args.inputs) }),
+    call: args => {
+        if (args.token === "digitalocean:index/getKubernetesVersions:getKubernetesVersions") {
+            const prefix: string = args.inputs.versionPrefix ?? "";
+            const offered = ["1.34.9-do.0", "1.35.4-do.1", "1.36.1-do.0"];
+            const valid = offered.filter(v => v.startsWith(prefix));
+            return { id: "versions", latestVersion: valid[valid.length - 1] ?? "", validVersions: valid, versionPrefix: prefix };
+        }
+        throw new Error(`unexpected invoke ${args.token} in tests`);
+    },
+};
+
+// The wire form of a secret: { [SPECIAL_SIG_KEY]: SECRET_SIG, value }.
+const SIG_KEY = "4dabf18193072939515e22adb298388d";
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+
+function secretPaths(value: any, prefix = ""): string[] {
+    if (value === null || typeof value !== "object") {
+        return [];
+    }
+    if (value[SIG_KEY] === SECRET_SIG) {
+        return [prefix];
+    }
+    return Object.entries(value).flatMap(([k, v]) => secretPaths(v, prefix ? `${prefix}.${k}` : k));
+}
+
+function clearProgramModules(): void {
+    for (const id of Object.keys(require.cache)) {
+        if (id.startsWith(ROOT) && !id.includes(`${path.sep}node_modules${path.sep}`) && !id.includes(`${path.sep}tests${path.sep}`)) {
+            delete require.cache[id];
+        }
+    }
+}
+
+/**
+ * Evaluates index.ts with the stack file's config plus `overrides` (keys like `stateful-flask:apiReplicas`;
+ * `undefined` removes a key). Rejects with the program's error when the program throws.
+ */
+export async function evaluate(stack: StackName, overrides: Record<string, string | undefined> = {}, preview = false): Promise<ProgramRun> {
+    const config: Record<string, string> = { ...stackConfig(stack), "digitalocean:token": "dop_v1_mock_token" };
+    for (const [k, v] of Object.entries(overrides)) {
+        if (v === undefined) {
+            delete config[k];
+        } else {
+            config[k] = v;
+        }
+    }
+
+    await pulumi.runtime.setMocks(mocks, PROJECT, stack, preview);
+    pulumi.runtime.setAllConfig(config, ["digitalocean:token"]);
+
+    const resources: ProgramResource[] = [];
+    const monitor = settings.getMonitor() as any;
+    const register = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req: any, callback: (err: any, resp: any) => void) => {
+        register(req, (err: any, resp: any) => {
+            if (!err) {
+                const raw = req.getObject()?.toJavaScript() ?? {};
+                resources.push({
+                    type: req.getType(),
+                    name: req.getName(),
+                    urn: resp.getUrn(),
+                    inputs: deserializeProperties(req.getObject(), true),
+                    custom: req.getCustom(),
+                    parent: req.getParent() || undefined,
+                    provider: req.getProvider() || undefined,
+                    protect: req.getProtect() === true,
+                    retainOnDelete: req.getRetainondelete() === true,
+                    deleteBeforeReplace: req.getDeletebeforereplace() === true,
+                    ignoreChanges: req.getIgnorechangesList(),
+                    dependencies: req.getDependenciesList(),
+                    secretInputs: secretPaths(raw),
+                });
+            }
+            callback(err, resp);
+        });
+    };
+
+    clearProgramModules();
+    let moduleExports: Record<string, any> = {};
+    await pulumi.runtime.runInPulumiStack(async () => {
+        moduleExports = require(path.join(ROOT, "index.ts"));
+        return moduleExports;
+    });
+    await settings.disconnect();
+    return { resources, exports: moduleExports };
+}
+
+/** The contract the policy tests use: just the registrations. */
+export async function runProgram(stack: StackName, overrides: Record<string, string | undefined> = {}): Promise<ProgramResource[]> {
+    return (await evaluate(stack, overrides)).resources;
+}
+
+/** Resolves an Output (or plain value) to its value and whether it is secret. */
+export async function unwrap<T>(value: pulumi.Input<T> | undefined): Promise<{ value: T | undefined; secret: boolean }> {
+    const out = pulumi.output(value);
+    const secret = await (out as any).isSecret;
+    const resolved = await new Promise<T | undefined>(resolve => out.apply(v => { resolve(v as T); return v; }));
+    return { value: resolved, secret };
+}
