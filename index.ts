@@ -1,95 +1,101 @@
 /**
  * Composition only: read the stack's configuration, create the components, export the outputs.
- * Every input is validated by loadConfig() before the first resource is registered.
+ * Every input is validated (loadConfig, and the DOKS version lookup) before the first resource is registered;
+ * the program is an async function so that the lookup can be awaited first.
  */
 import { digitalOceanToken, loadConfig } from "./config";
-import { DoksCluster } from "./components/doks-cluster";
+import { DoksCluster, resolveKubernetesVersion } from "./components/doks-cluster";
 import { ExistingCluster } from "./components/existing-cluster";
 import { ApiIngress } from "./components/ingress";
 import { Postgres } from "./components/postgres";
 import { TasksApi } from "./components/tasks-api";
 
-const config = loadConfig();
-const c = config.cluster;
+export = async () => {
+    const config = loadConfig();
+    const c = config.cluster;
 
-let target: DoksCluster | ExistingCluster;
-if (c.mode === "digitalocean") {
-    target = new DoksCluster(c.name, {
-        region: c.region,
-        kubernetesVersionPrefix: c.kubernetesVersionPrefix,
-        nodeSize: c.nodeSize,
-        nodeCount: c.nodeCount,
-        autoScale: c.autoScale,
-        minNodes: c.minNodes,
-        maxNodes: c.maxNodes,
-        haControlPlane: c.haControlPlane,
-        surgeUpgrade: c.surgeUpgrade,
-        autoUpgrade: c.autoUpgrade,
-        maintenanceDay: c.maintenanceDay,
-        maintenanceStartTime: c.maintenanceStartTime,
-        vpcIpRange: c.vpcIpRange,
-        clusterSubnet: c.clusterSubnet,
-        serviceSubnet: c.serviceSubnet,
-        apiToken: digitalOceanToken(),
+    let target: DoksCluster | ExistingCluster;
+    if (c.mode === "digitalocean") {
+        const apiToken = digitalOceanToken();
+        const kubernetesVersion = await resolveKubernetesVersion(c.kubernetesVersionPrefix);
+        target = new DoksCluster(c.name, {
+            region: c.region,
+            kubernetesVersion,
+            nodeSize: c.nodeSize,
+            nodeCount: c.nodeCount,
+            autoScale: c.autoScale,
+            minNodes: c.minNodes,
+            maxNodes: c.maxNodes,
+            haControlPlane: c.haControlPlane,
+            surgeUpgrade: c.surgeUpgrade,
+            autoUpgrade: c.autoUpgrade,
+            maintenanceDay: c.maintenanceDay,
+            maintenanceStartTime: c.maintenanceStartTime,
+            vpcIpRange: c.vpcIpRange,
+            clusterSubnet: c.clusterSubnet,
+            serviceSubnet: c.serviceSubnet,
+            apiToken,
+            protect: config.protectData,
+        });
+    } else {
+        target = new ExistingCluster("existing", { context: c.kubeconfigContext });
+    }
+    const onCluster = { provider: target.provider };
+
+    const postgres = new Postgres("postgres", {
+        namespace: config.postgres.namespace,
+        replicas: config.postgres.replicas,
+        image: config.postgres.image,
+        storageSize: config.postgres.storageSize,
+        storageClass: config.postgres.storageClass,
+        database: config.postgres.database,
+        user: config.postgres.user,
+        replicationCidr: config.postgres.replicationCidr,
+        clientNamespaces: [config.api.namespace],
+        partOf: config.partOf,
         protect: config.protectData,
-    });
-} else {
-    target = new ExistingCluster("existing", { context: c.kubeconfigContext });
-}
-const onCluster = { provider: target.provider };
+    }, onCluster);
 
-const postgres = new Postgres("postgres", {
-    namespace: config.postgres.namespace,
-    replicas: config.postgres.replicas,
-    image: config.postgres.image,
-    storageSize: config.postgres.storageSize,
-    storageClass: config.postgres.storageClass,
-    database: config.postgres.database,
-    user: config.postgres.user,
-    replicationCidr: config.postgres.replicationCidr,
-    clientNamespaces: [config.api.namespace],
-    partOf: config.partOf,
-    protect: config.protectData,
-}, onCluster);
+    const api = new TasksApi("api", {
+        namespace: config.api.namespace,
+        name: config.api.name,
+        image: config.api.image,
+        replicas: config.api.replicas,
+        port: config.api.port,
+        healthPath: config.api.healthPath,
+        partOf: config.partOf,
+        database: {
+            host: postgres.host,
+            port: postgres.port,
+            database: postgres.database,
+            user: postgres.user,
+            password: postgres.password,
+            clientLabels: postgres.clientLabels,
+        },
+    }, onCluster);
 
-const api = new TasksApi("api", {
-    namespace: config.api.namespace,
-    name: config.api.name,
-    image: config.api.image,
-    replicas: config.api.replicas,
-    port: config.api.port,
-    healthPath: config.api.healthPath,
-    partOf: config.partOf,
-    database: {
-        host: postgres.host,
-        port: postgres.port,
-        database: postgres.database,
-        user: postgres.user,
-        password: postgres.password,
-        clientLabels: postgres.clientLabels,
-    },
-}, onCluster);
+    const ingress = config.ingress.controller === "none" ? undefined : new ApiIngress("ingress", {
+        host: config.ingress.host,
+        namespace: api.namespaceName,
+        serviceName: api.serviceName,
+        servicePort: api.servicePort,
+        controller: config.ingress.controller,
+        className: config.ingress.className,
+        tls: config.ingress.tls,
+        tlsEmail: config.ingress.tlsEmail,
+        manageDns: config.ingress.manageDns,
+    }, { ...onCluster, dependsOn: [api] });
 
-const ingress = config.ingress.controller === "none" ? undefined : new ApiIngress("ingress", {
-    host: config.ingress.host,
-    namespace: api.namespaceName,
-    serviceName: api.serviceName,
-    servicePort: api.servicePort,
-    controller: config.ingress.controller,
-    className: config.ingress.className,
-    tls: config.ingress.tls,
-    tlsEmail: config.ingress.tlsEmail,
-    manageDns: config.ingress.manageDns,
-}, { ...onCluster, dependsOn: [api] });
-
-export const kubeconfig = target instanceof DoksCluster ? target.kubeconfig : undefined;
-export const kubernetesVersion = target instanceof DoksCluster ? target.version : undefined;
-export const ingressAddress = ingress?.address;
-export const apiUrl = ingress?.url
-    ?? `kubectl -n ${api.namespaceName} port-forward svc/${api.serviceName} 8080:${api.servicePort} (then http://localhost:8080)`;
-export const postgresHost = postgres.host;
-export const postgresReadOnlyHost = postgres.readOnlyHost;
-export const postgresHeadlessHost = postgres.headlessHost;
-export const postgresPods = Array.from({ length: config.postgres.replicas }, (_, i) => `postgres-${i}.${postgres.headlessHost}`);
-export const postgresPassword = postgres.password;
-export const migrationJob = api.migrationJob.metadata.name;
+    return {
+        ...(target instanceof DoksCluster ? { kubeconfig: target.kubeconfig, kubernetesVersion: target.version } : {}),
+        ...(ingress ? { ingressAddress: ingress.address } : {}),
+        apiUrl: ingress?.url
+            ?? `kubectl -n ${api.namespaceName} port-forward svc/${api.serviceName} 8080:${api.servicePort} (then http://localhost:8080)`,
+        postgresHost: postgres.host,
+        postgresReadOnlyHost: postgres.readOnlyHost,
+        postgresHeadlessHost: postgres.headlessHost,
+        postgresPods: Array.from({ length: config.postgres.replicas }, (_, i) => `postgres-${i}.${postgres.headlessHost}`),
+        postgresPassword: postgres.password,
+        migrationJob: api.migrationJob.metadata.name,
+    };
+};

@@ -7,8 +7,8 @@ import { ConfigError, validateCidr, validateInteger, validateOneOf, validateTime
 export interface DoksClusterArgs {
     /** DigitalOcean region slug, e.g. `fra1`. */
     readonly region: string;
-    /** Kubernetes version prefix; the newest DOKS release matching it is used. @default "1.35." */
-    readonly kubernetesVersionPrefix?: string;
+    /** The DOKS version slug, e.g. from {@link resolveKubernetesVersion}. */
+    readonly kubernetesVersion: string;
     /** Droplet size of the default node pool. @default "s-2vcpu-4gb" */
     readonly nodeSize?: string;
     /** Node count when autoscaling is off. @default 3 */
@@ -46,6 +46,21 @@ export interface DoksClusterArgs {
 }
 
 export const MAINTENANCE_DAYS = ["any", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] as const;
+
+/**
+ * The newest DOKS release whose slug starts with `prefix` (`1.35.` gives e.g. `1.35.4-do.1`): never a
+ * hard-coded version that goes stale. Awaited before any resource is registered, so a prefix DigitalOcean
+ * does not offer fails the program cleanly, naming what it does offer.
+ */
+export async function resolveKubernetesVersion(prefix: string, opts?: pulumi.InvokeOptions): Promise<string> {
+    const versions = await digitalocean.getKubernetesVersions({ versionPrefix: prefix }, opts);
+    if (!versions.latestVersion) {
+        const offered = (await digitalocean.getKubernetesVersions({}, opts)).validVersions;
+        throw new ConfigError("kubernetesVersionPrefix", prefix,
+            `DigitalOcean offers no Kubernetes release with this prefix; it offers ${offered.join(", ") || "none"}`);
+    }
+    return versions.latestVersion;
+}
 
 /** Builds a kubeconfig that authenticates with a long-lived token rather than the cluster's 7-day credentials. */
 export function buildKubeconfig(name: string, endpoint: string, caCertificateBase64: string, token: string): string {
@@ -86,7 +101,6 @@ export class DoksCluster extends pulumi.ComponentResource {
         const vpcIpRange = validateCidr("vpcIpRange", args.vpcIpRange ?? "10.110.0.0/20");
         const clusterSubnet = validateCidr("clusterSubnet", args.clusterSubnet ?? "10.244.0.0/16");
         const serviceSubnet = validateCidr("serviceSubnet", args.serviceSubnet ?? "10.245.0.0/16");
-        const versionPrefix = args.kubernetesVersionPrefix ?? "1.35.";
         const protect = args.protect ?? true;
 
         this.vpc = new digitalocean.Vpc(`${name}-vpc`, {
@@ -95,15 +109,7 @@ export class DoksCluster extends pulumi.ComponentResource {
             description: `Network of the ${name} Kubernetes cluster`,
         }, { parent: this });
 
-        // Never a hard-coded version: the newest patch release of the configured minor, as DOKS offers it today.
-        this.version = pulumi.output(digitalocean.getKubernetesVersionsOutput({ versionPrefix }, { parent: this }))
-            .apply(v => {
-                if (!v.latestVersion) {
-                    throw new ConfigError("kubernetesVersionPrefix", versionPrefix,
-                        `DigitalOcean offers no Kubernetes release with this prefix; it offers ${v.validVersions.join(", ") || "none"}`);
-                }
-                return v.latestVersion;
-            });
+        this.version = pulumi.output(args.kubernetesVersion);
 
         this.cluster = new digitalocean.KubernetesCluster(name, {
             region: args.region,

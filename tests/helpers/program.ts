@@ -9,7 +9,6 @@ import * as path from "path";
 import * as yaml from "js-yaml";
 import * as pulumi from "@pulumi/pulumi";
 import * as settings from "@pulumi/pulumi/runtime/settings";
-import { deserializeProperties } from "@pulumi/pulumi/runtime/rpc";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
 export const PROJECT = "stateful-flask";
@@ -29,7 +28,7 @@ export interface ProgramResource {
     deleteBeforeReplace: boolean;
     ignoreChanges: string[];
     dependencies: string[];
-    /** Dotted paths of the input values the SDK sent as secrets, e.g. `stringData.POSTGRES_PASSWORD`. */
+    /** Dotted paths of the inputs the SDK sent as secrets (a secret nested in an object makes the object secret). */
     secretInputs: string[];
 }
 
@@ -91,6 +90,20 @@ const mocks: pulumi.runtime.Mocks = {
 const SIG_KEY = "4dabf18193072939515e22adb298388d";
 const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
 
+/** The inputs as plain values: secrets replaced by their values (secretInputs records which were secret). */
+function unwrapSecrets(value: any): any {
+    if (Array.isArray(value)) {
+        return value.map(unwrapSecrets);
+    }
+    if (value === null || typeof value !== "object") {
+        return value;
+    }
+    if (value[SIG_KEY] === SECRET_SIG) {
+        return unwrapSecrets(value.value);
+    }
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrapSecrets(v)]));
+}
+
 function secretPaths(value: any, prefix = ""): string[] {
     if (value === null || typeof value !== "object") {
         return [];
@@ -137,7 +150,7 @@ export async function evaluate(stack: StackName, overrides: Record<string, strin
                     type: req.getType(),
                     name: req.getName(),
                     urn: resp.getUrn(),
-                    inputs: deserializeProperties(req.getObject(), true),
+                    inputs: unwrapSecrets(raw),
                     custom: req.getCustom(),
                     parent: req.getParent() || undefined,
                     provider: req.getProvider() || undefined,
@@ -155,17 +168,29 @@ export async function evaluate(stack: StackName, overrides: Record<string, strin
 
     clearProgramModules();
     let moduleExports: Record<string, any> = {};
-    await pulumi.runtime.runInPulumiStack(async () => {
-        moduleExports = require(path.join(ROOT, "index.ts"));
-        return moduleExports;
-    });
-    await settings.disconnect();
+    try {
+        await pulumi.runtime.runInPulumiStack(async () => {
+            // As the Node.js language host does: a program exporting a function is called and awaited.
+            const program = require(path.join(ROOT, "index.ts"));
+            moduleExports = typeof program === "function" ? await program() : program;
+            return moduleExports;
+        });
+        await settings.disconnect();
+    } catch (err) {
+        // Tests check that a bad input fails before anything but the stack itself is registered.
+        throw Object.assign(err instanceof Error ? err : new Error(String(err)), { registered: resources });
+    }
     return { resources, exports: moduleExports };
 }
 
 /** The contract the policy tests use: just the registrations. */
 export async function runProgram(stack: StackName, overrides: Record<string, string | undefined> = {}): Promise<ProgramResource[]> {
     return (await evaluate(stack, overrides)).resources;
+}
+
+/** True when the input at `dotted` path was sent as a secret, itself or as part of a secret object. */
+export function isSecretInput(resource: ProgramResource, dotted: string): boolean {
+    return resource.secretInputs.some(p => dotted === p || dotted.startsWith(`${p}.`));
 }
 
 /** Resolves an Output (or plain value) to its value and whether it is secret. */

@@ -1,0 +1,90 @@
+import * as assert from "assert";
+import { migrationJobName } from "../components/tasks-api";
+import { evaluate, isSecretInput, ProgramResource } from "./helpers/program";
+import { all, one, selects, T } from "./helpers/resources";
+
+describe("TasksApi component (dev stack)", () => {
+    let resources: ProgramResource[];
+    let deployment: ProgramResource;
+    before(async () => {
+        resources = (await evaluate("dev")).resources;
+        deployment = one(resources, T.deployment, "stateful-flask");
+    });
+
+    it("runs the configured image and replicas in the tutorial's namespace", () => {
+        assert.strictEqual(deployment.inputs.metadata.namespace, "stateful-namespace");
+        assert.strictEqual(deployment.inputs.spec.replicas, 1);
+        assert.strictEqual(deployment.inputs.spec.template.spec.containers[0].image, "registry.digitalocean.com/drexii/stateful-flask:v1.0.0");
+        assert.deepStrictEqual(deployment.inputs.spec.selector.matchLabels, { app: "stateful-flask" });
+        assert.strictEqual(deployment.inputs.metadata.labels["app.kubernetes.io/component"], "api");
+        assert.strictEqual(deployment.inputs.metadata.labels["app.kubernetes.io/part-of"], "stateful-flask");
+    });
+
+    it("rolls out without losing capacity", () => {
+        assert.deepStrictEqual(deployment.inputs.spec.strategy, { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
+    });
+
+    it("probes readiness and liveness over HTTP on the configured path", () => {
+        const c = deployment.inputs.spec.template.spec.containers[0];
+        assert.deepStrictEqual(c.readinessProbe.httpGet, { path: "/healthz", port: "http" });
+        assert.deepStrictEqual(c.livenessProbe.httpGet, { path: "/healthz", port: "http" });
+        assert.deepStrictEqual(c.ports, [{ name: "http", containerPort: 5000, protocol: "TCP" }]);
+        assert.deepStrictEqual(c.resources, { requests: { cpu: "100m", memory: "128Mi" }, limits: { cpu: "500m", memory: "256Mi" } });
+    });
+
+    it("runs as non-root", () => {
+        const pod = deployment.inputs.spec.template.spec;
+        assert.strictEqual(pod.securityContext.runAsNonRoot, true);
+        assert.strictEqual(pod.securityContext.runAsUser, 10001);
+        assert.strictEqual(pod.containers[0].securityContext.allowPrivilegeEscalation, false);
+    });
+
+    it("gets DATABASE_URL and POSTGRES_* from a Secret, with the password kept secret", () => {
+        const c = deployment.inputs.spec.template.spec.containers[0];
+        assert.deepStrictEqual(c.envFrom, [{ secretRef: { name: "stateful-flask-database" } }]);
+        const secret = one(resources, T.secret, "stateful-flask-database");
+        assert.strictEqual(secret.inputs.metadata.namespace, "stateful-namespace");
+        const data = secret.inputs.stringData;
+        assert.strictEqual(data.POSTGRES_HOST, "postgres.postgres.svc.cluster.local");
+        assert.strictEqual(data.POSTGRES_PORT, "5432");
+        assert.strictEqual(data.POSTGRES_DB, "stateful-flask-db");
+        assert.strictEqual(data.POSTGRES_USER, "stateful-flask-user");
+        assert.match(data.DATABASE_URL, /^postgresql:\/\/stateful-flask-user:[A-Za-z0-9]+@postgres\.postgres\.svc\.cluster\.local:5432\/stateful-flask-db$/);
+        assert.ok(isSecretInput(secret, "stringData.POSTGRES_PASSWORD"), `secret inputs: ${secret.secretInputs}`);
+        assert.ok(isSecretInput(secret, "stringData.DATABASE_URL"));
+    });
+
+    it("runs migrations once per release in a Job the Deployment waits for", () => {
+        const [job] = all(resources, T.job);
+        assert.strictEqual(all(resources, T.job).length, 1);
+        const image = "registry.digitalocean.com/drexii/stateful-flask:v1.0.0";
+        assert.strictEqual(job.inputs.metadata.name, migrationJobName("stateful-flask", image, ["flask", "db", "upgrade"]));
+        assert.match(job.inputs.metadata.name, /^stateful-flask-migrate-[0-9a-f]{10}$/);
+        const c = job.inputs.spec.template.spec.containers[0];
+        assert.deepStrictEqual(c.command, ["flask", "db", "upgrade"]);
+        assert.strictEqual(c.image, image);
+        assert.strictEqual(job.inputs.spec.template.spec.restartPolicy, "Never");
+        assert.ok(deployment.dependencies.includes(job.urn), "the Deployment rolls out only after the migration Job completed");
+        assert.strictEqual(job.deleteBeforeReplace, true);
+    });
+
+    it("keeps migration pods out of the API Service", () => {
+        const [job] = all(resources, T.job);
+        const service = one(resources, T.service, "stateful-flask");
+        assert.ok(!selects(service.inputs.spec.selector, job.inputs.spec.template.metadata.labels));
+        assert.ok(selects(service.inputs.spec.selector, deployment.inputs.spec.template.metadata.labels));
+    });
+
+    it("exposes a ClusterIP Service on port 80 to the http port", () => {
+        const service = one(resources, T.service, "stateful-flask");
+        assert.strictEqual(service.inputs.spec.type, "ClusterIP");
+        assert.deepStrictEqual(service.inputs.spec.ports, [{ name: "http", port: 80, targetPort: "http", protocol: "TCP" }]);
+    });
+
+    it("names a new Job for a new image and keeps the name for the same one", () => {
+        const a = migrationJobName("stateful-flask", "app:v1", ["flask", "db", "upgrade"]);
+        assert.strictEqual(a, migrationJobName("stateful-flask", "app:v1", ["flask", "db", "upgrade"]));
+        assert.notStrictEqual(a, migrationJobName("stateful-flask", "app:v2", ["flask", "db", "upgrade"]));
+        assert.ok(a.length <= 63);
+    });
+});
