@@ -52,6 +52,8 @@ export interface ExistingClusterConfig {
 export interface PostgresConfig {
     readonly namespace: string;
     readonly replicas: number;
+    /** The primary's ordinal; changed only by the manual failover runbook. */
+    readonly primaryOrdinal: number;
     readonly image: string;
     readonly storageSize: string;
     readonly storageClass: string;
@@ -181,9 +183,12 @@ export function parseConfig(stack: string, read: ConfigReader): AppConfig {
     }
 
     const defaultPodCidr = cluster.mode === "digitalocean" ? cluster.clusterSubnet : "10.244.0.0/16";
+    const postgresReplicas = r.integer("postgresReplicas", 1, 1, 9);
     const postgres: PostgresConfig = {
         namespace: validateName("postgresNamespace", r.string("postgresNamespace", "postgres")),
-        replicas: r.integer("postgresReplicas", 1, 1, 9),
+        replicas: postgresReplicas,
+        // Scaling down removes the highest ordinals: the primary's must stay below the replica count.
+        primaryOrdinal: r.integer("postgresPrimaryOrdinal", 0, 0, postgresReplicas - 1),
         image: validatePinnedImage("postgresImage", r.string("postgresImage", "postgres:15.20-bookworm")),
         storageSize: validateStorageSize("postgresStorageSize", r.string("postgresStorageSize", "5Gi")),
         storageClass: validateName("storageClass", r.string("storageClass", "do-block-storage"), 253),

@@ -45,6 +45,7 @@ export = async () => {
     const postgres = new Postgres("postgres", {
         namespace: config.postgres.namespace,
         replicas: config.postgres.replicas,
+        primaryOrdinal: config.postgres.primaryOrdinal,
         image: config.postgres.image,
         storageSize: config.postgres.storageSize,
         storageClass: config.postgres.storageClass,

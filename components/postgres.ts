@@ -15,7 +15,7 @@ export const STATEFULSET_NAME = "postgres";
 export const VOLUME_CLAIM_TEMPLATE = "postgredb-volume";
 /** The headless Service that gives each pod its DNS name (postgres-0.postgres-headless...). */
 export const HEADLESS_SERVICE = "postgres-headless";
-/** The read-write Service; always the primary (ordinal 0). The name the tutorial's API already uses. */
+/** The read-write Service; always the primary. The name the tutorial's API already uses. */
 export const PRIMARY_SERVICE = "postgres";
 /** The read-only Service. */
 export const READ_ONLY_SERVICE = "postgres-ro";
@@ -38,8 +38,13 @@ export interface Resources {
 export interface PostgresArgs {
     /** Namespace, created and owned by this component. @default "postgres" */
     readonly namespace?: string;
-    /** Pods: ordinal 0 is the primary, the others streaming hot standbys. @default 1 */
+    /** Pods: one primary, the others streaming hot standbys. @default 1 */
     readonly replicas?: number;
+    /**
+     * The ordinal that is the primary. Changed only by the manual failover runbook (docs/replication.md), after
+     * that standby was promoted; it must stay below `replicas`. @default 0
+     */
+    readonly primaryOrdinal?: number;
     /** PostgreSQL image, pinned; its major version must match the data directory. */
     readonly image: string;
     /** Size of each pod's volume. Raising it resizes the existing PVCs in place. @default "5Gi" */
@@ -74,8 +79,8 @@ export function loadScripts(dir = SCRIPTS_DIR): Record<string, string> {
 /**
  * PostgreSQL as a StatefulSet: one volume per pod from a volumeClaimTemplate, a headless Service for stable
  * pod identities, a read-write Service on the primary and a read-only one, generated credentials in a Secret,
- * a PodDisruptionBudget and a NetworkPolicy. With more than one replica, ordinal 0 is the primary and the
- * others clone it once and then stream from it (scripts/postgres/entrypoint.sh).
+ * a PodDisruptionBudget and a NetworkPolicy. With more than one replica, one ordinal (0 unless failed over)
+ * is the primary and the others clone it once and then stream from it (scripts/postgres/entrypoint.sh).
  */
 export class Postgres extends pulumi.ComponentResource {
     public readonly namespace: k8s.core.v1.Namespace;
@@ -110,6 +115,9 @@ export class Postgres extends pulumi.ComponentResource {
 
         const ns = validateName("postgresNamespace", args.namespace ?? "postgres");
         const replicas = validateInteger("postgresReplicas", args.replicas ?? 1, 1, 9);
+        // Scaling down removes the highest ordinals first: the primary must never be one of them.
+        const primaryOrdinal = validateInteger("postgresPrimaryOrdinal", args.primaryOrdinal ?? 0, 0, replicas - 1);
+        const primaryPod = `${STATEFULSET_NAME}-${primaryOrdinal}`;
         const image = validatePinnedImage("postgresImage", args.image);
         const storageSize = validateStorageSize("postgresStorageSize", args.storageSize ?? "5Gi");
         const storageClass = validateName("storageClass", args.storageClass ?? "do-block-storage", 253);
@@ -185,7 +193,7 @@ export class Postgres extends pulumi.ComponentResource {
             spec: {
                 type: "ClusterIP",
                 // Only the primary accepts writes; a Service over all pods would send writes to standbys.
-                selector: { ...selector, "statefulset.kubernetes.io/pod-name": `${STATEFULSET_NAME}-0` },
+                selector: { ...selector, "statefulset.kubernetes.io/pod-name": primaryPod },
                 ports: port,
             },
         }, inNamespace);
@@ -247,7 +255,8 @@ export class Postgres extends pulumi.ComponentResource {
                                 secretEnv("POSTGRES_DB", "POSTGRES_DB"),
                                 secretEnv("REPLICATION_USER", "REPLICATION_USER"),
                                 secretEnv("REPLICATION_PASSWORD", "REPLICATION_PASSWORD"),
-                                { name: "PRIMARY_HOST", value: `${STATEFULSET_NAME}-0.${this.headlessHost}` },
+                                { name: "PRIMARY_ORDINAL", value: String(primaryOrdinal) },
+                                { name: "PRIMARY_HOST", value: `${primaryPod}.${this.headlessHost}` },
                                 { name: "PRIMARY_PORT", value: String(POSTGRES_PORT) },
                                 { name: "REPLICATION_CIDR", value: replicationCidr },
                             ],

@@ -69,6 +69,12 @@ describe("config", () => {
         expectError({ apiReplicas: "1e1" }, 'apiReplicas: "1e1" is not valid; expected an integer from 1 to 50');
     });
 
+    it("keeps the primary's ordinal below the replica count, so scaling down never removes it", () => {
+        expectError({ postgresReplicas: "2", postgresPrimaryOrdinal: "2" }, "postgresPrimaryOrdinal: 2 is not valid; expected an integer from 0 to 1");
+        expectError({ postgresPrimaryOrdinal: "1" }, "postgresPrimaryOrdinal: 1 is not valid; expected an integer from 0 to 0");
+        assert.strictEqual(parseConfig("t", reader({ ...minimal, postgresReplicas: "3", postgresPrimaryOrdinal: "1" })).postgres.primaryOrdinal, 1);
+    });
+
     it("rejects an unknown region, naming the allowed ones", () => {
         assert.throws(() => parseConfig("test", reader({ ...minimal, region: "mars1" })),
             (err: unknown) => err instanceof ConfigError && /^region: "mars1" is not valid; expected one of .*fra1.*nyc3/.test(err.message));

@@ -49,6 +49,16 @@ describe("Postgres component (dev stack)", () => {
         assert.deepStrictEqual(ro.inputs.spec.selector, { app: "postgres" });
     });
 
+    it("after a manual failover, points the read-write Service and the standbys at the new primary", async () => {
+        const run = await evaluate("dev", { "stateful-flask:postgresReplicas": "3", "stateful-flask:apiReplicas": "3", "stateful-flask:postgresPrimaryOrdinal": "1" });
+        const rw = one(run.resources, T.service, "postgres");
+        assert.strictEqual(rw.inputs.spec.selector["statefulset.kubernetes.io/pod-name"], "postgres-1");
+        const env = Object.fromEntries(one(run.resources, T.statefulSet).inputs.spec.template.spec.containers[0].env
+            .map((e: any) => [e.name, e.value]));
+        assert.strictEqual(env.PRIMARY_ORDINAL, "1");
+        assert.strictEqual(env.PRIMARY_HOST, "postgres-1.postgres-headless.postgres.svc.cluster.local");
+    });
+
     it("retains PVCs when scaled down or deleted", () => {
         assert.deepStrictEqual(sts.inputs.spec.persistentVolumeClaimRetentionPolicy, { whenDeleted: "Retain", whenScaled: "Retain" });
     });
@@ -71,6 +81,7 @@ describe("Postgres component (dev stack)", () => {
         const mount = c.volumeMounts.find((m: any) => m.name === "postgredb-volume");
         assert.strictEqual(mount.mountPath, "/var/lib/postgresql/data");
         assert.strictEqual(env.PRIMARY_HOST, "postgres-0.postgres-headless.postgres.svc.cluster.local");
+        assert.strictEqual(env.PRIMARY_ORDINAL, "0");
         assert.strictEqual(env.REPLICATION_CIDR, "10.244.0.0/16");
         assert.deepStrictEqual(env.POSTGRES_PASSWORD, { secretKeyRef: { name: "postgres-credentials", key: "POSTGRES_PASSWORD" } });
         assert.deepStrictEqual(env.POD_NAME, { fieldRef: { fieldPath: "metadata.name" } });
