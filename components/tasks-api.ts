@@ -172,6 +172,9 @@ export class TasksApi extends pulumi.ComponentResource {
                             securityContext: containerSecurity,
                             readinessProbe: { httpGet: { path: healthPath, port: "http" }, periodSeconds: 5, failureThreshold: 3, timeoutSeconds: 3 },
                             livenessProbe: { httpGet: { path: healthPath, port: "http" }, initialDelaySeconds: 10, periodSeconds: 20, failureThreshold: 3, timeoutSeconds: 5 },
+                            // Endpoints are removed asynchronously: keep serving a few seconds after the pod is
+                            // marked terminating so no request reaches a closed socket during a rollout.
+                            lifecycle: { preStop: { exec: { command: ["/bin/sh", "-c", "sleep 5"] } } },
                         }],
                     },
                 },

@@ -30,6 +30,7 @@ describe("TasksApi component (dev stack)", () => {
         assert.deepStrictEqual(c.livenessProbe.httpGet, { path: "/healthz", port: "http" });
         assert.deepStrictEqual(c.ports, [{ name: "http", containerPort: 5000, protocol: "TCP" }]);
         assert.deepStrictEqual(c.resources, { requests: { cpu: "100m", memory: "128Mi" }, limits: { cpu: "500m", memory: "256Mi" } });
+        assert.deepStrictEqual(c.lifecycle.preStop.exec.command, ["/bin/sh", "-c", "sleep 5"]);
     });
 
     it("runs as non-root", () => {
