@@ -52,6 +52,8 @@ export = async () => {
         database: config.postgres.database,
         user: config.postgres.user,
         replicationCidr: config.postgres.replicationCidr,
+        password: config.postgres.password,
+        replicationPassword: config.postgres.replicationPassword,
         clientNamespaces: [config.api.namespace],
         partOf: config.partOf,
         protect: config.protectData,

@@ -103,8 +103,8 @@ export class TasksApi extends pulumi.ComponentResource {
                 POSTGRES_DB: db.database,
                 POSTGRES_USER: db.user,
                 POSTGRES_PASSWORD: db.password,
-                // The generated password is alphanumeric, so it needs no URL escaping.
-                DATABASE_URL: pulumi.interpolate`postgresql://${db.user}:${db.password}@${db.host}:${db.port}/${db.database}`,
+                // A password brought from stack secrets may hold any character: escape it for the URL.
+                DATABASE_URL: pulumi.interpolate`postgresql://${db.user}:${pulumi.output(db.password).apply(encodeURIComponent)}@${db.host}:${db.port}/${db.database}`,
             },
         }, inNamespace);
 

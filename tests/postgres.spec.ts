@@ -82,6 +82,7 @@ describe("Postgres component (dev stack)", () => {
         assert.strictEqual(mount.mountPath, "/var/lib/postgresql/data");
         assert.strictEqual(env.PRIMARY_HOST, "postgres-0.postgres-headless.postgres.svc.cluster.local");
         assert.strictEqual(env.PRIMARY_ORDINAL, "0");
+        assert.strictEqual(env.MAX_SLOT_WAL_KEEP_SIZE, "1GB");
         assert.strictEqual(env.REPLICATION_CIDR, "10.244.0.0/16");
         assert.deepStrictEqual(env.POSTGRES_PASSWORD, { secretKeyRef: { name: "postgres-credentials", key: "POSTGRES_PASSWORD" } });
         assert.deepStrictEqual(env.POD_NAME, { fieldRef: { fieldPath: "metadata.name" } });
@@ -127,6 +128,19 @@ describe("Postgres component (dev stack)", () => {
             assert.strictEqual(pw.inputs.special, false);
             assert.strictEqual(pw.inputs.length, 32);
         }
+    });
+
+    it("takes passwords from stack secrets when set, generating none, and escapes them in DATABASE_URL", async () => {
+        const run = await evaluate("dev", { "stateful-flask:postgresPassword": "p@ss/w:rd", "stateful-flask:replicationPassword": "r3pl" });
+        assert.deepStrictEqual(all(run.resources, T.randomPassword), []);
+        const secret = one(run.resources, T.secret, "postgres-credentials");
+        assert.strictEqual(secret.inputs.stringData.POSTGRES_PASSWORD, "p@ss/w:rd");
+        assert.strictEqual(secret.inputs.stringData.REPLICATION_PASSWORD, "r3pl");
+        assert.ok(isSecretInput(secret, "stringData.POSTGRES_PASSWORD"));
+        const apiSecret = one(run.resources, T.secret, "stateful-flask-database");
+        assert.strictEqual(apiSecret.inputs.stringData.DATABASE_URL,
+            "postgresql://stateful-flask-user:p%40ss%2Fw%3Ard@postgres.postgres.svc.cluster.local:5432/stateful-flask-db");
+        assert.ok(isSecretInput(apiSecret, "stringData.DATABASE_URL"));
     });
 
     it("has a PodDisruptionBudget that evicts at most one database pod at a time", () => {

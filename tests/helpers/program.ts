@@ -137,7 +137,7 @@ export async function evaluate(stack: StackName, overrides: Record<string, strin
     }
 
     await pulumi.runtime.setMocks(mocks, PROJECT, stack, preview);
-    pulumi.runtime.setAllConfig(config, ["digitalocean:token"]);
+    pulumi.runtime.setAllConfig(config, ["digitalocean:token", `${PROJECT}:postgresPassword`, `${PROJECT}:replicationPassword`]);
 
     const resources: ProgramResource[] = [];
     const monitor = settings.getMonitor() as any;
