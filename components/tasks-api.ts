@@ -31,7 +31,11 @@ export interface TasksApiArgs {
     readonly port?: number;
     /** HTTP path of the readiness and liveness probes. @default "/healthz" */
     readonly healthPath?: string;
-    /** The migration command, run once per release by a Job. @default ["flask", "db", "upgrade"] */
+    /**
+     * The migration command, run once per release by a Job. The app's `release-migrate` runs `flask db upgrade`
+     * and records the release's revisions, so that a rolled-back release sees the database is ahead and leaves
+     * it alone instead of failing (docs/app.md). @default ["flask", "release-migrate"]
+     */
     readonly migrationCommand?: string[];
     readonly database: DatabaseConnection;
     /** The `app.kubernetes.io/part-of` label. @default "stateful-flask" */
@@ -50,7 +54,8 @@ export function migrationJobName(apiName: string, image: string, command: readon
 
 /**
  * The Flask "tasks" API: a Deployment behind a ClusterIP Service, its database credentials in a Secret, and
- * a Job that runs the schema migrations (`flask db upgrade`) once per release before the new pods roll out.
+ * a Job that runs the schema migrations (`flask release-migrate`: `flask db upgrade` plus the revision record
+ * that makes rollbacks safe) once per release before the new pods roll out.
  */
 export class TasksApi extends pulumi.ComponentResource {
     public readonly namespace: k8s.core.v1.Namespace;
@@ -71,7 +76,7 @@ export class TasksApi extends pulumi.ComponentResource {
         const replicas = validateInteger("apiReplicas", args.replicas ?? 1, 1, 50);
         const port = validateInteger("apiPort", args.port ?? 5000, 1, 65535);
         const healthPath = validateHttpPath("apiHealthPath", args.healthPath ?? "/healthz");
-        const migrationCommand = args.migrationCommand ?? ["flask", "db", "upgrade"];
+        const migrationCommand = args.migrationCommand ?? ["flask", "release-migrate"];
         const partOf = args.partOf ?? "stateful-flask";
         const runAsUser = validateInteger("runAsUser", args.runAsUser ?? 10001, 1);
         const resources = args.resources ?? { requests: { cpu: "100m", memory: "128Mi" }, limits: { cpu: "500m", memory: "256Mi" } };

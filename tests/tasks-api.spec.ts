@@ -59,10 +59,10 @@ describe("TasksApi component (dev stack)", () => {
         const [job] = all(resources, T.job);
         assert.strictEqual(all(resources, T.job).length, 1);
         const image = "registry.digitalocean.com/drexii/stateful-flask:v1.0.0";
-        assert.strictEqual(job.inputs.metadata.name, migrationJobName("stateful-flask", image, ["flask", "db", "upgrade"]));
+        assert.strictEqual(job.inputs.metadata.name, migrationJobName("stateful-flask", image, ["flask", "release-migrate"]));
         assert.match(job.inputs.metadata.name, /^stateful-flask-migrate-[0-9a-f]{10}$/);
         const c = job.inputs.spec.template.spec.containers[0];
-        assert.deepStrictEqual(c.command, ["flask", "db", "upgrade"]);
+        assert.deepStrictEqual(c.command, ["flask", "release-migrate"]);
         assert.strictEqual(c.image, image);
         assert.strictEqual(job.inputs.spec.template.spec.restartPolicy, "Never");
         assert.ok(deployment.dependencies.includes(job.urn), "the Deployment rolls out only after the migration Job completed");
@@ -83,9 +83,9 @@ describe("TasksApi component (dev stack)", () => {
     });
 
     it("names a new Job for a new image and keeps the name for the same one", () => {
-        const a = migrationJobName("stateful-flask", "app:v1", ["flask", "db", "upgrade"]);
-        assert.strictEqual(a, migrationJobName("stateful-flask", "app:v1", ["flask", "db", "upgrade"]));
-        assert.notStrictEqual(a, migrationJobName("stateful-flask", "app:v2", ["flask", "db", "upgrade"]));
+        const a = migrationJobName("stateful-flask", "app:v1", ["flask", "release-migrate"]);
+        assert.strictEqual(a, migrationJobName("stateful-flask", "app:v1", ["flask", "release-migrate"]));
+        assert.notStrictEqual(a, migrationJobName("stateful-flask", "app:v2", ["flask", "release-migrate"]));
         assert.ok(a.length <= 63);
     });
 });

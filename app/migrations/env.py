@@ -4,7 +4,8 @@ from logging.config import fileConfig
 
 from alembic import context
 from flask import current_app
-from sqlalchemy import text
+
+from tasks_api.release_migrate import is_history_table, lock_for_migration
 
 config = context.config
 fileConfig(config.config_file_name)
@@ -12,10 +13,6 @@ logger = logging.getLogger("alembic.env")
 
 target_db = current_app.extensions["migrate"].db
 config.set_main_option("sqlalchemy.url", target_db.engine.url.render_as_string(hide_password=False).replace("%", "%%"))
-
-# Any constant shared by every release: two `flask db upgrade` running at once (a Job retried while its
-# predecessor still runs, an operator by hand) apply the revisions one after the other, not both.
-MIGRATION_LOCK_ID = 0x7461736B73  # "tasks"
 
 
 def run_migrations_offline():
@@ -32,20 +29,29 @@ def run_migrations_online():
             directives[:] = []
             logger.info("No changes in schema detected.")
 
-    with target_db.engine.connect() as connection:
+    def run(connection):
         context.configure(
             connection=connection,
             target_metadata=target_db.metadata,
             process_revision_directives=process_revision_directives,
+            # schema_release_history is `flask release-migrate`'s bookkeeping, not the models'.
+            include_name=lambda name, type_, parents: not is_history_table(name, type_, parents),
             **current_app.extensions["migrate"].configure_args,
         )
+        # Inside `flask release-migrate`'s transaction this opens none: its commit covers the revisions too.
         with context.begin_transaction():
-            # Taken before Alembic reads alembic_version, released at commit (Postgres DDL is transactional).
-            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
-            # A migration waiting on a busy table would queue every API query behind it: give up and let the
-            # Job retry instead.
-            connection.execute(text("SET LOCAL lock_timeout = '10s'"))
+            # Taken before Alembic reads alembic_version, released at commit (Postgres DDL is transactional), and
+            # shared by every release: two upgrades running at once (a Job retried while its predecessor still
+            # runs, an operator by hand) apply the revisions one after the other, not both.
+            lock_for_migration(connection)
             context.run_migrations()
+
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        run(connection)
+    else:
+        with target_db.engine.connect() as connection:
+            run(connection)
 
 
 if context.is_offline_mode():

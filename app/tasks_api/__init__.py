@@ -12,6 +12,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from .models import Task, db
+from .release_migrate import release_migrate
 
 # Inside the package's parent, not the working directory: `flask db upgrade` finds it from any cwd.
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "migrations")
@@ -82,6 +83,8 @@ def create_app(env: Optional[Mapping[str, str]] = None) -> Flask:
     }
     db.init_app(app)
     Migrate(app, db, directory=MIGRATIONS_DIR)
+    # The migration Job's command: `flask db upgrade` that lets an image rollback through.
+    app.cli.add_command(release_migrate)
 
     @app.get("/healthz")
     def healthz():

@@ -95,6 +95,16 @@ export function tempDir(prefix: string, owner?: { uid: number; gid: number }): s
     return dir;
 }
 
+/** Gives dir and everything under it to owner (a scratch copy the app user must write to). */
+export function chownTree(dir: string, owner: { uid: number; gid: number }): void {
+    fs.chownSync(dir, owner.uid, owner.gid);
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) chownTree(p, owner);
+        else fs.chownSync(p, owner.uid, owner.gid);
+    }
+}
+
 /** Copies app/ as the Dockerfile does (root-owned, read-only to the app user), without bytecode caches. */
 export function installImage(dest: string): void {
     fs.cpSync(APP_SOURCE, dest, { recursive: true, filter: (src) => !src.includes("__pycache__") });

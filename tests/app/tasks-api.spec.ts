@@ -1,7 +1,8 @@
 /**
- * app/ on real PostgreSQL 15: the migration Job's `flask db upgrade`, the image's gunicorn command, the API, and
- * adopting a database the tutorial's `flask db init/migrate/upgrade` created. Needs Debian's packages
- * (tests/app/ensure-python.sh); fails, never skips, without them.
+ * app/ on real PostgreSQL 15: the migration Job's `flask db upgrade` and `flask release-migrate` (including an image
+ * rollback onto a newer release's schema), the image's gunicorn command, the API, and adopting a database the
+ * tutorial's `flask db init/migrate/upgrade` created. Needs Debian's packages (tests/app/ensure-python.sh); fails,
+ * never skips, without them.
  */
 import { deepStrictEqual, match, notStrictEqual, ok, strictEqual } from "assert";
 import * as fs from "fs";
@@ -11,12 +12,16 @@ import {
     APP_SOURCE,
     AppServer,
     assertDependencies,
+    chownTree,
     freePort,
     installImage,
+    PG_BIN,
     PgServer,
     pinnedAndInstalled,
     PYTHON,
+    Result,
     run,
+    sleep,
     snapshot,
     tempDir,
 } from "./harness";
@@ -26,8 +31,20 @@ const INITIAL_REVISION = "b272c71feea9";
 const USER = "stateful-flask-user";
 const PASSWORD = "AppPassw0rd";
 const DB = "stateful-flask-db";
+/** The database of the release-migrate tests: v1, then v2, then v1 again. */
+const RELEASE_DB = "release-db";
 const TUTORIAL_DB = "tutorial-db";
 const TUTORIAL_TASK = { title: "New task", description: "Goddhi is fvcking good!!!!!" };
+/** tests/app/fixtures/: the one revision a simulated second release ("v2") adds, a nullable `priority` column. */
+const V2_REVISION = "c4d1e2f3a4b5";
+const V2_MIGRATION = path.join(__dirname, "fixtures", `${V2_REVISION}_add_task_priority.py`);
+/** A revision on top of V2_REVISION that adds a column, then fails. */
+const V3_FAILING_MIGRATION = path.join(__dirname, "fixtures", "d5e6f7a8b9c0_failing_revision.py");
+/** app/tasks_api/release_migrate.py's MIGRATION_LOCK_ID, which every release must keep. */
+const MIGRATION_LOCK_ID = 0x7461736b73;
+const STAMP_STEP = 'docs/app.md, "Adopting a tutorial database (one-time stamp)"';
+const V1_COLUMNS = "id integer NO, title character varying 80 NO, description character varying 200 YES";
+const V2_COLUMNS = `${V1_COLUMNS}, priority integer YES`;
 
 /** ENV, CMD and the other instructions of app/Dockerfile (continuation lines joined). */
 function dockerfile() {
@@ -60,6 +77,9 @@ describe("tasks API (app/) on PostgreSQL 15", function () {
     let pg: PgServer;
     let app: AppServer;
     let initial: string[];
+    /** A second release: app/ plus the V2_MIGRATION revision, used by the release-migrate tests. */
+    let v2Dir: string;
+    let initialV2: string[];
 
     const url = (db: string) => `postgresql://${USER}:${PASSWORD}@127.0.0.1:${pg.port}/${db}`;
     // What the pod gets: the Dockerfile's ENV plus the Secret's keys (components/tasks-api.ts).
@@ -75,7 +95,9 @@ describe("tasks API (app/) on PostgreSQL 15", function () {
         POSTGRES_USER: USER,
         POSTGRES_PASSWORD: PASSWORD,
     });
-    const flask = (db: string, ...args: string[]) => run(PYTHON, ["-m", "flask", ...args], { env: envFor(db), cwd: imageDir });
+    /** `flask …` in an image's /app: imageDir (this release, "v1") unless another release's copy is given. */
+    const flaskIn = (dir: string, db: string, ...args: string[]) => run(PYTHON, ["-m", "flask", ...args], { env: envFor(db), cwd: dir });
+    const flask = (db: string, ...args: string[]) => flaskIn(imageDir, db, ...args);
     /** Only the tutorial's POSTGRES_* variables, no DATABASE_URL. */
     const flaskTutorialEnv = (db: string, ...args: string[]) =>
         run(PYTHON, ["-m", "flask", ...args], { env: { ...envFor(db), DATABASE_URL: undefined }, cwd: imageDir });
@@ -88,6 +110,13 @@ describe("tasks API (app/) on PostgreSQL 15", function () {
         return new AppServer(["-m", "gunicorn", ...inImage, "--bind", `127.0.0.1:${port}`], envFor(db), imageDir, port);
     };
     const versionOf = (db: string) => pg.sql(db, "SELECT version_num FROM alembic_version");
+    const taskColumns = (db: string) =>
+        pg.sql(db, "SELECT string_agg(concat_ws(' ', column_name, data_type, character_maximum_length, is_nullable), ', ' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'task'");
+    /** schema_release_history as "revision<-down,…" lines, and the row versions (xmin) that show whether it was written. */
+    const recorded = (db: string) => pg.sql(db, "SELECT string_agg(revision || '<-' || array_to_string(down_revisions, ','), ' ' ORDER BY revision) FROM schema_release_history");
+    const recordedXmins = (db: string) => pg.sql(db, "SELECT string_agg(xmin::text, ',' ORDER BY revision) FROM schema_release_history");
+    const hasHistory = (db: string) => pg.sql(db, "SELECT to_regclass('schema_release_history') IS NOT NULL");
+    const createDatabase = (db: string) => pg.sql("postgres", `CREATE DATABASE "${db}" OWNER "${USER}"`);
 
     before(async function () {
         assertDependencies();
@@ -97,13 +126,20 @@ describe("tasks API (app/) on PostgreSQL 15", function () {
         pg = new PgServer(await freePort());
         pg.start();
         pg.sql("postgres", `CREATE ROLE "${USER}" LOGIN PASSWORD '${PASSWORD}'`);
-        pg.sql("postgres", `CREATE DATABASE "${DB}" OWNER "${USER}"`);
+        createDatabase(DB);
+        createDatabase(RELEASE_DB);
+        // A second release: this app/ plus one revision, installed like the image.
+        v2Dir = path.join(tempDir("app-v2-"), "app");
+        installImage(v2Dir);
+        fs.copyFileSync(V2_MIGRATION, path.join(v2Dir, "migrations", "versions", path.basename(V2_MIGRATION)));
+        initialV2 = snapshot(v2Dir);
     });
 
     after(async function () {
         await app?.stop();
         pg?.remove();
         if (imageDir) fs.rmSync(path.dirname(imageDir), { recursive: true, force: true });
+        if (v2Dir) fs.rmSync(path.dirname(v2Dir), { recursive: true, force: true });
     });
 
     it("pins in requirements.txt exactly the versions these tests run", function () {
@@ -128,10 +164,7 @@ describe("tasks API (app/) on PostgreSQL 15", function () {
         const r = await flask(DB, "db", "upgrade");
         strictEqual(r.status, 0, r.stderr);
         match(r.stderr, new RegExp(`Running upgrade  -> ${INITIAL_REVISION}, create task table`));
-        strictEqual(
-            pg.sql(DB, "SELECT string_agg(concat_ws(' ', column_name, data_type, character_maximum_length, is_nullable), ', ' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'task'"),
-            "id integer NO, title character varying 80 NO, description character varying 200 YES",
-        );
+        strictEqual(taskColumns(DB), V1_COLUMNS);
         strictEqual(pg.sql(DB, "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'task'::regclass"), "PRIMARY KEY (id)");
         strictEqual(pg.sql(DB, "SELECT pg_get_serial_sequence('task', 'id')"), "public.task_id_seq");
         strictEqual(versionOf(DB), INITIAL_REVISION);
@@ -211,7 +244,7 @@ describe("tasks API (app/) on PostgreSQL 15", function () {
     });
 
     it("adopts a database made by the tutorial's flask db init/migrate/upgrade after a one-time stamp", async function () {
-        pg.sql("postgres", `CREATE DATABASE "${TUTORIAL_DB}" OWNER "${USER}"`);
+        createDatabase(TUTORIAL_DB);
         // The tutorial's steps, with a migrations directory of its own (the tutorial made it inside the pod).
         const scratch = tempDir("app-tutorial-", APP_IDENTITY);
         try {
@@ -234,6 +267,14 @@ describe("tasks API (app/) on PostgreSQL 15", function () {
         strictEqual(refused.status, 1);
         match(refused.stderr, new RegExp(`Can't locate revision identified by '${tutorialRevision}'`));
         strictEqual(versionOf(TUTORIAL_DB), tutorialRevision);
+        // release-migrate (the Job's command) refuses it too: a foreign revision is not a rollback.
+        const foreign = await flask(TUTORIAL_DB, "release-migrate");
+        strictEqual(foreign.status, 1, foreign.stderr);
+        match(foreign.stderr, new RegExp(`^Error: database is at revision ${tutorialRevision}; ${tutorialRevision} is neither in this release's migrations \\(head ${INITIAL_REVISION}\\) nor recorded by any release in schema_release_history, so it is not a rollback\\.`, "m"));
+        ok(foreign.stderr.includes(`stamped once: see ${STAMP_STEP}.`), foreign.stderr);
+        ok(!foreign.stderr.includes("rollback;"), foreign.stderr);
+        strictEqual(versionOf(TUTORIAL_DB), tutorialRevision);
+        strictEqual(hasHistory(TUTORIAL_DB), "f");
 
         // docs/app.md, "Adopting a tutorial database".
         pg.sql(TUTORIAL_DB, "DELETE FROM alembic_version");
@@ -243,6 +284,10 @@ describe("tasks API (app/) on PostgreSQL 15", function () {
         strictEqual(upgrade.status, 0, upgrade.stderr);
         ok(!upgrade.stderr.includes("Running upgrade"), upgrade.stderr);
         strictEqual(versionOf(TUTORIAL_DB), INITIAL_REVISION);
+        const adopted = await flask(TUTORIAL_DB, "release-migrate");
+        strictEqual(adopted.status, 0, adopted.stderr);
+        match(adopted.stderr, new RegExp(`^release-migrate: database is at this release's head ${INITIAL_REVISION}: nothing to upgrade$`, "m"));
+        strictEqual(recorded(TUTORIAL_DB), `${INITIAL_REVISION}<-`);
 
         app = await gunicorn(TUTORIAL_DB);
         await app.start();
@@ -251,8 +296,192 @@ describe("tasks API (app/) on PostgreSQL 15", function () {
         await app.stop();
     });
 
+    it("release-migrate on a database `flask db upgrade` migrated records the release, and `flask db migrate` ignores the record", async function () {
+        const table = pg.sql(DB, "SELECT 'task'::regclass::oid");
+        const r = await flask(DB, "release-migrate");
+        strictEqual(r.status, 0, r.stderr);
+        match(r.stderr, new RegExp(`^release-migrate: database is at this release's head ${INITIAL_REVISION}: nothing to upgrade$`, "m"));
+        match(r.stderr, new RegExp(`^release-migrate: at head ${INITIAL_REVISION}; 1 revision\\(s\\) newly recorded in schema_release_history$`, "m"));
+        strictEqual(recorded(DB), `${INITIAL_REVISION}<-`);
+        strictEqual(pg.sql(DB, "SELECT 'task'::regclass::oid"), table);
+
+        // A developer's `flask db migrate` against such a database must not propose dropping the history table.
+        const scratch = tempDir("app-dev-", APP_IDENTITY);
+        try {
+            const dir = path.join(scratch, "migrations");
+            fs.cpSync(path.join(imageDir, "migrations"), dir, { recursive: true });
+            if (APP_IDENTITY) chownTree(dir, APP_IDENTITY);
+            const versions = fs.readdirSync(path.join(dir, "versions"));
+            const migrate = await flask(DB, "db", "migrate", "--directory", dir, "-m", "probe");
+            strictEqual(migrate.status, 0, migrate.stderr);
+            match(migrate.stderr, /No changes in schema detected\./);
+            ok(!migrate.stderr.includes("schema_release_history"), migrate.stderr);
+            deepStrictEqual(fs.readdirSync(path.join(dir, "versions")), versions);
+        } finally {
+            fs.rmSync(scratch, { recursive: true, force: true });
+        }
+    });
+
+    it("release-migrate migrates an empty database to this release's head and records its revisions", async function () {
+        const r = await flask(RELEASE_DB, "release-migrate");
+        strictEqual(r.status, 0, r.stderr);
+        match(r.stderr, new RegExp(`Running upgrade  -> ${INITIAL_REVISION}, create task table`));
+        match(r.stderr, new RegExp(`^release-migrate: at head ${INITIAL_REVISION}; 1 revision\\(s\\) newly recorded in schema_release_history$`, "m"));
+        strictEqual(taskColumns(RELEASE_DB), V1_COLUMNS);
+        strictEqual(versionOf(RELEASE_DB), INITIAL_REVISION);
+        strictEqual(recorded(RELEASE_DB), `${INITIAL_REVISION}<-`);
+    });
+
+    it("release-migrate run again changes nothing: no revision, no table rewritten, no history row written", async function () {
+        const before = { table: pg.sql(RELEASE_DB, "SELECT 'task'::regclass::oid"), xmins: recordedXmins(RELEASE_DB) };
+        const r = await flask(RELEASE_DB, "release-migrate");
+        strictEqual(r.status, 0, r.stderr);
+        ok(!r.stderr.includes("Running upgrade"), r.stderr);
+        match(r.stderr, new RegExp(`^release-migrate: database is at this release's head ${INITIAL_REVISION}: nothing to upgrade$`, "m"));
+        match(r.stderr, /; 0 revision\(s\) newly recorded/);
+        deepStrictEqual({ table: pg.sql(RELEASE_DB, "SELECT 'task'::regclass::oid"), xmins: recordedXmins(RELEASE_DB) }, before);
+        strictEqual(versionOf(RELEASE_DB), INITIAL_REVISION);
+    });
+
+    it("release-migrate of a newer release (v2) migrates further and records its whole revision graph", async function () {
+        const r = await flaskIn(v2Dir, RELEASE_DB, "release-migrate");
+        strictEqual(r.status, 0, r.stderr);
+        match(r.stderr, new RegExp(`Running upgrade ${INITIAL_REVISION} -> ${V2_REVISION}, add task priority`));
+        ok(!r.stderr.includes(`-> ${INITIAL_REVISION}`), r.stderr);
+        match(r.stderr, new RegExp(`^release-migrate: at head ${V2_REVISION}; 1 revision\\(s\\) newly recorded`, "m"));
+        strictEqual(taskColumns(RELEASE_DB), V2_COLUMNS);
+        strictEqual(versionOf(RELEASE_DB), V2_REVISION);
+        strictEqual(recorded(RELEASE_DB), `${INITIAL_REVISION}<- ${V2_REVISION}<-${INITIAL_REVISION}`);
+        pg.sql(RELEASE_DB, "INSERT INTO task (title, priority) VALUES ('made by v2', 1)");
+    });
+
+    it("after a rollback to v1, v1's release-migrate succeeds, leaves v2's schema as it is, and v1 serves on it", async function () {
+        // The problem it solves: v1's `flask db upgrade` cannot place v2's revision.
+        const plain = await flask(RELEASE_DB, "db", "upgrade");
+        strictEqual(plain.status, 1);
+        match(plain.stderr, new RegExp(`Can't locate revision identified by '${V2_REVISION}'`));
+
+        const before = { table: pg.sql(RELEASE_DB, "SELECT 'task'::regclass::oid"), xmins: recordedXmins(RELEASE_DB) };
+        const r = await flask(RELEASE_DB, "release-migrate");
+        strictEqual(r.status, 0, r.stderr);
+        strictEqual(
+            r.stderr.trim(),
+            `release-migrate: database is at ${V2_REVISION}, newer than this release's head ${INITIAL_REVISION}: a rollback; the schema is left as it is`,
+        );
+        strictEqual(versionOf(RELEASE_DB), V2_REVISION);
+        strictEqual(taskColumns(RELEASE_DB), V2_COLUMNS);
+        deepStrictEqual({ table: pg.sql(RELEASE_DB, "SELECT 'task'::regclass::oid"), xmins: recordedXmins(RELEASE_DB) }, before);
+
+        // v1's API on v2's schema (expand/contract: v2 only added a nullable column).
+        app = await gunicorn(RELEASE_DB);
+        await app.start();
+        deepStrictEqual(await http(app.url, "POST", "/tasks", { title: "made by v1" }), { status: 201, body: { id: 2, title: "made by v1", description: null } });
+        deepStrictEqual(await http(app.url, "GET", "/tasks"), {
+            status: 200,
+            body: { tasks: [{ id: 1, title: "made by v2", description: null }, { id: 2, title: "made by v1", description: null }] },
+        });
+        strictEqual(pg.sql(RELEASE_DB, "SELECT string_agg(id || ':' || coalesce(priority::text, '<null>'), ' ' ORDER BY id) FROM task"), "1:1 2:<null>");
+        await app.stop();
+    });
+
+    it("release-migrate of v2 again after the rollback is a no-op", async function () {
+        const before = { table: pg.sql(RELEASE_DB, "SELECT 'task'::regclass::oid"), xmins: recordedXmins(RELEASE_DB) };
+        const r = await flaskIn(v2Dir, RELEASE_DB, "release-migrate");
+        strictEqual(r.status, 0, r.stderr);
+        ok(!r.stderr.includes("Running upgrade"), r.stderr);
+        match(r.stderr, new RegExp(`^release-migrate: database is at this release's head ${V2_REVISION}: nothing to upgrade$`, "m"));
+        deepStrictEqual({ table: pg.sql(RELEASE_DB, "SELECT 'task'::regclass::oid"), xmins: recordedXmins(RELEASE_DB) }, before);
+        strictEqual(versionOf(RELEASE_DB), V2_REVISION);
+    });
+
+    it("release-migrate of a release whose migration fails leaves nothing of it, history included", async function () {
+        const v3Dir = path.join(tempDir("app-v3-"), "app");
+        try {
+            fs.cpSync(v2Dir, v3Dir, { recursive: true });
+            fs.copyFileSync(V3_FAILING_MIGRATION, path.join(v3Dir, "migrations", "versions", path.basename(V3_FAILING_MIGRATION)));
+            const before = recordedXmins(RELEASE_DB);
+            const r = await flaskIn(v3Dir, RELEASE_DB, "release-migrate");
+            strictEqual(r.status, 1, r.stderr);
+            match(r.stderr, new RegExp(`Running upgrade ${V2_REVISION} -> d5e6f7a8b9c0, failing revision`));
+            match(r.stderr, /division by zero/);
+            strictEqual(taskColumns(RELEASE_DB), V2_COLUMNS);
+            strictEqual(versionOf(RELEASE_DB), V2_REVISION);
+            strictEqual(recordedXmins(RELEASE_DB), before);
+            strictEqual(recorded(RELEASE_DB), `${INITIAL_REVISION}<- ${V2_REVISION}<-${INITIAL_REVISION}`);
+        } finally {
+            fs.rmSync(path.dirname(v3Dir), { recursive: true, force: true });
+        }
+    });
+
+    it("release-migrate fails on a revision no release recorded, naming the stamp step, and changes nothing", async function () {
+        const FOREIGN_DB = "foreign-db";
+        createDatabase(FOREIGN_DB);
+        strictEqual((await flask(FOREIGN_DB, "release-migrate")).status, 0);
+        // What a tutorial's in-pod `flask db migrate` leaves behind: a random id no image ships.
+        pg.sql(FOREIGN_DB, "UPDATE alembic_version SET version_num = '3f2c9a1d7e4b'");
+        const xmins = recordedXmins(FOREIGN_DB);
+        for (const dir of [imageDir, v2Dir]) {
+            const r = await flaskIn(dir, FOREIGN_DB, "release-migrate");
+            strictEqual(r.status, 1, r.stderr);
+            match(r.stderr, /^Error: database is at revision 3f2c9a1d7e4b; 3f2c9a1d7e4b is neither in this release's migrations \(head [0-9a-f]{12}\) nor recorded by any release in schema_release_history, so it is not a rollback\./m);
+            ok(r.stderr.includes(`stamped once: see ${STAMP_STEP}.`), r.stderr);
+        }
+        strictEqual(versionOf(FOREIGN_DB), "3f2c9a1d7e4b");
+        strictEqual(recordedXmins(FOREIGN_DB), xmins);
+        strictEqual(taskColumns(FOREIGN_DB), V1_COLUMNS);
+    });
+
+    it("release-migrate fails on a recorded revision that does not descend from this release's head", async function () {
+        const SIBLING_DB = "sibling-db";
+        createDatabase(SIBLING_DB);
+        strictEqual((await flask(SIBLING_DB, "release-migrate")).status, 0);
+        // Recorded, so not foreign, but on a line of its own: nothing says v1's schema is there.
+        pg.sql(SIBLING_DB, "INSERT INTO schema_release_history (revision, down_revisions) VALUES ('0123456789ab', '{}')");
+        pg.sql(SIBLING_DB, "UPDATE alembic_version SET version_num = '0123456789ab'");
+        const r = await flask(SIBLING_DB, "release-migrate");
+        strictEqual(r.status, 1, r.stderr);
+        match(r.stderr, new RegExp(`^Error: database is at revision 0123456789ab, recorded in schema_release_history but not descended from this release's head ${INITIAL_REVISION}: not a rollback`, "m"));
+        ok(r.stderr.includes(`see ${STAMP_STEP}.`), r.stderr);
+        strictEqual(versionOf(SIBLING_DB), "0123456789ab");
+    });
+
+    it("release-migrate waits on env.py's advisory lock, so two Jobs at once apply the revisions once", async function () {
+        const LOCK_DB = "lock-db";
+        createDatabase(LOCK_DB);
+        const advisory = (granted: boolean) =>
+            Number(pg.sql("postgres", `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted = ${granted} AND ((classid::bigint << 32) | objid::bigint) = ${MIGRATION_LOCK_ID} AND database = (SELECT oid FROM pg_database WHERE datname = '${LOCK_DB}')`));
+        const waitFor = async (what: string, done: () => boolean) => {
+            for (const deadline = Date.now() + 30000; !done(); await sleep(100)) if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        };
+        // Another migration holding the lock (what env.py takes), in a session of its own.
+        const holder = run(path.join(PG_BIN, "psql"), ["-X", "-h", "127.0.0.1", "-p", String(pg.port), "-U", USER, "-d", LOCK_DB, "-c", `SELECT pg_advisory_lock(${MIGRATION_LOCK_ID}); SELECT pg_sleep(60)`], {
+            env: { PATH: "/usr/bin:/bin", PGPASSWORD: PASSWORD, PGAPPNAME: "lock-holder" },
+            cwd: "/",
+            timeoutMs: 90000,
+        });
+        let jobs: Promise<Result>[] = [];
+        try {
+            await waitFor("the lock holder", () => advisory(true) === 1);
+            jobs = [flask(LOCK_DB, "release-migrate"), flask(LOCK_DB, "release-migrate")];
+            await waitFor("both release-migrate to wait on the lock", () => advisory(false) === 2);
+            // Both wait before reading alembic_version: nothing exists yet.
+            strictEqual(pg.sql(LOCK_DB, "SELECT to_regclass('alembic_version') IS NULL AND to_regclass('task') IS NULL"), "t");
+        } finally {
+            strictEqual(pg.sql("postgres", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'lock-holder'"), "1");
+            await holder;
+        }
+        const results = await Promise.all(jobs);
+        for (const r of results) strictEqual(r.status, 0, r.stderr);
+        const upgraded = results.filter((r) => r.stderr.includes(`Running upgrade  -> ${INITIAL_REVISION}`));
+        const waited = results.filter((r) => /^release-migrate: database is at this release's head b272c71feea9: nothing to upgrade$/m.test(r.stderr));
+        deepStrictEqual([upgraded.length, waited.length], [1, 1], results.map((r) => r.stderr).join("\n----\n"));
+        strictEqual(versionOf(LOCK_DB), INITIAL_REVISION);
+        strictEqual(recorded(LOCK_DB), `${INITIAL_REVISION}<-`);
+    });
+
     it("never wrote to its working directory (the image's /app)", function () {
         deepStrictEqual(snapshot(imageDir), initial);
+        deepStrictEqual(snapshot(v2Dir), initialV2);
         if (APP_IDENTITY) strictEqual(fs.statSync(imageDir).uid, 0);
     });
 });
