@@ -114,14 +114,6 @@ function secretPaths(value: any, prefix = ""): string[] {
     return Object.entries(value).flatMap(([k, v]) => secretPaths(v, prefix ? `${prefix}.${k}` : k));
 }
 
-function clearProgramModules(): void {
-    for (const id of Object.keys(require.cache)) {
-        if (id.startsWith(ROOT) && !id.includes(`${path.sep}node_modules${path.sep}`) && !id.includes(`${path.sep}tests${path.sep}`)) {
-            delete require.cache[id];
-        }
-    }
-}
-
 /**
  * Evaluates index.ts with the stack file's config plus `overrides` (keys like `stateful-flask:apiReplicas`;
  * `undefined` removes a key). Rejects with the program's error when the program throws.
@@ -166,11 +158,11 @@ export async function evaluate(stack: StackName, overrides: Record<string, strin
         });
     };
 
-    clearProgramModules();
     let moduleExports: Record<string, any> = {};
     try {
         await pulumi.runtime.runInPulumiStack(async () => {
-            // As the Node.js language host does: a program exporting a function is called and awaited.
+            // As the Node.js language host does: a program exporting a function is called and awaited. The
+            // program keeps no module state (config is read inside the function), so modules load once.
             const program = require(path.join(ROOT, "index.ts"));
             moduleExports = typeof program === "function" ? await program() : program;
             return moduleExports;
