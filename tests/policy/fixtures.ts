@@ -1,0 +1,165 @@
+/**
+ * A compliant stack shaped like the program's (contract of issue 3): the Postgres StatefulSet with its headless,
+ * read-write and read-only Services, the API Deployment and its migration Job. Each call returns a fresh copy,
+ * so a test mutates one field and expects exactly one violation.
+ */
+import type { FakeResource } from "./harness";
+
+export const T = {
+    statefulSet: "kubernetes:apps/v1:StatefulSet",
+    deployment: "kubernetes:apps/v1:Deployment",
+    daemonSet: "kubernetes:apps/v1:DaemonSet",
+    job: "kubernetes:batch/v1:Job",
+    cronJob: "kubernetes:batch/v1:CronJob",
+    service: "kubernetes:core/v1:Service",
+    hpa: "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+    namespace: "kubernetes:core/v1:Namespace",
+    release: "kubernetes:helm.sh/v3:Release",
+} as const;
+
+const dbLabels = () => ({
+    "app": "postgres",
+    "app.kubernetes.io/name": "postgres",
+    "app.kubernetes.io/component": "database",
+    "app.kubernetes.io/part-of": "stateful-flask",
+    "app.kubernetes.io/managed-by": "pulumi",
+});
+
+const apiLabels = () => ({
+    "app": "stateful-flask",
+    "app.kubernetes.io/name": "stateful-flask",
+    "app.kubernetes.io/component": "api",
+    "app.kubernetes.io/part-of": "stateful-flask",
+});
+
+export function statefulSet(): FakeResource {
+    return {
+        type: T.statefulSet, name: "postgres-statefulset",
+        props: {
+            apiVersion: "apps/v1", kind: "StatefulSet",
+            metadata: { name: "postgres", namespace: "postgres", labels: dbLabels() },
+            spec: {
+                serviceName: "postgres-headless",
+                replicas: 1,
+                selector: { matchLabels: { app: "postgres" } },
+                persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: "Retain" },
+                template: {
+                    metadata: { labels: dbLabels() },
+                    spec: {
+                        securityContext: { runAsNonRoot: true, runAsUser: 999, fsGroup: 999 },
+                        containers: [{
+                            name: "postgres",
+                            image: "postgres:17.6-bookworm",
+                            readinessProbe: { exec: { command: ["pg_isready", "-U", "postgres"] } },
+                            resources: { requests: { cpu: "250m", memory: "512Mi" }, limits: { memory: "1Gi" } },
+                        }],
+                    },
+                },
+                volumeClaimTemplates: [{
+                    metadata: { name: "postgredb-volume" },
+                    spec: {
+                        accessModes: ["ReadWriteOnce"],
+                        storageClassName: "do-block-storage",
+                        resources: { requests: { storage: "5Gi" } },
+                    },
+                }],
+            },
+        },
+    };
+}
+
+function service(name: string, spec: Record<string, any>): FakeResource {
+    return {
+        type: T.service, name: `${name}-service`,
+        props: { apiVersion: "v1", kind: "Service", metadata: { name, namespace: "postgres", labels: dbLabels() }, spec },
+    };
+}
+
+export const headlessService = () => service("postgres-headless",
+    { clusterIP: "None", selector: { app: "postgres" }, ports: [{ port: 5432 }] });
+export const primaryService = () => service("postgres",
+    { selector: { "app": "postgres", "statefulset.kubernetes.io/pod-name": "postgres-0" }, ports: [{ port: 5432 }] });
+export const readOnlyService = () => service("postgres-ro", { selector: { app: "postgres" }, ports: [{ port: 5432 }] });
+
+export function deployment(): FakeResource {
+    return {
+        type: T.deployment, name: "api-deployment",
+        props: {
+            apiVersion: "apps/v1", kind: "Deployment",
+            metadata: { name: "stateful-flask", namespace: "stateful-namespace", labels: apiLabels() },
+            spec: {
+                replicas: 1,
+                selector: { matchLabels: { app: "stateful-flask" } },
+                template: {
+                    metadata: { labels: apiLabels() },
+                    spec: {
+                        securityContext: { runAsNonRoot: true, runAsUser: 10001 },
+                        initContainers: [{ name: "wait-for-db", image: "postgres:17.6-bookworm" }],
+                        containers: [{
+                            name: "api",
+                            image: "registry.digitalocean.com/drexii/stateful-flask:v1.0.0",
+                            readinessProbe: { httpGet: { path: "/healthz", port: "http" } },
+                            resources: { requests: { cpu: "100m", memory: "128Mi" } },
+                        }],
+                    },
+                },
+            },
+        },
+    };
+}
+
+export function migrationJob(): FakeResource {
+    return {
+        type: T.job, name: "api-migrate",
+        props: {
+            apiVersion: "batch/v1", kind: "Job",
+            metadata: {
+                name: "stateful-flask-migrate-adb446bb56", namespace: "stateful-namespace",
+                labels: { ...apiLabels(), "app.kubernetes.io/component": "migrations" },
+            },
+            spec: {
+                template: {
+                    spec: {
+                        restartPolicy: "Never",
+                        securityContext: { runAsNonRoot: true, runAsUser: 10001 },
+                        // Run to completion: no readiness probe, no requests (the hygiene policies exempt Jobs).
+                        containers: [{ name: "migrate", image: "registry.digitalocean.com/drexii/stateful-flask:v1.0.0",
+                                       command: ["flask", "db", "upgrade"] }],
+                    },
+                },
+            },
+        },
+    };
+}
+
+/** Resources no policy governs; policies must leave them alone. */
+export function bystanders(): FakeResource[] {
+    return [
+        { type: T.namespace, name: "postgres-namespace", props: { metadata: { name: "postgres" } } },
+        { type: T.release, name: "ingress-traefik", props: { chart: "traefik", version: "37.1.2", values: { image: { tag: "latest" } } } },
+        { type: "digitalocean:index/kubernetesCluster:KubernetesCluster", name: "stateful-flask", props: { region: "fra1" } },
+    ];
+}
+
+/** The whole compliant stack. */
+export function stack(): FakeResource[] {
+    return [statefulSet(), headlessService(), primaryService(), readOnlyService(), deployment(), migrationJob(), ...bystanders()];
+}
+
+/** A copy of `r` with `mutate` applied to its props. */
+export function mutated(r: FakeResource, mutate: (props: any) => void): FakeResource {
+    const copy: FakeResource = { ...r, props: structuredClone(r.props) };
+    mutate(copy.props);
+    return copy;
+}
+
+/** The compliant stack with the resource named `name` replaced by `mutate`d copy. */
+export function stackWith(name: string, mutate: (props: any) => void): FakeResource[] {
+    const resources = stack();
+    const i = resources.findIndex(r => r.name === name);
+    if (i < 0) {
+        throw new Error(`fixture has no resource ${name}`);
+    }
+    resources[i] = mutated(resources[i], mutate);
+    return resources;
+}

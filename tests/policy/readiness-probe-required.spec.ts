@@ -1,0 +1,30 @@
+import * as assert from "assert";
+import { readinessProbeRequired } from "../../policy/policies/readiness-probe-required";
+import { runResourcePolicy } from "./harness";
+import { deployment, migrationJob, mutated, stack, statefulSet } from "./fixtures";
+
+const API = "Deployment stateful-namespace/stateful-flask";
+const apiContainer = (mutate: (c: any) => void) => [mutated(deployment(), p => mutate(p.spec.template.spec.containers[0]))];
+
+describe("policy readiness-probe-required", () => {
+    it("passes the compliant stack, where the migration Job has no probe", async () => {
+        assert.deepStrictEqual(await runResourcePolicy(readinessProbeRequired, stack()), []);
+    });
+
+    it("reports a long-running container without a readinessProbe", async () => {
+        assert.deepStrictEqual(await runResourcePolicy(readinessProbeRequired, apiContainer(c => { delete c.readinessProbe; })), [{
+            policy: "readiness-probe-required", urn: undefined,
+            message: `${API} container "api" has no readinessProbe, so Services send it traffic before it can serve and ` +
+                "rolling updates do not wait for it. Add a readinessProbe (httpGet, tcpSocket, exec or grpc).",
+        }]);
+        const sts = [mutated(statefulSet(), p => { delete p.spec.template.spec.containers[0].readinessProbe; })];
+        assert.deepStrictEqual((await runResourcePolicy(readinessProbeRequired, sts)).map(v => v.message.split(" has ")[0]),
+            ['StatefulSet postgres/postgres container "postgres"']);
+    });
+
+    it("checks Jobs only when configured to", async () => {
+        const violations = await runResourcePolicy(readinessProbeRequired, [migrationJob()], { kinds: ["Job"] });
+        assert.deepStrictEqual(violations.map(v => v.message.split(" has ")[0]),
+            ['Job stateful-namespace/stateful-flask-migrate-adb446bb56 container "migrate"']);
+    });
+});
