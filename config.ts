@@ -9,7 +9,7 @@ import {
     ConfigError, validateCidr, validateEmail, validateHost, validateHttpPath, validateInteger, validateName,
     validateOneOf, validatePinnedImage, validateStorageSize, validateTimeOfDay,
 } from "./components/validate";
-import { MAINTENANCE_DAYS } from "./components/doks-cluster";
+import { MAINTENANCE_DAYS, validateNodePool } from "./components/doks-cluster";
 
 export const PROJECT = "stateful-flask";
 
@@ -153,13 +153,14 @@ export function parseConfig(stack: string, read: ConfigReader, readSecret: Secre
 
     let cluster: DigitalOceanClusterConfig | ExistingClusterConfig;
     if (mode === "digitalocean") {
-        const autoScale = r.boolean("autoScale", false);
         const nodeCount = r.integer("nodeCount", 3, 1, 512);
         const minNodes = r.integer("minNodes", nodeCount, 1, 512);
-        const maxNodes = r.integer("maxNodes", Math.max(nodeCount, minNodes), 1, 512);
-        if (autoScale && maxNodes < minNodes) {
-            throw new ConfigError("maxNodes", maxNodes, `expected at least minNodes (${minNodes})`);
-        }
+        const pool = validateNodePool({
+            nodeCount,
+            autoScale: r.boolean("autoScale", false),
+            minNodes,
+            maxNodes: r.integer("maxNodes", Math.max(nodeCount, minNodes), 1, 512),
+        });
         const prefix = r.string("kubernetesVersionPrefix", "1.35.");
         if (!/^\d+\.\d+(\.\d+)?\.?$/.test(prefix)) {
             throw new ConfigError("kubernetesVersionPrefix", prefix, "expected a version prefix such as 1.35. or 1.35.1");
@@ -170,10 +171,7 @@ export function parseConfig(stack: string, read: ConfigReader, readSecret: Secre
             region: validateOneOf("region", r.string("region", "fra1"), DO_REGIONS),
             kubernetesVersionPrefix: prefix,
             nodeSize: r.string("nodeSize", "s-2vcpu-4gb"),
-            nodeCount,
-            autoScale,
-            minNodes,
-            maxNodes,
+            ...pool,
             haControlPlane: r.boolean("haControlPlane", false),
             surgeUpgrade: r.boolean("surgeUpgrade", true),
             autoUpgrade: r.boolean("autoUpgrade", true),

@@ -45,6 +45,18 @@ export interface DoksClusterArgs {
     readonly protect?: boolean;
 }
 
+/** The node pool's size settings with their defaults applied; throws on counts out of range or min > max. */
+export function validateNodePool(pool: { nodeCount?: number; autoScale?: boolean; minNodes?: number; maxNodes?: number }) {
+    const nodeCount = validateInteger("nodeCount", pool.nodeCount ?? 3, 1, 512);
+    const autoScale = pool.autoScale ?? false;
+    const minNodes = validateInteger("minNodes", pool.minNodes ?? nodeCount, 1, 512);
+    const maxNodes = validateInteger("maxNodes", pool.maxNodes ?? Math.max(nodeCount, minNodes), 1, 512);
+    if (autoScale && maxNodes < minNodes) {
+        throw new ConfigError("maxNodes", maxNodes, `expected at least minNodes (${minNodes})`);
+    }
+    return { nodeCount, autoScale, minNodes, maxNodes };
+}
+
 export const MAINTENANCE_DAYS = ["any", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] as const;
 
 /**
@@ -89,13 +101,7 @@ export class DoksCluster extends pulumi.ComponentResource {
     constructor(name: string, args: DoksClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("stateful-flask:infra:DoksCluster", name, {}, opts);
 
-        const nodeCount = validateInteger("nodeCount", args.nodeCount ?? 3, 1, 512);
-        const autoScale = args.autoScale ?? false;
-        const minNodes = validateInteger("minNodes", args.minNodes ?? nodeCount, 1, 512);
-        const maxNodes = validateInteger("maxNodes", args.maxNodes ?? Math.max(nodeCount, minNodes), 1, 512);
-        if (autoScale && maxNodes < minNodes) {
-            throw new ConfigError("maxNodes", maxNodes, `expected at least minNodes (${minNodes})`);
-        }
+        const { nodeCount, autoScale, minNodes, maxNodes } = validateNodePool(args);
         const maintenanceDay = validateOneOf("maintenanceDay", args.maintenanceDay ?? "sunday", MAINTENANCE_DAYS);
         const maintenanceStartTime = validateTimeOfDay("maintenanceStartTime", args.maintenanceStartTime ?? "04:00");
         const vpcIpRange = validateCidr("vpcIpRange", args.vpcIpRange ?? "10.110.0.0/20");
