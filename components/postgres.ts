@@ -330,7 +330,10 @@ export class Postgres extends pulumi.ComponentResource {
         this.volumeSizes = Array.from({ length: replicas }, (_, ordinal) => {
             const pvcName = `${VOLUME_CLAIM_TEMPLATE}-${STATEFULSET_NAME}-${ordinal}`;
             return new k8s.core.v1.PersistentVolumeClaimPatch(`${name}-${pvcName}-size`, {
-                metadata: { name: pvcName, namespace: ns, annotations: { "pulumi.com/patchForce": "true" } },
+                // skipAwait: the provider's PVC await treats a WaitForFirstConsumer claim as ready only while it is
+                // Pending, and this claim is already bound, so it would time out on kind, minikube and the local
+                // control plane (a resize completes asynchronously anyway).
+                metadata: { name: pvcName, namespace: ns, annotations: { "pulumi.com/patchForce": "true", "pulumi.com/skipAwait": "true" } },
                 spec: { resources: { requests: { storage: storageSize } } },
             }, { parent: this, dependsOn: [this.statefulSet], retainOnDelete: true });
         });

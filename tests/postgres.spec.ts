@@ -173,6 +173,7 @@ describe("Postgres component (dev stack)", () => {
         assert.deepStrictEqual(patches.map(p => p.inputs.metadata.name), ["postgredb-volume-postgres-0"]);
         assert.deepStrictEqual(patches[0].inputs.spec, { resources: { requests: { storage: "5Gi" } } });
         assert.strictEqual(patches[0].retainOnDelete, true);
+        assert.deepStrictEqual(patches[0].inputs.metadata.annotations, { "pulumi.com/patchForce": "true", "pulumi.com/skipAwait": "true" });
         assert.ok(patches[0].dependencies.includes(sts.urn));
     });
 });
