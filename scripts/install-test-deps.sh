@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests run real servers from: PostgreSQL 15 (replication tests, benchmark)
-# and the Flask stack (the app's migration and API tests). Idempotent; quiet when everything is present.
+# Installs what the tests run real processes from: the exact Debian package versions the images pin (PostgreSQL
+# 15, Patroni, pgBackRest, the Flask stack; scripts/ensure-packages.sh) and what the local cluster and the image
+# builder need (scripts/install-cluster-deps.sh). Idempotent; quiet when everything is present.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-bash "$here/tests/postgres/ensure-postgres.sh"
-bash "$here/tests/app/ensure-python.sh"
+bash "$here/scripts/ensure-packages.sh" "$here/images/api/packages.txt" "$here/images/postgres/packages.txt"
+bash "$here/scripts/install-cluster-deps.sh"

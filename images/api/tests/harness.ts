@@ -1,6 +1,6 @@
 /**
- * Real processes for tests/app/tasks-api.spec.ts: a throwaway PostgreSQL 15 on a loopback port, and the app run
- * from a root-owned copy of app/ (as the image's /app) by Debian's Python, as uid 10001 when we are root.
+ * Real processes for images/api/tests/tasks-api.spec.ts: a throwaway PostgreSQL 15 on a loopback port, and the app
+ * run from a root-owned copy of what the image copies to /app, by Debian's Python, as uid 10001 when we are root.
  */
 import { ChildProcess, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
@@ -8,7 +8,10 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 
-export const APP_SOURCE = path.resolve(__dirname, "../../app");
+/** The API image's build context (images/api). */
+export const APP_SOURCE = path.resolve(__dirname, "..");
+/** What the Dockerfile copies into /app. */
+const IMAGE_FILES = ["gunicorn.conf.py", "tasks_api", "migrations"];
 export const PG_BIN = process.env.PG_BIN ?? "/usr/lib/postgresql/15/bin";
 /** Debian's interpreter: the one that sees python3-flask & co. (a pyenv or venv python3 on PATH does not). */
 export const PYTHON = process.env.APP_PYTHON ?? "/usr/bin/python3";
@@ -49,29 +52,10 @@ export function assertDependencies(): void {
     }
     if (missing.length > 0) {
         throw new Error(
-            `missing Debian packages: ${missing.join(" ")}. Install them with \`bash tests/app/ensure-python.sh\` ` +
+            `missing Debian packages: ${missing.join(" ")}. Install them with \`npm run setup\` (scripts/ensure-packages.sh) ` +
                 `(or apt-get install -y ${missing.join(" ")}) and re-run; these tests never skip`,
         );
     }
-}
-
-/** Installed versions of the distributions pinned in app/requirements.txt (psycopg2-binary is Debian's psycopg2). */
-export function pinnedAndInstalled(): { pinned: Record<string, string>; installed: Record<string, string> } {
-    const pinned: Record<string, string> = {};
-    for (const line of fs.readFileSync(path.join(APP_SOURCE, "requirements.txt"), "utf8").split("\n")) {
-        const m = /^([A-Za-z0-9_.-]+)==(\S+)\s*$/.exec(line);
-        if (m) pinned[m[1]] = m[2];
-        else if (line.trim() && !line.startsWith("#")) throw new Error(`requirements.txt: not an exact pin: ${line}`);
-    }
-    const script = [
-        "import importlib.metadata as m, json, sys",
-        "alias = {'psycopg2-binary': 'psycopg2'}",
-        // Debian appends ".devN" to some versions it builds from git snapshots of the release (alembic, Mako).
-        "print(json.dumps({d: m.version(alias.get(d, d)).split('.dev')[0] for d in json.loads(sys.argv[1])}))",
-    ].join("\n");
-    const r = spawnSync(PYTHON, ["-c", script, JSON.stringify(Object.keys(pinned))], { encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`reading installed versions failed: ${r.stderr}`);
-    return { pinned, installed: JSON.parse(r.stdout) };
 }
 
 export async function freePort(): Promise<number> {
@@ -105,9 +89,12 @@ export function chownTree(dir: string, owner: { uid: number; gid: number }): voi
     }
 }
 
-/** Copies app/ as the Dockerfile does (root-owned, read-only to the app user), without bytecode caches. */
+/** Copies what the Dockerfile copies to /app (root-owned, read-only to the app user), without bytecode caches. */
 export function installImage(dest: string): void {
-    fs.cpSync(APP_SOURCE, dest, { recursive: true, filter: (src) => !src.includes("__pycache__") });
+    fs.mkdirSync(dest, { recursive: true });
+    for (const f of IMAGE_FILES) {
+        fs.cpSync(path.join(APP_SOURCE, f), path.join(dest, f), { recursive: true, filter: (src) => !src.includes("__pycache__") });
+    }
 }
 
 /** Every file under dir with its size and mtime: equal before and after means nothing was written. */

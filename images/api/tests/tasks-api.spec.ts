@@ -1,12 +1,14 @@
 /**
- * app/ on real PostgreSQL 15: the migration Job's `flask db upgrade` and `flask release-migrate` (including an image
- * rollback onto a newer release's schema), the image's gunicorn command, the API, and adopting a database the
- * tutorial's `flask db init/migrate/upgrade` created. Needs Debian's packages (tests/app/ensure-python.sh); fails,
- * never skips, without them.
+ * The API image's code (images/api) on real PostgreSQL 15: the migration Job's `flask db upgrade` and
+ * `flask release-migrate` (including an image rollback onto a newer release's schema), the image's gunicorn command,
+ * the API, and adopting a database the tutorial's `flask db init/migrate/upgrade` created. Runs on the Debian
+ * packages the image pins (images/api/packages.txt, installed by `npm run setup`); fails, never skips, without them.
  */
 import { deepStrictEqual, match, notStrictEqual, ok, strictEqual } from "assert";
 import * as fs from "fs";
 import * as path from "path";
+import { parseDockerfile } from "../../../scripts/images/dockerfile";
+import { installedVersions, pinnedPackages } from "../../../scripts/images/packages";
 import {
     APP_IDENTITY,
     APP_SOURCE,
@@ -17,7 +19,6 @@ import {
     installImage,
     PG_BIN,
     PgServer,
-    pinnedAndInstalled,
     PYTHON,
     Result,
     run,
@@ -46,18 +47,21 @@ const STAMP_STEP = 'docs/app.md, "Adopting a tutorial database (one-time stamp)"
 const V1_COLUMNS = "id integer NO, title character varying 80 NO, description character varying 200 YES";
 const V2_COLUMNS = `${V1_COLUMNS}, priority integer YES`;
 
-/** ENV, CMD and the other instructions of app/Dockerfile (continuation lines joined). */
+/** The Dockerfile's settings, parsed by the same parser the local image builder uses. */
 function dockerfile() {
-    const lines = fs
-        .readFileSync(path.join(APP_SOURCE, "Dockerfile"), "utf8")
-        .replace(/\\\n/g, " ")
-        .split("\n")
-        .map((l) => l.trim())
-        .filter((l) => l && !l.startsWith("#"));
-    const instruction = (name: string) => lines.filter((l) => l.startsWith(`${name} `)).map((l) => l.slice(name.length + 1).trim());
+    const instructions = parseDockerfile(fs.readFileSync(path.join(APP_SOURCE, "Dockerfile"), "utf8"), "images/api/Dockerfile");
     const env: Record<string, string> = {};
-    for (const l of instruction("ENV")) for (const [, k, v] of l.matchAll(/(\w+)=(\S+)/g)) env[k] = v;
-    return { from: instruction("FROM"), user: instruction("USER"), workdir: instruction("WORKDIR"), expose: instruction("EXPOSE"), cmd: JSON.parse(instruction("CMD")[0] ?? "[]") as string[], env };
+    const of = <K extends string>(kind: K) => instructions.filter((i) => i.kind === kind) as any[];
+    for (const i of of("ENV")) for (const [k, v] of i.vars) env[k] = v;
+    return {
+        from: of("FROM").map((i) => i.image as string),
+        user: of("USER").map((i) => i.user as string),
+        workdir: of("WORKDIR").map((i) => i.path as string),
+        expose: of("EXPOSE").flatMap((i) => i.ports as string[]),
+        cmd: (of("CMD")[0]?.argv ?? []) as string[],
+        copies: of("COPY").map((i) => `${(i.sources as string[]).join(" ")} -> ${i.dest}`),
+        env,
+    };
 }
 
 async function http(base: string, method: string, route: string, body?: unknown, raw = false) {
@@ -142,15 +146,16 @@ describe("tasks API (app/) on PostgreSQL 15", function () {
         if (v2Dir) fs.rmSync(path.dirname(v2Dir), { recursive: true, force: true });
     });
 
-    it("pins in requirements.txt exactly the versions these tests run", function () {
-        const { pinned, installed } = pinnedAndInstalled();
-        strictEqual(pinned["Flask"], "2.2.2");
-        strictEqual(pinned["gunicorn"], "20.1.0");
-        deepStrictEqual(installed, pinned);
+    it("runs on exactly the Debian packages the image installs (images/api/packages.txt)", function () {
+        const pinned = pinnedPackages(path.join(APP_SOURCE, "packages.txt"));
+        strictEqual(pinned["python3-flask"], "2.2.2-3");
+        strictEqual(pinned["gunicorn"], "20.1.0-6+deb12u1");
+        deepStrictEqual(installedVersions(Object.keys(pinned)), pinned);
     });
 
-    it("builds from a pinned python:3.11 slim base and runs gunicorn as uid 10001 with FLASK_APP set", function () {
-        match(image.from[0], /^python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?$/);
+    it("builds from debian:bookworm-slim with Debian's Flask stack and runs gunicorn as uid 10001 with FLASK_APP set", function () {
+        deepStrictEqual(image.from, ["debian:bookworm-slim"]);
+        deepStrictEqual(image.copies, ["packages.txt -> /tmp/packages.txt", "gunicorn.conf.py -> /app/", "tasks_api/ -> /app/tasks_api/", "migrations/ -> /app/migrations/"]);
         deepStrictEqual(image.user, ["10001:10001"]);
         deepStrictEqual(image.workdir, ["/app"]);
         deepStrictEqual(image.expose, ["5000"]);
