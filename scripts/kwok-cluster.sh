@@ -3,12 +3,15 @@
 # kube-scheduler and kwok (fake nodes whose pods become Ready, and whose Job pods Succeed). No kubelet, no
 # container runtime, no Docker: pods never run, but every controller and the scheduler are the real ones.
 #
-#   scripts/local-cluster.sh start    start everything (idempotent), print `export KUBECONFIG=...`
-#   scripts/local-cluster.sh stop     stop what start started and remove the state dir
-#   scripts/local-cluster.sh status   print the state of each process and of the API server
-#   scripts/local-cluster.sh env      print `export KUBECONFIG=...` (for `eval "$(... env)"`)
-#   scripts/local-cluster.sh recycle  make Released PersistentVolumes Available again (drop their claimRef)
-#   scripts/local-cluster.sh smoke    check a StatefulSet binds its PVCs and a Job completes, then clean up
+#   scripts/kwok-cluster.sh start    start everything (idempotent), print `export KUBECONFIG=...`
+#   scripts/kwok-cluster.sh stop     stop what start started and remove the state dir
+#   scripts/kwok-cluster.sh status   print the state of each process and of the API server
+#   scripts/kwok-cluster.sh env      print `export KUBECONFIG=...` (for `eval "$(... env)"`)
+#   scripts/kwok-cluster.sh recycle  make Released PersistentVolumes Available again (drop their claimRef)
+#   scripts/kwok-cluster.sh smoke    check a StatefulSet binds its PVCs and a Job completes, then clean up
+#
+# LOCAL_CLUSTER_API_ONLY=1 starts etcd and kube-apiserver only: the consensus store Patroni's tests run against
+# (images/postgres/tests), with no controllers, nodes or volumes.
 #
 # Binaries come from scripts/toolchain.sh (LOCAL_CLUSTER_BIN overrides the bin dir). Ports, node and volume
 # counts can be overridden from the environment; see the defaults below.
@@ -30,11 +33,13 @@ SERVICE_CIDR=10.96.0.0/16
 SERVICE_IP=10.96.0.1
 # Start order; stop goes in reverse.
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+API_ONLY="${LOCAL_CLUSTER_API_ONLY:-}"
+[[ -z "$API_ONLY" ]] || COMPONENTS=(etcd kube-apiserver)
 
 KUBECONFIG_PATH="$STATE/kubeconfig"
 PKI="$STATE/pki"
 
-log() { printf '[local-cluster] %s\n' "$*" >&2; }
+log() { printf '[kwok-cluster] %s\n' "$*" >&2; }
 die() {
   log "error: $*"
   local f
@@ -50,11 +55,16 @@ resolve_bin() {
   if [[ -n "${LOCAL_CLUSTER_BIN:-}" ]]; then
     BIN="$LOCAL_CLUSTER_BIN"
   else
-    BIN="$("$HERE/toolchain.sh" bin etcd kube kwok)" || die "toolchain missing; run scripts/toolchain.sh build etcd kube kwok"
+    if [[ -n "$API_ONLY" ]]; then
+      BIN="$("$HERE/toolchain.sh" bin etcd kube)" || die "toolchain missing; run scripts/toolchain.sh build etcd kube"
+    else
+      BIN="$("$HERE/toolchain.sh" bin etcd kube kwok)" || die "toolchain missing; run scripts/toolchain.sh build etcd kube kwok"
+    fi
   fi
   KWOK_STAGES="${LOCAL_CLUSTER_KWOK_STAGES:-$(dirname "$BIN")/kwok-stages}"
-  local b
-  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok; do
+  local b needed=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok)
+  [[ -z "$API_ONLY" ]] || needed=(etcd kube-apiserver kubectl)
+  for b in "${needed[@]}"; do
     [[ -x "$BIN/$b" ]] || die "$BIN/$b not found"
   done
 }
@@ -237,12 +247,24 @@ cmd_start() {
   mkdir -p "$STATE"
   local c port
   if ! running kube-apiserver; then
-    for port in "$ETCD_PORT" "$ETCD_PEER_PORT" "$APISERVER_PORT" "$CONTROLLER_MANAGER_PORT" "$SCHEDULER_PORT" "$KWOK_PORT"; do
+    local ports=("$ETCD_PORT" "$ETCD_PEER_PORT" "$APISERVER_PORT" "$CONTROLLER_MANAGER_PORT" "$SCHEDULER_PORT" "$KWOK_PORT")
+    [[ -z "$API_ONLY" ]] || ports=("$ETCD_PORT" "$ETCD_PEER_PORT" "$APISERVER_PORT")
+    for port in "${ports[@]}"; do
       port_free "$port" || die "port 127.0.0.1:$port is in use (override with LOCAL_CLUSTER_*_PORT)"
     done
   fi
   gen_pki
   write_kubeconfig
+  if [[ -n "$API_ONLY" ]]; then
+    local t0=$SECONDS
+    start_component etcd
+    wait_for etcd 60 etcd_healthy
+    start_component kube-apiserver
+    wait_for kube-apiserver 120 apiserver_ready
+    log "API server ready in $((SECONDS - t0))s (etcd and kube-apiserver only)"
+    cmd_env
+    return 0
+  fi
   [[ -d "$KWOK_STAGES" ]] || die "kwok stage configs not found in $KWOK_STAGES"
   cat "$KWOK_STAGES"/node-initialize.yaml <(echo ---) "$KWOK_STAGES"/node-heartbeat-with-lease.yaml <(echo ---) \
     "$KWOK_STAGES"/pod-ready.yaml <(echo ---) "$KWOK_STAGES"/pod-complete.yaml <(echo ---) \
@@ -331,7 +353,7 @@ cmd_smoke() {
   resolve_bin
   local ns=local-cluster-smoke t0=$SECONDS
   kubectl create namespace "$ns" >/dev/null
-  kubectl apply -f "$HERE/local-cluster/smoke.yaml" >/dev/null
+  kubectl apply -f "$HERE/kwok-cluster/smoke.yaml" >/dev/null
   if ! (wait_for "StatefulSet Ready with 2 Bound PVCs and Job complete" 120 smoke_ready); then
     kubectl get statefulset,pod,pvc,job -n "$ns" -o wide >&2 || true
     kubectl get pv >&2 || true

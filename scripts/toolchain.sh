@@ -11,7 +11,9 @@
 # Build logs: <cache>/<component>-<version>/build.log. Builds are slow on 2 cores (about 45 minutes for
 # everything from an empty Go build cache); they run under `nice` with -p 2.
 #
-# Components: pulumi kubernetes policy-nodejs etcd kube kwok (required); random language-nodejs (blocked)
+# Components: pulumi kubernetes policy-nodejs etcd kube kwok (required for the e2e suites); node coredns
+# versitygw (the real single-node cluster and the backup tests; required by those); random language-nodejs
+# (blocked)
 # Every pinned version below can be overridden from the environment (e.g. K8S_VERSION=v1.36.1).
 # shellcheck disable=SC2317 # the build_* functions are called indirectly, by name
 set -euo pipefail
@@ -36,10 +38,13 @@ RANDOM_PROVIDER_MODULE_VERSION="${RANDOM_PROVIDER_MODULE_VERSION:-v4.0.0-2026091
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 K8S_VERSION="${K8S_VERSION:-v1.36.3}"
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
+# CoreDNS and versitygw are tagged modules that build with plain `go build` (no replace directives).
+COREDNS_VERSION="${COREDNS_VERSION:-v1.14.7}"
+VERSITYGW_VERSION="${VERSITYGW_VERSION:-v1.8.0}"
 
 # REQUIRED: what the e2e suite needs. BLOCKED: refused by the proxy here; tried on every build (one request
 # each) and reported, but their absence is not a failure.
-REQUIRED_COMPONENTS=(pulumi kubernetes policy-nodejs etcd kube kwok)
+REQUIRED_COMPONENTS=(pulumi kubernetes policy-nodejs etcd kube kwok node coredns versitygw)
 BLOCKED_COMPONENTS=(random language-nodejs)
 ALL_COMPONENTS=("${REQUIRED_COMPONENTS[@]}" "${BLOCKED_COMPONENTS[@]}")
 
@@ -58,6 +63,9 @@ component_dir() {
     random) echo "$CACHE/pulumi-resource-random-v$RANDOM_PROVIDER_VERSION" ;;
     etcd) echo "$CACHE/etcd-$ETCD_VERSION" ;;
     kube) echo "$CACHE/kubernetes-$K8S_VERSION" ;;
+    node) echo "$CACHE/kubernetes-node-$K8S_VERSION" ;;
+    coredns) echo "$CACHE/coredns-$COREDNS_VERSION" ;;
+    versitygw) echo "$CACHE/versitygw-$VERSITYGW_VERSION" ;;
     kwok) echo "$CACHE/kwok-$KWOK_VERSION" ;;
     *) echo "unknown component: $1 (known: ${ALL_COMPONENTS[*]})" >&2; return 1 ;;
   esac
@@ -182,24 +190,28 @@ build_language_nodejs() {
   return 1
 }
 
-build_etcd() {
-  local dir="$1" mod="go.etcd.io/etcd/server/v3"
-  local upstream; upstream="$(module_gomod "$mod@$ETCD_VERSION")"
-  new_wrapper "$dir" stateful-flask-toolchain/etcd "$(go_version_of "$upstream")"
+# A tool whose module is tagged and builds from a wrapper with the upstream's non-local replaces:
+#   build_go_tool DIR NAME MODULE VERSION PACKAGE BINARY [LDFLAGS]
+build_go_tool() {
+  local dir="$1" name="$2" mod="$3" version="$4" pkg="$5" binary="$6" ldflags="${7:-}"
+  local upstream; upstream="$(module_gomod "$mod@$version")"
+  new_wrapper "$dir" "stateful-flask-toolchain/$name" "$(go_version_of "$upstream")"
   copy_remote_replaces "$upstream" "$dir/src/go.mod"
   (cd "$dir/src" &&
-    go mod edit -require="$mod@$ETCD_VERSION" -tool="$mod" &&
+    go mod edit -require="$mod@$version" -tool="$pkg" &&
     go mod tidy &&
-    "${GO_BUILD[@]}" -ldflags "-s -w" -o "$dir/bin/etcd" "$mod")
+    "${GO_BUILD[@]}" -ldflags "-s -w $ldflags" -o "$dir/bin/$binary" "$pkg")
 }
 
-# kube-apiserver, kube-controller-manager, kube-scheduler and kubectl. k8s.io/kubernetes replaces its
-# staging modules (k8s.io/api, k8s.io/client-go, ...) with ./staging/src/...; the wrapper points each of
-# those that it requires at the published v0.N.M instead.
-build_kube() {
-  local dir="$1" mod="k8s.io/kubernetes" staging_version="v0.${K8S_VERSION#v1.}"
+build_etcd() { build_go_tool "$1" etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" go.etcd.io/etcd/server/v3 etcd; }
+
+# Commands of k8s.io/kubernetes. Its go.mod replaces the staging modules (k8s.io/api, k8s.io/client-go, ...)
+# with ./staging/src/...; the wrapper points each of those that it requires at the published v0.N.M instead.
+build_k8s_cmds() {
+  local dir="$1" name="$2"; shift 2
+  local mod="k8s.io/kubernetes" staging_version="v0.${K8S_VERSION#v1.}"
   local upstream; upstream="$(module_gomod "$mod@$K8S_VERSION")"
-  new_wrapper "$dir" stateful-flask-toolchain/kubernetes "$(go_version_of "$upstream")"
+  new_wrapper "$dir" "stateful-flask-toolchain/$name" "$(go_version_of "$upstream")"
   copy_remote_replaces "$upstream" "$dir/src/go.mod"
   local required staged m
   required="$(awk '/^require \($/ {r = 1; next} r && /^\)$/ {r = 0} r {print $1}' "$upstream")"
@@ -211,7 +223,7 @@ build_kube() {
       echo "skipping $m: in upstream replace block but not required"
     fi
   done
-  local cmds=(kube-apiserver kube-controller-manager kube-scheduler kubectl) tools=() c
+  local cmds=("$@") tools=() c
   for c in "${cmds[@]}"; do tools+=(-tool="$mod/cmd/$c"); done
   local minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
   local ldflags="-s -w" key val
@@ -227,18 +239,26 @@ build_kube() {
     "${GO_BUILD[@]}" -ldflags "$ldflags" -o "$dir/bin/" "${cmds[@]/#/$mod/cmd/}")
 }
 
+# The control plane: kube-apiserver, kube-controller-manager, kube-scheduler and kubectl.
+build_kube() { build_k8s_cmds "$1" kubernetes kube-apiserver kube-controller-manager kube-scheduler kubectl; }
+
+# The node: kubelet and kube-proxy, at the control plane's version (same build cache, so cheap after kube).
+# Pure Go like the rest: the kubelet's cgo parts (cadvisor's libpfm, SELinux) are optional.
+build_node() { build_k8s_cmds "$1" kubernetes-node kubelet kube-proxy; }
+
+# CoreDNS, the cluster DNS of the real single-node cluster (scripts/local-cluster.sh).
+build_coredns() { build_go_tool "$1" coredns github.com/coredns/coredns "$COREDNS_VERSION" github.com/coredns/coredns coredns; }
+
+# versitygw, the S3-compatible server the backup tests and the local stack's backups use (posix backend).
+build_versitygw() {
+  build_go_tool "$1" versitygw github.com/versity/versitygw "$VERSITYGW_VERSION" github.com/versity/versitygw/cmd/versitygw versitygw
+}
+
 # kwok, plus the stage configs it needs (fast node/pod stages from the module) in stages/, linked as
 # $CACHE/kwok-stages.
 build_kwok() {
   local dir="$1" mod="sigs.k8s.io/kwok"
-  local upstream; upstream="$(module_gomod "$mod@$KWOK_VERSION")"
-  new_wrapper "$dir" stateful-flask-toolchain/kwok "$(go_version_of "$upstream")"
-  copy_remote_replaces "$upstream" "$dir/src/go.mod"
-  (cd "$dir/src" &&
-    go mod edit -require="$mod@$KWOK_VERSION" -tool="$mod/cmd/kwok" &&
-    go mod tidy &&
-    "${GO_BUILD[@]}" -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}" \
-      -o "$dir/bin/kwok" "$mod/cmd/kwok")
+  build_go_tool "$dir" kwok "$mod" "$KWOK_VERSION" "$mod/cmd/kwok" kwok "-X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}"
   local src; src="$(module_dir "$mod@$KWOK_VERSION")"
   mkdir -p "$dir/stages"
   cp "$src"/kustomize/stage/node/fast/node-initialize.yaml \

@@ -3,7 +3,7 @@
  * `npm run local:up` (tests/e2e/local-up.ts) and the e2e suite (tests/e2e/lifecycle.spec.ts).
  *
  * - The toolchain (Pulumi CLI, pulumi-resource-kubernetes, control plane, kwok) comes from scripts/toolchain.sh.
- * - The control plane is scripts/local-cluster.sh with its own state dir and the StorageClass `standard`
+ * - The control plane is scripts/kwok-cluster.sh with its own state dir and the StorageClass `standard`
  *   (the one Pulumi.local.yaml names).
  * - There is no Node.js language host (docs/e2e.md): the program runs inline through the Automation API, and
  *   index.ts (an async function) is required afresh for every operation.
@@ -37,7 +37,7 @@ export function toolchainBin(): string {
 
 // ------------------------------------------------------------------------------------------- the cluster
 
-/** A control plane started by scripts/local-cluster.sh. */
+/** A control plane started by scripts/kwok-cluster.sh. */
 export interface Cluster {
     /** LOCAL_CLUSTER_STATE. */
     readonly stateDir: string;
@@ -67,16 +67,16 @@ function clusterEnv(stateDir: string, bin: string, ports: Record<string, string>
 
 /** Starts (idempotently) a control plane whose state is in `stateDir`. */
 export function startCluster(stateDir: string, bin = toolchainBin(), ports: Record<string, string> = {}): Cluster {
-    execFileSync(path.join(ROOT, "scripts", "local-cluster.sh"), ["start"], { env: clusterEnv(stateDir, bin, ports), stdio: ["ignore", "ignore", "inherit"] });
+    execFileSync(path.join(ROOT, "scripts", "kwok-cluster.sh"), ["start"], { env: clusterEnv(stateDir, bin, ports), stdio: ["ignore", "ignore", "inherit"] });
     return { stateDir, kubeconfig: path.join(stateDir, "kubeconfig"), bin };
 }
 
 /** Stops the control plane of `stateDir` and removes that dir. Never throws. */
 export function stopCluster(stateDir: string, bin = toolchainBin()): void {
     try {
-        execFileSync(path.join(ROOT, "scripts", "local-cluster.sh"), ["stop"], { env: clusterEnv(stateDir, bin), stdio: ["ignore", "ignore", "inherit"] });
+        execFileSync(path.join(ROOT, "scripts", "kwok-cluster.sh"), ["stop"], { env: clusterEnv(stateDir, bin), stdio: ["ignore", "ignore", "inherit"] });
     } catch (err) {
-        process.stderr.write(`local-cluster.sh stop failed: ${err}\n`);
+        process.stderr.write(`kwok-cluster.sh stop failed: ${err}\n`);
     }
 }
 

@@ -1,6 +1,6 @@
 /**
  * End-to-end: the real program, the real Pulumi engine (CLI v3.259.0, pulumi-resource-kubernetes) and a live
- * Kubernetes API server (scripts/local-cluster.sh: etcd, kube-apiserver, controller-manager, scheduler, kwok).
+ * Kubernetes API server (scripts/kwok-cluster.sh: etcd, kube-apiserver, controller-manager, scheduler, kwok).
  * Every step asserts on the live objects through the built kubectl.
  *
  * kwok marks pods Ready and Job pods Succeeded; containers never run, so "no data lost" is proven by the

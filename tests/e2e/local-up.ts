@@ -1,7 +1,7 @@
 /**
  * `npm run local:up` (scripts/local-up.sh): starts the loopback control plane and deploys the `local` stack
  * with the real Pulumi engine, then prints the stack's outputs. State: $LOCAL_UP_STATE
- * (default ~/.cache/stateful-flask-local-up): `cluster/` (scripts/local-cluster.sh) and `pulumi/` (backend,
+ * (default ~/.cache/stateful-flask-local-up): `cluster/` (scripts/kwok-cluster.sh) and `pulumi/` (backend,
  * PULUMI_HOME, workspace, passphrase). Running it again updates the same stack.
  */
 import * as os from "os";
