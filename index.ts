@@ -45,8 +45,8 @@ export = async () => {
     const postgres = new Postgres("postgres", {
         namespace: config.postgres.namespace,
         replicas: config.postgres.replicas,
-        primaryOrdinal: config.postgres.primaryOrdinal,
         image: config.postgres.image,
+        synchronousMode: config.postgres.synchronousMode,
         storageSize: config.postgres.storageSize,
         storageClass: config.postgres.storageClass,
         database: config.postgres.database,
@@ -54,6 +54,8 @@ export = async () => {
         replicationCidr: config.postgres.replicationCidr,
         password: config.postgres.password,
         replicationPassword: config.postgres.replicationPassword,
+        superuserPassword: config.postgres.superuserPassword,
+        patroniApiPassword: config.postgres.patroniApiPassword,
         clientNamespaces: [config.api.namespace],
         partOf: config.partOf,
         protect: config.protectData,
@@ -99,6 +101,7 @@ export = async () => {
         postgresHeadlessHost: postgres.headlessHost,
         postgresPods: Array.from({ length: config.postgres.replicas }, (_, i) => `postgres-${i}.${postgres.headlessHost}`),
         postgresPassword: postgres.password,
+        postgresSynchronousMode: postgres.synchronousMode,
         migrationJob: api.migrationJob.metadata.name,
     };
 };

@@ -1,10 +1,12 @@
-import * as crypto from "crypto";
-import * as fs from "fs";
-import * as path from "path";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { ConfigError, validateCidr, validateInteger, validateName, validatePinnedImage, validateStorageSize } from "./validate";
+import { PatroniRbac } from "./patroni-rbac";
+import {
+    FailoverTiming, LEADER_ROLE, PATRONI_PORT, PATRONI_SCOPE, POSTGRES_PORT, REPLICA_ROLE, ROLE_LABEL, SYNCHRONOUS_MODES,
+    SynchronousMode, postgresPodTemplate,
+} from "./postgres-pod";
+import { ConfigError, validateCidr, validateInteger, validateName, validateOneOf, validatePinnedImage, validateStorageSize } from "./validate";
 
 // Names that carry data. PVCs are named <claim template>-<statefulset>-<ordinal> (postgredb-volume-postgres-0):
 // renaming either one makes the StatefulSet ask for new, empty volumes and orphans the existing ones
@@ -15,18 +17,16 @@ export const STATEFULSET_NAME = "postgres";
 export const VOLUME_CLAIM_TEMPLATE = "postgredb-volume";
 /** The headless Service that gives each pod its DNS name (postgres-0.postgres-headless...). */
 export const HEADLESS_SERVICE = "postgres-headless";
-/** The read-write Service; always the primary. The name the tutorial's API already uses. */
+/** The read-write Service; always the Patroni leader. The name the tutorial's API already uses. */
 export const PRIMARY_SERVICE = "postgres";
-/** The read-only Service. */
+/** The read-only Service: the replicas (the leader too while it runs alone). */
 export const READ_ONLY_SERVICE = "postgres-ro";
+/** The Secret with every role's password (its keys: see the credentials below). */
+export const CREDENTIALS_SECRET = "postgres-credentials";
+/** The replication role. */
+export const REPLICATION_USER = "replicator";
 
-const POSTGRES_PORT = 5432;
-const DATA_MOUNT = "/var/lib/postgresql/data";
-// A subdirectory of the mount: DigitalOcean volumes carry lost+found at their root and initdb refuses a
-// non-empty directory.
-const PGDATA = `${DATA_MOUNT}/pgdata`;
-const SCRIPTS_DIR = path.join(__dirname, "..", "scripts", "postgres");
-const POSTGRES_UID = 999; // the postgres user of the official Debian-based image
+export { SYNCHRONOUS_MODES, SynchronousMode };
 
 /** Container resources. */
 export interface Resources {
@@ -38,14 +38,9 @@ export interface Resources {
 export interface PostgresArgs {
     /** Namespace, created and owned by this component. @default "postgres" */
     readonly namespace?: string;
-    /** Pods: one primary, the others streaming hot standbys. @default 1 */
+    /** Members of the Patroni cluster: one leader, the others streaming replicas. @default 1 */
     readonly replicas?: number;
-    /**
-     * The ordinal that is the primary. Changed only by the manual failover runbook (docs/replication.md), after
-     * that standby was promoted; it must stay below `replicas`. @default 0
-     */
-    readonly primaryOrdinal?: number;
-    /** PostgreSQL image, pinned; its major version must match the data directory. */
+    /** The project's Postgres image (images/postgres: PostgreSQL 15, Patroni, pgBackRest), pinned. */
     readonly image: string;
     /** Size of each pod's volume. Raising it resizes the existing PVCs in place. @default "5Gi" */
     readonly storageSize?: string;
@@ -53,10 +48,19 @@ export interface PostgresArgs {
     readonly storageClass?: string;
     /** Application database. @default "stateful-flask-db" */
     readonly database?: string;
-    /** Application role, owner of the database. @default "stateful-flask-user" */
+    /** Application role, owner of the database (not a superuser). @default "stateful-flask-user" */
     readonly user?: string;
-    /** Pod network allowed to open replication connections (pg_hba). @default "10.244.0.0/16" */
+    /** Pod network: replication and the members' superuser connections (pg_rewind) are admitted from it. @default "10.244.0.0/16" */
     readonly replicationCidr?: string;
+    /**
+     * `on`: with replicas, every commit is confirmed by a synchronous standby before it is acknowledged, so a
+     * failover never loses an acknowledged write; a lone leader still takes writes. `strict`: never acknowledge a
+     * commit without a standby (writes stop when none is left; needs replicas >= 2). `off`: asynchronous.
+     * @default "on"
+     */
+    readonly synchronousMode?: SynchronousMode;
+    /** Failover timing; the reasoning is in docs/failover.md. @default ttl 7 s, loop_wait 1 s, retry_timeout 3 s */
+    readonly timing?: FailoverTiming;
     /** Namespaces whose pods labelled {@link Postgres.clientLabels} may connect (NetworkPolicy). @default [] */
     readonly clientNamespaces?: string[];
     /** The `app.kubernetes.io/part-of` label. @default "stateful-flask" */
@@ -65,36 +69,46 @@ export interface PostgresArgs {
     readonly protect?: boolean;
     /** The application role's password (a secret); generated by @pulumi/random when unset. */
     readonly password?: pulumi.Input<string>;
-    /** The replication role's password (a secret); generated by @pulumi/random when unset. */
+    /** The replication role's password (a secret); generated when unset. */
     readonly replicationPassword?: pulumi.Input<string>;
+    /** The superuser's (postgres) password (a secret); generated when unset. */
+    readonly superuserPassword?: pulumi.Input<string>;
+    /** The password of Patroni's REST API for switchover and configuration (a secret); generated when unset. */
+    readonly patroniApiPassword?: pulumi.Input<string>;
     /**
-     * WAL a replication slot may hold back for a stopped standby before the slot is given up (the standby then
-     * needs a fresh clone). Bounds the primary's disk use; keep it well under the volume size. @default "1GB"
+     * WAL a replication slot may hold back for a stopped replica before the slot is given up (the replica then
+     * needs a fresh clone). Bounds the leader's disk use; keep it well under the volume size. @default "1GB"
      */
     readonly maxSlotWalKeepSize?: string;
+    /** Image pull Secrets of the pods (a private registry). @default [] */
+    readonly imagePullSecrets?: pulumi.Input<string>[];
     /** Postgres container resources. @default requests 250m/512Mi, limits 1 CPU/1Gi */
     readonly resources?: Resources;
 }
 
-/** Reads the pod scripts (the files tests run against real PostgreSQL) for the ConfigMap. */
-export function loadScripts(dir = SCRIPTS_DIR): Record<string, string> {
-    const files = fs.readdirSync(dir).filter(f => /\.(sh|sql)$/.test(f)).sort();
-    if (!files.includes("entrypoint.sh")) {
-        throw new Error(`${dir} has no entrypoint.sh; the Postgres pods cannot start without it`);
+const DEFAULT_TIMING: FailoverTiming = { ttl: 7, loopWait: 1, retryTimeout: 3 };
+
+/** Validates the failover timing the way pod.py does: loop_wait + 2 * retry_timeout <= ttl. */
+export function validateTiming(t: FailoverTiming): FailoverTiming {
+    validateInteger("ttl", t.ttl, 5, 300);
+    validateInteger("loopWait", t.loopWait, 1, 60);
+    validateInteger("retryTimeout", t.retryTimeout, 1, 120);
+    if (t.loopWait + 2 * t.retryTimeout > t.ttl) {
+        throw new ConfigError("ttl", t.ttl, `expected at least loopWait + 2 * retryTimeout = ${t.loopWait + 2 * t.retryTimeout} (a leader must not lose its lock while it still retries the API)`);
     }
-    return Object.fromEntries(files.map(f => [f, fs.readFileSync(path.join(dir, f), "utf8")]));
+    return t;
 }
 
 /**
- * PostgreSQL as a StatefulSet: one volume per pod from a volumeClaimTemplate, a headless Service for stable
- * pod identities, a read-write Service on the primary and a read-only one, generated credentials in a Secret,
- * a PodDisruptionBudget and a NetworkPolicy. With more than one replica, one ordinal (0 unless failed over)
- * is the primary and the others clone it once and then stream from it (scripts/postgres/entrypoint.sh).
+ * PostgreSQL as a StatefulSet run by Patroni: one volume per pod from a volumeClaimTemplate, a headless Service
+ * for stable pod identities, leader election and automatic failover with the Kubernetes API as the consensus
+ * store (ConfigMaps), synchronous replication by default, a read-write Service on the leader's role label and a
+ * read-only one on the replicas, generated credentials in a Secret, a PodDisruptionBudget and a NetworkPolicy.
  */
 export class Postgres extends pulumi.ComponentResource {
     public readonly namespace: k8s.core.v1.Namespace;
     public readonly credentials: k8s.core.v1.Secret;
-    public readonly scripts: k8s.core.v1.ConfigMap;
+    public readonly rbac: PatroniRbac;
     public readonly headlessService: k8s.core.v1.Service;
     public readonly primaryService: k8s.core.v1.Service;
     public readonly readOnlyService: k8s.core.v1.Service;
@@ -112,27 +126,36 @@ export class Postgres extends pulumi.ComponentResource {
     public readonly port = POSTGRES_PORT;
     /** The application role's password (secret). */
     public readonly password: pulumi.Output<string>;
-    /** DNS name of the read-write Service (the primary). */
+    /** The superuser's password (secret). */
+    public readonly superuserPassword: pulumi.Output<string>;
+    /** DNS name of the read-write Service (the leader). */
     public readonly host: string;
     /** DNS name of the read-only Service. */
     public readonly readOnlyHost: string;
     /** DNS name of the headless Service; pods are <statefulset>-<ordinal>.<this>. */
     public readonly headlessHost: string;
+    public readonly synchronousMode: SynchronousMode;
 
     constructor(name: string, args: PostgresArgs, opts?: pulumi.ComponentResourceOptions) {
         super("stateful-flask:database:Postgres", name, {}, opts);
 
         const ns = validateName("postgresNamespace", args.namespace ?? "postgres");
         const replicas = validateInteger("postgresReplicas", args.replicas ?? 1, 1, 9);
-        // Scaling down removes the highest ordinals first: the primary must never be one of them.
-        const primaryOrdinal = validateInteger("postgresPrimaryOrdinal", args.primaryOrdinal ?? 0, 0, replicas - 1);
-        const primaryPod = `${STATEFULSET_NAME}-${primaryOrdinal}`;
         const image = validatePinnedImage("postgresImage", args.image);
         const storageSize = validateStorageSize("postgresStorageSize", args.storageSize ?? "5Gi");
         const storageClass = validateName("storageClass", args.storageClass ?? "do-block-storage", 253);
         const replicationCidr = validateCidr("replicationCidr", args.replicationCidr ?? "10.244.0.0/16");
+        const synchronousMode = validateOneOf("postgresSynchronousMode", args.synchronousMode ?? "on", SYNCHRONOUS_MODES);
+        if (synchronousMode === "strict" && replicas < 2) {
+            throw new ConfigError("postgresSynchronousMode", synchronousMode,
+                `strict needs postgresReplicas of at least 2 (it is ${replicas}): a lone member could never confirm a commit, so every write would hang`);
+        }
+        const timing = validateTiming(args.timing ?? DEFAULT_TIMING);
         this.database = validateName("postgresDatabase", args.database ?? "stateful-flask-db");
         this.user = validateName("postgresUser", args.user ?? "stateful-flask-user");
+        if (this.user === "postgres" || this.user === REPLICATION_USER) {
+            throw new ConfigError("postgresUser", this.user, `expected a role other than postgres (the superuser) and ${REPLICATION_USER} (replication)`);
+        }
         const partOf = args.partOf ?? "stateful-flask";
         const protect = args.protect ?? true;
         const resources = args.resources ?? { requests: { cpu: "250m", memory: "512Mi" }, limits: { cpu: "1", memory: "1Gi" } };
@@ -140,8 +163,7 @@ export class Postgres extends pulumi.ComponentResource {
         if (!/^[1-9]\d*(MB|GB|TB)$/.test(maxSlotWalKeepSize)) {
             throw new ConfigError("maxSlotWalKeepSize", maxSlotWalKeepSize, "expected a size such as 512MB or 1GB");
         }
-        const scripts = loadScripts();
-
+        this.synchronousMode = synchronousMode;
         this.namespaceName = ns;
         this.host = `${PRIMARY_SERVICE}.${ns}.svc.cluster.local`;
         this.readOnlyHost = `${READ_ONLY_SERVICE}.${ns}.svc.cluster.local`;
@@ -149,14 +171,17 @@ export class Postgres extends pulumi.ComponentResource {
 
         // The selector is immutable and matches the tutorial's (app: postgres), so its StatefulSet can be adopted.
         const selector = { app: STATEFULSET_NAME };
+        // Patroni finds its members by these labels plus the scope label (app.kubernetes.io/instance=postgres).
+        const scopeLabel = "app.kubernetes.io/instance";
         const labels = {
             ...selector,
             "app.kubernetes.io/name": "postgres",
-            "app.kubernetes.io/instance": STATEFULSET_NAME,
+            [scopeLabel]: PATRONI_SCOPE,
             "app.kubernetes.io/component": "database",
             "app.kubernetes.io/part-of": partOf,
             "app.kubernetes.io/managed-by": "pulumi",
         };
+        const members = { ...selector, [scopeLabel]: PATRONI_SCOPE };
         // Deleting a namespace deletes its PVCs, and with them (reclaim policy Delete) the volumes: the namespace
         // is protected, and kept in the cluster even when a stack is destroyed with protection turned off.
         const dataOpts: pulumi.CustomResourceOptions = { parent: this, protect, retainOnDelete: protect };
@@ -173,24 +198,24 @@ export class Postgres extends pulumi.ComponentResource {
             new random.RandomPassword(`${name}-${suffix}`, { length: 32, special: false }, { parent: this, protect }).result;
         this.password = pulumi.secret(args.password ?? generated("password"));
         const replicationPassword = pulumi.secret(args.replicationPassword ?? generated("replication-password"));
+        this.superuserPassword = pulumi.secret(args.superuserPassword ?? generated("superuser-password"));
+        const apiPassword = pulumi.secret(args.patroniApiPassword ?? generated("patroni-api-password"));
 
         this.credentials = new k8s.core.v1.Secret(`${name}-credentials`, {
-            metadata: { name: "postgres-credentials", namespace: ns, labels },
+            metadata: { name: CREDENTIALS_SECRET, namespace: ns, labels },
             type: "Opaque",
             stringData: {
                 POSTGRES_USER: this.user,
                 POSTGRES_DB: this.database,
                 POSTGRES_PASSWORD: this.password,
-                REPLICATION_USER: "replicator",
+                REPLICATION_USER,
                 REPLICATION_PASSWORD: replicationPassword,
+                SUPERUSER_PASSWORD: this.superuserPassword,
+                PATRONI_API_PASSWORD: apiPassword,
             },
         }, { ...inNamespace, protect });
 
-        this.scripts = new k8s.core.v1.ConfigMap(`${name}-scripts`, {
-            metadata: { name: "postgres-scripts", namespace: ns, labels },
-            data: scripts,
-        }, inNamespace);
-        const scriptsChecksum = crypto.createHash("sha256").update(JSON.stringify(scripts)).digest("hex");
+        this.rbac = new PatroniRbac(`${name}-patroni`, { namespace: ns, name: "postgres", labels }, { parent: this, dependsOn: [this.namespace] });
 
         const port = [{ name: "postgresql", port: POSTGRES_PORT, targetPort: "postgresql", protocol: "TCP" }];
         this.headlessService = new k8s.core.v1.Service(`${name}-headless`, {
@@ -199,7 +224,7 @@ export class Postgres extends pulumi.ComponentResource {
                 clusterIP: "None",
                 selector,
                 ports: port,
-                // Standbys resolve postgres-0.<headless> while they bootstrap, before they are Ready themselves.
+                // Replicas resolve their peers while they bootstrap, before they are Ready themselves.
                 publishNotReadyAddresses: true,
             },
         }, inNamespace);
@@ -207,20 +232,17 @@ export class Postgres extends pulumi.ComponentResource {
             metadata: { name: PRIMARY_SERVICE, namespace: ns, labels },
             spec: {
                 type: "ClusterIP",
-                // Only the primary accepts writes; a Service over all pods would send writes to standbys.
-                selector: { ...selector, "statefulset.kubernetes.io/pod-name": primaryPod },
+                // The pod Patroni labels as the leader, and only while it is Ready (a dead leader keeps its label
+                // until its pod restarts; readiness takes it out of the endpoints).
+                selector: { ...members, [ROLE_LABEL]: LEADER_ROLE },
                 ports: port,
             },
         }, inNamespace);
         this.readOnlyService = new k8s.core.v1.Service(`${name}-read-only`, {
             metadata: { name: READ_ONLY_SERVICE, namespace: ns, labels },
-            // Every pod serves consistent reads: standbys, and the primary so the Service has an endpoint when
-            // replicas is 1. Clients that must avoid the primary use the standbys' pod DNS names.
-            spec: { type: "ClusterIP", selector, ports: port },
+            // The replicas; with one member, the leader, so reads always have an endpoint.
+            spec: { type: "ClusterIP", selector: replicas > 1 ? { ...members, [ROLE_LABEL]: REPLICA_ROLE } : members, ports: port },
         }, inNamespace);
-
-        const secretEnv = (envName: string, key: string) => ({ name: envName, valueFrom: { secretKeyRef: { name: "postgres-credentials", key } } });
-        const pgIsReady = ["/bin/sh", "-c", `exec pg_isready -h 127.0.0.1 -p ${POSTGRES_PORT} -U "$POSTGRES_USER" -d "$POSTGRES_DB"`];
 
         this.statefulSet = new k8s.apps.v1.StatefulSet(`${name}-statefulset`, {
             metadata: { name: STATEFULSET_NAME, namespace: ns, labels },
@@ -228,82 +250,31 @@ export class Postgres extends pulumi.ComponentResource {
                 serviceName: HEADLESS_SERVICE,
                 replicas,
                 selector: { matchLabels: selector },
-                // Ordinal 0 (the primary) starts first and is stopped last; a standby clones a running primary.
+                // Immutable since the first deployment; Patroni does not need ordered starts, but changing it would
+                // replace the StatefulSet.
                 podManagementPolicy: "OrderedReady",
                 updateStrategy: { type: "RollingUpdate" },
                 // Scaling down or deleting the StatefulSet never deletes a volume: scaling up again re-binds it.
                 persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: "Retain" },
                 minReadySeconds: 10,
-                template: {
-                    metadata: { labels, annotations: { "stateful-flask/scripts-sha256": scriptsChecksum } },
-                    spec: {
-                        automountServiceAccountToken: false,
-                        // Long enough for a fast shutdown and its checkpoint; a SIGKILL means crash recovery on start.
-                        terminationGracePeriodSeconds: 120,
-                        securityContext: {
-                            runAsNonRoot: true,
-                            runAsUser: POSTGRES_UID,
-                            runAsGroup: POSTGRES_UID,
-                            fsGroup: POSTGRES_UID,
-                            fsGroupChangePolicy: "OnRootMismatch",
-                            seccompProfile: { type: "RuntimeDefault" },
-                        },
-                        affinity: {
-                            podAntiAffinity: {
-                                preferredDuringSchedulingIgnoredDuringExecution: [{
-                                    weight: 100,
-                                    podAffinityTerm: { topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: selector } },
-                                }],
-                            },
-                        },
-                        containers: [{
-                            name: "postgres",
-                            image,
-                            command: ["/scripts/entrypoint.sh"],
-                            ports: [{ name: "postgresql", containerPort: POSTGRES_PORT, protocol: "TCP" }],
-                            env: [
-                                { name: "PGDATA", value: PGDATA },
-                                { name: "PGPORT", value: String(POSTGRES_PORT) },
-                                { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
-                                secretEnv("POSTGRES_USER", "POSTGRES_USER"),
-                                secretEnv("POSTGRES_PASSWORD", "POSTGRES_PASSWORD"),
-                                secretEnv("POSTGRES_DB", "POSTGRES_DB"),
-                                secretEnv("REPLICATION_USER", "REPLICATION_USER"),
-                                secretEnv("REPLICATION_PASSWORD", "REPLICATION_PASSWORD"),
-                                { name: "PRIMARY_ORDINAL", value: String(primaryOrdinal) },
-                                { name: "PRIMARY_HOST", value: `${primaryPod}.${this.headlessHost}` },
-                                { name: "PRIMARY_PORT", value: String(POSTGRES_PORT) },
-                                { name: "REPLICATION_CIDR", value: replicationCidr },
-                                { name: "MAX_SLOT_WAL_KEEP_SIZE", value: maxSlotWalKeepSize },
-                            ],
-                            resources,
-                            securityContext: {
-                                allowPrivilegeEscalation: false,
-                                readOnlyRootFilesystem: true,
-                                capabilities: { drop: ["ALL"] },
-                            },
-                            // A standby's first start clones the primary and any start may replay WAL: allow an hour
-                            // before liveness applies.
-                            startupProbe: { exec: { command: pgIsReady }, periodSeconds: 10, failureThreshold: 360, timeoutSeconds: 5 },
-                            readinessProbe: { exec: { command: pgIsReady }, periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 5 },
-                            livenessProbe: { exec: { command: pgIsReady }, periodSeconds: 20, failureThreshold: 6, timeoutSeconds: 5 },
-                            // SIGTERM alone is a "smart" shutdown that waits for pooled API connections until the
-                            // grace period ends in SIGKILL; a fast shutdown checkpoints and exits cleanly.
-                            lifecycle: { preStop: { exec: { command: ["/bin/sh", "-c", "pg_ctl stop -D \"$PGDATA\" -m fast -w -t 100"] } } },
-                            volumeMounts: [
-                                { name: VOLUME_CLAIM_TEMPLATE, mountPath: DATA_MOUNT },
-                                { name: "scripts", mountPath: "/scripts", readOnly: true },
-                                { name: "run", mountPath: "/var/run/postgresql" },
-                                { name: "tmp", mountPath: "/tmp" },
-                            ],
-                        }],
-                        volumes: [
-                            { name: "scripts", configMap: { name: "postgres-scripts", defaultMode: 0o555 } },
-                            { name: "run", emptyDir: {} },
-                            { name: "tmp", emptyDir: {} },
-                        ],
-                    },
-                },
+                template: postgresPodTemplate({
+                    image,
+                    labels,
+                    patroniLabels: selector,
+                    scopeLabel,
+                    serviceAccountName: this.rbac.serviceAccountName,
+                    credentialsSecret: CREDENTIALS_SECRET,
+                    database: this.database,
+                    user: this.user,
+                    replicationUser: REPLICATION_USER,
+                    podCidr: replicationCidr,
+                    synchronousMode,
+                    timing,
+                    maxSlotWalKeepSize,
+                    volumeName: VOLUME_CLAIM_TEMPLATE,
+                    resources,
+                    imagePullSecrets: args.imagePullSecrets as string[] | undefined,
+                }),
                 // Exactly the tutorial's template: any difference in this immutable field replaces the StatefulSet.
                 volumeClaimTemplates: [{
                     metadata: { name: VOLUME_CLAIM_TEMPLATE },
@@ -316,7 +287,7 @@ export class Postgres extends pulumi.ComponentResource {
             },
         }, {
             ...inNamespace,
-            dependsOn: [this.namespace, this.credentials, this.scripts, this.headlessService],
+            dependsOn: [this.namespace, this.credentials, this.rbac, this.headlessService],
             protect,
             // volumeClaimTemplates are immutable (pulumi-kubernetes #4328): a new size there would replace the
             // StatefulSet. The size is applied to the existing PVCs instead (volumeSizes below); the template
@@ -332,36 +303,40 @@ export class Postgres extends pulumi.ComponentResource {
             return new k8s.core.v1.PersistentVolumeClaimPatch(`${name}-${pvcName}-size`, {
                 // skipAwait: the provider's PVC await treats a WaitForFirstConsumer claim as ready only while it is
                 // Pending, and this claim is already bound, so it would time out on kind, minikube and the local
-                // control plane (a resize completes asynchronously anyway).
+                // cluster (a resize completes asynchronously anyway).
                 metadata: { name: pvcName, namespace: ns, annotations: { "pulumi.com/patchForce": "true", "pulumi.com/skipAwait": "true" } },
                 spec: { resources: { requests: { storage: storageSize } } },
             }, { parent: this, dependsOn: [this.statefulSet], retainOnDelete: true });
         });
 
-        // At most one database pod is evicted at a time (drains, node upgrades). minAvailable would block DOKS
-        // node pool upgrades entirely while replicas is 1; the volume follows the pod to its new node.
+        // At most one database pod is evicted at a time (drains, node upgrades); the leader's preStop switches
+        // over first. minAvailable would block DOKS node pool upgrades entirely while replicas is 1.
         this.disruptionBudget = new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, {
             metadata: { name: STATEFULSET_NAME, namespace: ns, labels },
             spec: { maxUnavailable: 1, selector: { matchLabels: selector } },
         }, inNamespace);
 
         // Port 5432 is open to the pods of the client namespaces that carry clientLabels, and to the other
-        // Postgres pods (replication). Nothing else reaches the database.
+        // members (replication, pg_rewind); Patroni's REST API (switchover, configuration) to the members only.
+        const peers = { podSelector: { matchLabels: selector } };
         this.networkPolicy = new k8s.networking.v1.NetworkPolicy(`${name}-network-policy`, {
             metadata: { name: STATEFULSET_NAME, namespace: ns, labels },
             spec: {
                 podSelector: { matchLabels: selector },
                 policyTypes: ["Ingress"],
-                ingress: [{
-                    from: [
-                        { podSelector: { matchLabels: selector } },
-                        ...(args.clientNamespaces ?? []).map(clientNs => ({
-                            namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": clientNs } },
-                            podSelector: { matchLabels: this.clientLabels },
-                        })),
-                    ],
-                    ports: [{ protocol: "TCP", port: POSTGRES_PORT }],
-                }],
+                ingress: [
+                    {
+                        from: [
+                            peers,
+                            ...(args.clientNamespaces ?? []).map(clientNs => ({
+                                namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": clientNs } },
+                                podSelector: { matchLabels: this.clientLabels },
+                            })),
+                        ],
+                        ports: [{ protocol: "TCP", port: POSTGRES_PORT }],
+                    },
+                    { from: [peers], ports: [{ protocol: "TCP", port: PATRONI_PORT }] },
+                ],
             },
         }, inNamespace);
 
@@ -371,6 +346,7 @@ export class Postgres extends pulumi.ComponentResource {
             readOnlyHost: this.readOnlyHost,
             headlessHost: this.headlessHost,
             password: this.password,
+            synchronousMode: this.synchronousMode,
         });
     }
 }

@@ -69,10 +69,29 @@ describe("config", () => {
         expectError({ apiReplicas: "1e1" }, 'apiReplicas: "1e1" is not valid; expected an integer from 1 to 50');
     });
 
-    it("keeps the primary's ordinal below the replica count, so scaling down never removes it", () => {
-        expectError({ postgresReplicas: "2", postgresPrimaryOrdinal: "2" }, "postgresPrimaryOrdinal: 2 is not valid; expected an integer from 0 to 1");
-        expectError({ postgresPrimaryOrdinal: "1" }, "postgresPrimaryOrdinal: 1 is not valid; expected an integer from 0 to 0");
-        assert.strictEqual(parseConfig("t", reader({ ...minimal, postgresReplicas: "3", postgresPrimaryOrdinal: "1" })).postgres.primaryOrdinal, 1);
+    it("refuses the retired postgresPrimaryOrdinal: Patroni elects the leader", () => {
+        expectError({ postgresReplicas: "3", postgresPrimaryOrdinal: "1" },
+            'postgresPrimaryOrdinal: "1" is not valid; this key is retired: Patroni elects the leader and fails over by itself. Remove it (pulumi config rm postgresPrimaryOrdinal); to move the leader, see docs/failover.md (switchover)');
+    });
+
+    it("defaults to synchronous replication, and accepts off and strict (with replicas)", () => {
+        assert.strictEqual(parseConfig("t", reader(minimal)).postgres.synchronousMode, "on");
+        assert.strictEqual(parseConfig("t", reader({ ...minimal, postgresSynchronousMode: "off" })).postgres.synchronousMode, "off");
+        assert.strictEqual(parseConfig("t", reader({ ...minimal, postgresReplicas: "2", apiReplicas: "2", postgresSynchronousMode: "strict" })).postgres.synchronousMode, "strict");
+        expectError({ postgresSynchronousMode: "yes" }, 'postgresSynchronousMode: "yes" is not valid; expected one of on, off, strict');
+    });
+
+    it("refuses strict synchronous replication with one member: every write would hang", () => {
+        expectError({ postgresSynchronousMode: "strict" },
+            'postgresSynchronousMode: "strict" is not valid; strict needs postgresReplicas of at least 2 (it is 1): a lone member could never confirm a commit, so every write would hang');
+    });
+
+    it("defaults to the project's Patroni image and refuses the official postgres image, which has no Patroni", () => {
+        assert.strictEqual(parseConfig("t", reader(minimal)).postgres.image, "registry.digitalocean.com/drexii/stateful-flask-postgres:15.20-1");
+        for (const image of ["postgres:15.20-bookworm", "docker.io/library/postgres:15", "library/postgres:15.20"]) {
+            expectError({ postgresImage: image },
+                `postgresImage: ${JSON.stringify(image)} is not valid; expected the project's Postgres image with Patroni (images/postgres, e.g. registry.digitalocean.com/drexii/stateful-flask-postgres:15.20-1); the official postgres image has no Patroni`);
+        }
     });
 
     it("rejects an unknown region, naming the allowed ones", () => {

@@ -1,13 +1,20 @@
 import * as assert from "assert";
+import { PATRONI_RULES } from "../components/patroni-rbac";
+import { validateTiming } from "../components/postgres";
+import { ConfigError } from "../components/validate";
 import { evaluate, isSecretInput, ProgramResource } from "./helpers/program";
-import { all, one, selects, T } from "./helpers/resources";
+import { all, envOf, one, selects, T } from "./helpers/resources";
 
-describe("Postgres component (dev stack)", () => {
+const MEMBERS = { app: "postgres", "app.kubernetes.io/instance": "postgres" };
+
+describe("Postgres component (dev stack): Patroni in the StatefulSet", () => {
     let resources: ProgramResource[];
     let sts: ProgramResource;
+    let container: any;
     before(async () => {
         resources = (await evaluate("dev")).resources;
         sts = one(resources, T.statefulSet, "postgres");
+        container = sts.inputs.spec.template.spec.containers[0];
     });
 
     it("keeps the StatefulSet and claim template names that carry the data", () => {
@@ -30,33 +37,31 @@ describe("Postgres component (dev stack)", () => {
         const headless = one(resources, T.service, sts.inputs.spec.serviceName);
         assert.strictEqual(sts.inputs.spec.serviceName, "postgres-headless");
         assert.strictEqual(headless.inputs.spec.clusterIP, "None");
-        assert.strictEqual(headless.inputs.metadata.namespace, "postgres");
+        assert.strictEqual(headless.inputs.spec.publishNotReadyAddresses, true);
         const podLabels = sts.inputs.spec.template.metadata.labels;
         assert.ok(selects(headless.inputs.spec.selector, podLabels));
         assert.deepStrictEqual(headless.inputs.spec.selector, sts.inputs.spec.selector.matchLabels);
-        assert.ok(selects(sts.inputs.spec.selector.matchLabels, podLabels));
     });
 
-    it("keeps the tutorial's selector (app: postgres) so its StatefulSet can be adopted", () => {
+    it("keeps the tutorial's selector (app: postgres) and the immutable OrderedReady policy, so the StatefulSet is updated, not replaced", () => {
         assert.deepStrictEqual(sts.inputs.spec.selector.matchLabels, { app: "postgres" });
+        assert.strictEqual(sts.inputs.spec.podManagementPolicy, "OrderedReady");
+        assert.deepStrictEqual(sts.inputs.spec.updateStrategy, { type: "RollingUpdate" });
     });
 
-    it("sends the read-write Service only to the primary, ordinal 0", () => {
+    it("sends the read-write Service to the pod Patroni labels as leader, and reads to the leader while it runs alone", () => {
         const rw = one(resources, T.service, "postgres");
-        assert.deepStrictEqual(rw.inputs.spec.selector, { app: "postgres", "statefulset.kubernetes.io/pod-name": "postgres-0" });
-        assert.strictEqual(rw.inputs.spec.ports[0].port, 5432);
+        assert.deepStrictEqual(rw.inputs.spec.selector, { ...MEMBERS, role: "master" });
+        assert.deepStrictEqual(rw.inputs.spec.ports, [{ name: "postgresql", port: 5432, targetPort: "postgresql", protocol: "TCP" }]);
         const ro = one(resources, T.service, "postgres-ro");
-        assert.deepStrictEqual(ro.inputs.spec.selector, { app: "postgres" });
+        assert.deepStrictEqual(ro.inputs.spec.selector, MEMBERS);
+        assert.ok(selects(rw.inputs.spec.selector, { ...sts.inputs.spec.template.metadata.labels, role: "master" }));
     });
 
-    it("after a manual failover, points the read-write Service and the standbys at the new primary", async () => {
-        const run = await evaluate("dev", { "stateful-flask:postgresReplicas": "3", "stateful-flask:apiReplicas": "3", "stateful-flask:postgresPrimaryOrdinal": "1" });
-        const rw = one(run.resources, T.service, "postgres");
-        assert.strictEqual(rw.inputs.spec.selector["statefulset.kubernetes.io/pod-name"], "postgres-1");
-        const env = Object.fromEntries(one(run.resources, T.statefulSet).inputs.spec.template.spec.containers[0].env
-            .map((e: any) => [e.name, e.value]));
-        assert.strictEqual(env.PRIMARY_ORDINAL, "1");
-        assert.strictEqual(env.PRIMARY_HOST, "postgres-1.postgres-headless.postgres.svc.cluster.local");
+    it("sends reads to the replicas once there are replicas", async () => {
+        const run = await evaluate("dev", { "stateful-flask:postgresReplicas": "3", "stateful-flask:apiReplicas": "3" });
+        assert.deepStrictEqual(one(run.resources, T.service, "postgres-ro").inputs.spec.selector, { ...MEMBERS, role: "replica" });
+        assert.strictEqual(one(run.resources, T.statefulSet).inputs.spec.replicas, 3);
     });
 
     it("retains PVCs when scaled down or deleted", () => {
@@ -69,61 +74,101 @@ describe("Postgres component (dev stack)", () => {
         assert.strictEqual(ns.protect, true);
         assert.strictEqual(ns.retainOnDelete, true);
         assert.strictEqual(one(resources, T.secret, "postgres-credentials").protect, true);
-        for (const pw of all(resources, T.randomPassword)) {
+        const passwords = all(resources, T.randomPassword);
+        assert.deepStrictEqual(passwords.map(p => p.name).sort(),
+            ["postgres-password", "postgres-patroni-api-password", "postgres-replication-password", "postgres-superuser-password"]);
+        for (const pw of passwords) {
             assert.strictEqual(pw.protect, true, `${pw.name} must be protected: Postgres keeps the password it was initialised with`);
         }
     });
 
-    it("puts PGDATA in a subdirectory of the volume mount", () => {
-        const c = sts.inputs.spec.template.spec.containers[0];
-        const env = Object.fromEntries(c.env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
-        assert.strictEqual(env.PGDATA, "/var/lib/postgresql/data/pgdata");
-        const mount = c.volumeMounts.find((m: any) => m.name === "postgredb-volume");
-        assert.strictEqual(mount.mountPath, "/var/lib/postgresql/data");
-        assert.strictEqual(env.PRIMARY_HOST, "postgres-0.postgres-headless.postgres.svc.cluster.local");
-        assert.strictEqual(env.PRIMARY_ORDINAL, "0");
-        assert.strictEqual(env.MAX_SLOT_WAL_KEEP_SIZE, "1GB");
-        assert.strictEqual(env.REPLICATION_CIDR, "10.244.0.0/16");
-        assert.deepStrictEqual(env.POSTGRES_PASSWORD, { secretKeyRef: { name: "postgres-credentials", key: "POSTGRES_PASSWORD" } });
+    it("runs the project's image with its own entrypoint (Patroni), no command override", () => {
+        assert.strictEqual(container.image, "registry.digitalocean.com/drexii/stateful-flask-postgres:15.20-1");
+        assert.strictEqual(container.command, undefined);
+        assert.deepStrictEqual(all(resources, T.configMap), [], "the pod's scripts ship in the image, not in a ConfigMap");
+        assert.deepStrictEqual(container.ports, [
+            { name: "postgresql", containerPort: 5432, protocol: "TCP" },
+            { name: "patroni", containerPort: 8008, protocol: "TCP" },
+        ]);
+    });
+
+    it("gives Patroni its member identity, the DCS labels and the cluster settings through the environment", () => {
+        const env = envOf(container);
         assert.deepStrictEqual(env.POD_NAME, { fieldRef: { fieldPath: "metadata.name" } });
+        assert.deepStrictEqual(env.POD_NAMESPACE, { fieldRef: { fieldPath: "metadata.namespace" } });
+        assert.deepStrictEqual(env.POD_IP, { fieldRef: { fieldPath: "status.podIP" } });
+        assert.strictEqual(env.PGDATA, "/var/lib/postgresql/data/pgdata");
+        assert.strictEqual(container.volumeMounts.find((m: any) => m.name === "postgredb-volume").mountPath, "/var/lib/postgresql/data");
+        assert.strictEqual(env.SCOPE, "postgres");
+        assert.deepStrictEqual(JSON.parse(env.KUBERNETES_LABELS), { app: "postgres" });
+        assert.strictEqual(env.SCOPE_LABEL, "app.kubernetes.io/instance");
+        assert.strictEqual(sts.inputs.spec.template.metadata.labels["app.kubernetes.io/instance"], "postgres");
+        assert.strictEqual(env.POD_CIDR, "10.244.0.0/16");
+        assert.strictEqual(env.SYNCHRONOUS_MODE, "on");
+        assert.deepStrictEqual([env.TTL, env.LOOP_WAIT, env.RETRY_TIMEOUT], ["7", "1", "3"]);
+        assert.strictEqual(env.MAX_SLOT_WAL_KEEP_SIZE, "1GB");
+        assert.strictEqual(env.APP_USER, "stateful-flask-user");
+        assert.strictEqual(env.APP_DATABASE, "stateful-flask-db");
+        assert.strictEqual(env.REPLICATION_USER, "replicator");
+        const ref = (key: string) => ({ secretKeyRef: { name: "postgres-credentials", key } });
+        assert.deepStrictEqual(env.SUPERUSER_PASSWORD, ref("SUPERUSER_PASSWORD"));
+        assert.deepStrictEqual(env.REPLICATION_PASSWORD, ref("REPLICATION_PASSWORD"));
+        assert.deepStrictEqual(env.APP_PASSWORD, ref("POSTGRES_PASSWORD"));
+        assert.deepStrictEqual(env.API_PASSWORD, ref("PATRONI_API_PASSWORD"));
     });
 
-    it("runs a pinned image through the repository's entrypoint script", () => {
-        const c = sts.inputs.spec.template.spec.containers[0];
-        assert.strictEqual(c.image, "postgres:15.20-bookworm");
-        assert.deepStrictEqual(c.command, ["/scripts/entrypoint.sh"]);
-        const cm = one(resources, T.configMap, "postgres-scripts");
-        assert.ok(cm.inputs.data["entrypoint.sh"].startsWith("#!"), "entrypoint.sh is loaded from scripts/postgres");
-        const scriptsVolume = sts.inputs.spec.template.spec.volumes.find((v: any) => v.name === "scripts");
-        assert.deepStrictEqual(scriptsVolume.configMap, { name: "postgres-scripts", defaultMode: 0o555 });
-        assert.match(sts.inputs.spec.template.metadata.annotations["stateful-flask/scripts-sha256"], /^[0-9a-f]{64}$/);
+    it("passes the synchronous replication setting through", async () => {
+        const off = await evaluate("dev", { "stateful-flask:postgresSynchronousMode": "off" });
+        assert.strictEqual(envOf(one(off.resources, T.statefulSet).inputs.spec.template.spec.containers[0]).SYNCHRONOUS_MODE, "off");
+        const strict = await evaluate("dev", { "stateful-flask:postgresSynchronousMode": "strict", "stateful-flask:postgresReplicas": "3", "stateful-flask:apiReplicas": "3" });
+        assert.strictEqual(envOf(one(strict.resources, T.statefulSet).inputs.spec.template.spec.containers[0]).SYNCHRONOUS_MODE, "strict");
     });
 
-    it("probes with pg_isready and sets requests and limits", () => {
-        const c = sts.inputs.spec.template.spec.containers[0];
-        for (const probe of ["startupProbe", "readinessProbe", "livenessProbe"]) {
-            assert.match(c[probe].exec.command.join(" "), /pg_isready -h 127\.0\.0\.1 -p 5432/, probe);
-        }
-        assert.strictEqual(c.startupProbe.periodSeconds * c.startupProbe.failureThreshold, 3600);
-        assert.deepStrictEqual(c.resources, { requests: { cpu: "250m", memory: "512Mi" }, limits: { cpu: "1", memory: "1Gi" } });
+    it("probes Patroni's REST API, hands leadership over in preStop, and allows 120 s to stop", () => {
+        assert.deepStrictEqual(container.readinessProbe, { httpGet: { path: "/readiness", port: "patroni" }, periodSeconds: 5, failureThreshold: 3, timeoutSeconds: 5 });
+        assert.deepStrictEqual(container.livenessProbe, { httpGet: { path: "/liveness", port: "patroni" }, periodSeconds: 10, failureThreshold: 6, timeoutSeconds: 5 });
+        assert.strictEqual(container.startupProbe, undefined);
+        assert.deepStrictEqual(container.lifecycle.preStop.exec.command, ["/usr/bin/python3", "/usr/local/lib/stateful-flask-postgres/pod.py", "pre-stop"]);
+        assert.strictEqual(sts.inputs.spec.template.spec.terminationGracePeriodSeconds, 120);
+        assert.deepStrictEqual(container.resources, { requests: { cpu: "250m", memory: "512Mi" }, limits: { cpu: "1", memory: "1Gi" } });
     });
 
-    it("runs as the non-root postgres user with fsGroup, and shuts down fast within the grace period", () => {
+    it("runs as the non-root postgres user with fsGroup, a read-only root filesystem and no service links", () => {
         const pod = sts.inputs.spec.template.spec;
-        assert.strictEqual(pod.securityContext.runAsNonRoot, true);
-        assert.strictEqual(pod.securityContext.runAsUser, 999);
-        assert.strictEqual(pod.securityContext.fsGroup, 999);
-        assert.strictEqual(pod.containers[0].securityContext.allowPrivilegeEscalation, false);
-        assert.strictEqual(pod.terminationGracePeriodSeconds, 120);
-        assert.match(pod.containers[0].lifecycle.preStop.exec.command.join(" "), /pg_ctl stop .* -m fast -w -t 100/);
+        assert.deepStrictEqual(pod.securityContext, {
+            runAsNonRoot: true, runAsUser: 999, runAsGroup: 999, fsGroup: 999, fsGroupChangePolicy: "OnRootMismatch", seccompProfile: { type: "RuntimeDefault" },
+        });
+        assert.deepStrictEqual(container.securityContext, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } });
+        assert.strictEqual(pod.enableServiceLinks, false);
+        assert.deepStrictEqual(pod.volumes, [{ name: "run", emptyDir: {} }, { name: "tmp", emptyDir: {} }]);
     });
 
-    it("keeps the generated passwords secret in the Secret", () => {
+    it("gives the pods a ServiceAccount whose Role allows exactly what Patroni does, nothing cluster-wide", () => {
+        const pod = sts.inputs.spec.template.spec;
+        assert.strictEqual(pod.serviceAccountName, "postgres");
+        assert.strictEqual(pod.automountServiceAccountToken, true);
+        assert.strictEqual(one(resources, T.serviceAccount, "postgres").inputs.metadata.namespace, "postgres");
+        const role = one(resources, T.role, "postgres");
+        assert.deepStrictEqual(role.inputs.rules, [
+            { apiGroups: [""], resources: ["configmaps"], verbs: ["create", "get", "list", "patch", "update", "watch", "delete", "deletecollection"] },
+            { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "patch", "update", "watch"] },
+        ]);
+        assert.deepStrictEqual(role.inputs.rules, PATRONI_RULES);
+        const binding = one(resources, T.roleBinding, "postgres");
+        assert.deepStrictEqual(binding.inputs.roleRef, { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "postgres" });
+        assert.deepStrictEqual(binding.inputs.subjects, [{ kind: "ServiceAccount", name: "postgres", namespace: "postgres" }]);
+        assert.deepStrictEqual(all(resources, T.clusterRole), []);
+        assert.deepStrictEqual(all(resources, T.clusterRoleBinding), []);
+        assert.ok(sts.dependencies.includes(binding.urn), `the StatefulSet waits for the RoleBinding; dependencies: ${sts.dependencies}`);
+    });
+
+    it("keeps every generated password secret in the Secret", () => {
         const secret = one(resources, T.secret, "postgres-credentials");
-        assert.ok(isSecretInput(secret, "stringData.POSTGRES_PASSWORD"), `secret inputs: ${secret.secretInputs}`);
-        assert.ok(isSecretInput(secret, "stringData.REPLICATION_PASSWORD"));
-        assert.ok(!isSecretInput(secret, "metadata.name"));
-        assert.match(secret.inputs.stringData.POSTGRES_PASSWORD, /^[A-Za-z0-9]{20,}$/);
+        for (const key of ["POSTGRES_PASSWORD", "REPLICATION_PASSWORD", "SUPERUSER_PASSWORD", "PATRONI_API_PASSWORD"]) {
+            assert.ok(isSecretInput(secret, `stringData.${key}`), `${key} secret; secret inputs: ${secret.secretInputs}`);
+            assert.match(secret.inputs.stringData[key], /^[A-Za-z0-9]{20,}$/);
+        }
+        assert.strictEqual(secret.inputs.stringData.REPLICATION_USER, "replicator");
         for (const pw of all(resources, T.randomPassword)) {
             assert.strictEqual(pw.inputs.special, false);
             assert.strictEqual(pw.inputs.length, 32);
@@ -131,12 +176,16 @@ describe("Postgres component (dev stack)", () => {
     });
 
     it("takes passwords from stack secrets when set, generating none, and escapes them in DATABASE_URL", async () => {
-        const run = await evaluate("dev", { "stateful-flask:postgresPassword": "p@ss/w:rd", "stateful-flask:replicationPassword": "r3pl" });
+        const run = await evaluate("dev", {
+            "stateful-flask:postgresPassword": "p@ss/w:rd", "stateful-flask:replicationPassword": "r3pl",
+            "stateful-flask:postgresSuperuserPassword": "su", "stateful-flask:patroniApiPassword": "api",
+        });
         assert.deepStrictEqual(all(run.resources, T.randomPassword), []);
         const secret = one(run.resources, T.secret, "postgres-credentials");
-        assert.strictEqual(secret.inputs.stringData.POSTGRES_PASSWORD, "p@ss/w:rd");
-        assert.strictEqual(secret.inputs.stringData.REPLICATION_PASSWORD, "r3pl");
-        assert.ok(isSecretInput(secret, "stringData.POSTGRES_PASSWORD"));
+        assert.deepStrictEqual(
+            [secret.inputs.stringData.POSTGRES_PASSWORD, secret.inputs.stringData.REPLICATION_PASSWORD, secret.inputs.stringData.SUPERUSER_PASSWORD, secret.inputs.stringData.PATRONI_API_PASSWORD],
+            ["p@ss/w:rd", "r3pl", "su", "api"]);
+        assert.ok(isSecretInput(secret, "stringData.SUPERUSER_PASSWORD"));
         const apiSecret = one(run.resources, T.secret, "stateful-flask-database");
         assert.strictEqual(apiSecret.inputs.stringData.DATABASE_URL,
             "postgresql://stateful-flask-user:p%40ss%2Fw%3Ard@postgres.postgres.svc.cluster.local:5432/stateful-flask-db");
@@ -148,23 +197,24 @@ describe("Postgres component (dev stack)", () => {
         assert.deepStrictEqual(pdb.inputs.spec, { maxUnavailable: 1, selector: { matchLabels: { app: "postgres" } } });
     });
 
-    it("lets only the API's pods, the migration Job and the other Postgres pods reach 5432", () => {
+    it("lets the API's pods, the migration Job and the members reach 5432, and only the members reach Patroni's 8008", () => {
         const np = one(resources, T.networkPolicy, "postgres");
         assert.deepStrictEqual(np.inputs.spec.podSelector, { matchLabels: { app: "postgres" } });
         assert.deepStrictEqual(np.inputs.spec.policyTypes, ["Ingress"]);
-        const [rule] = np.inputs.spec.ingress;
-        assert.deepStrictEqual(rule.ports, [{ protocol: "TCP", port: 5432 }]);
-        assert.deepStrictEqual(rule.from, [
+        const [sql, rest] = np.inputs.spec.ingress;
+        assert.deepStrictEqual(sql.ports, [{ protocol: "TCP", port: 5432 }]);
+        assert.deepStrictEqual(sql.from, [
             { podSelector: { matchLabels: { app: "postgres" } } },
             {
                 namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "stateful-namespace" } },
                 podSelector: { matchLabels: { "postgres-client": "true" } },
             },
         ]);
+        assert.deepStrictEqual(rest, { from: [{ podSelector: { matchLabels: { app: "postgres" } } }], ports: [{ protocol: "TCP", port: 8008 }] });
         const api = one(resources, T.deployment, "stateful-flask");
-        assert.ok(selects(rule.from[1].podSelector.matchLabels, api.inputs.spec.template.metadata.labels));
+        assert.ok(selects(sql.from[1].podSelector.matchLabels, api.inputs.spec.template.metadata.labels));
         const job = all(resources, T.job)[0];
-        assert.ok(selects(rule.from[1].podSelector.matchLabels, job.inputs.spec.template.metadata.labels));
+        assert.ok(selects(sql.from[1].podSelector.matchLabels, job.inputs.spec.template.metadata.labels));
     });
 
     it("resizes storage through one PVC patch per ordinal, never through the immutable template", () => {
@@ -175,5 +225,13 @@ describe("Postgres component (dev stack)", () => {
         assert.strictEqual(patches[0].retainOnDelete, true);
         assert.deepStrictEqual(patches[0].inputs.metadata.annotations, { "pulumi.com/patchForce": "true", "pulumi.com/skipAwait": "true" });
         assert.ok(patches[0].dependencies.includes(sts.urn));
+    });
+
+    it("refuses failover timings where a leader could lose its lock while it still retries the API", () => {
+        assert.deepStrictEqual(validateTiming({ ttl: 7, loopWait: 1, retryTimeout: 3 }), { ttl: 7, loopWait: 1, retryTimeout: 3 });
+        assert.throws(() => validateTiming({ ttl: 6, loopWait: 1, retryTimeout: 3 }),
+            (e: unknown) => e instanceof ConfigError && e.message === "ttl: 6 is not valid; expected at least loopWait + 2 * retryTimeout = 7 (a leader must not lose its lock while it still retries the API)");
+        assert.throws(() => validateTiming({ ttl: 4, loopWait: 1, retryTimeout: 1 }),
+            (e: unknown) => e instanceof ConfigError && e.message === "ttl: 4 is not valid; expected an integer from 5 to 300");
     });
 });

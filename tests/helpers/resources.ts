@@ -18,6 +18,11 @@ export const T = {
     doCluster: "digitalocean:index/kubernetesCluster:KubernetesCluster",
     doVpc: "digitalocean:index/vpc:Vpc",
     randomPassword: "random:index/randomPassword:RandomPassword",
+    serviceAccount: "kubernetes:core/v1:ServiceAccount",
+    role: "kubernetes:rbac.authorization.k8s.io/v1:Role",
+    roleBinding: "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
+    clusterRole: "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole",
+    clusterRoleBinding: "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding",
 } as const;
 
 /** All registrations of a type. */
@@ -35,4 +40,9 @@ export function one(resources: ProgramResource[], type: string, name?: string): 
 /** True when every key/value of `subset` is in `labels`. */
 export function selects(selector: Record<string, string>, labels: Record<string, string>): boolean {
     return Object.entries(selector).every(([k, v]) => labels[k] === v);
+}
+
+/** A container's environment by name: the literal value, or the valueFrom reference. */
+export function envOf(container: { env: Array<{ name: string; value?: string; valueFrom?: unknown }> }): Record<string, any> {
+    return Object.fromEntries(container.env.map(e => [e.name, e.value ?? e.valueFrom]));
 }

@@ -1,0 +1,120 @@
+#!/bin/bash
+# Entrypoint of every Postgres pod: prepares the volume, then execs Patroni, which runs PostgreSQL, elects the
+# leader through the Kubernetes API and labels the pods by role. Patroni becomes PID 1, so its death ends the
+# container and the postmaster with it (there is no /dev/watchdog in a pod).
+#
+# What it does before Patroni starts, in this order, and never anything else to the data:
+#   1. validates the environment (pod.py) and checks the data directory's major version;
+#   2. checks that the Kubernetes API (Patroni's consensus store) answers; otherwise it exits with an error,
+#      having touched nothing;
+#   3. adopts a volume that Patroni has not managed yet (README.md next to this file, "Adopting volumes"):
+#      - a cluster at the volume root (the official image's default PGDATA, the tutorial's pods) is moved into
+#        PGDATA, crash-safely;
+#      - a former primary of the previous entrypoint or of the official image gets the roles Patroni needs;
+#      - a former standby starts with nofailover until a Patroni leader exists, so it cannot promote itself
+#        while the old primary may still take writes.
+#
+# Environment: README.md next to this file.
+set -euo pipefail
+umask 0077
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+PYTHON=${PYTHON:-/usr/bin/python3}
+log() { printf '%s entrypoint %s: %s\n' "$(date -u '+%Y-%m-%dT%H:%M:%SZ')" "${POD_NAME:-?}" "$*" >&2; }
+die() { log "FATAL: $*"; exit 1; }
+
+[ "$(id -u)" != 0 ] || die "refusing to run as root; run as the postgres user (uid 999 in the image)"
+export RUN_DIR=${RUN_DIR:-/var/run/postgresql}
+export PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+[ -d "$RUN_DIR" ] && [ -w "$RUN_DIR" ] || die "RUN_DIR=$RUN_DIR must be a writable directory (an emptyDir in the pod)"
+
+# 1. The environment, validated in one place (pod.py prints the offending variable and exits 1).
+CONFIG="$RUN_DIR/patroni-${POD_NAME:-member}.json"
+"$PYTHON" "$HERE/pod.py" config >"$CONFIG.tmp" || die "invalid environment (see the line above)"
+# The settings the SQL scripts read, defaults applied, for this script and what Patroni runs (post_bootstrap).
+eval "$("$PYTHON" "$HERE/pod.py" env)"
+PGDATA=${PGDATA%/}
+PARENT=${PGDATA%/*}
+MARKER="$PARENT/.patroni-managed"
+ADOPTING="$PGDATA.adopting"
+SERVER_MAJOR=$("$PG_BIN/postgres" --version | sed -n 's/^postgres (PostgreSQL) \([0-9]*\).*/\1/p')
+
+[ -d "$PARENT" ] && [ -w "$PARENT" ] ||
+  die "the parent of PGDATA ($PARENT) must exist and be writable by uid $(id -u); is the volume mounted with fsGroup 999?"
+
+# Where the cluster is: PGDATA, or the volume root (official image), or half-way between (an interrupted move).
+if [ -s "$PGDATA/PG_VERSION" ]; then
+  FOUND=$PGDATA
+elif [ -d "$ADOPTING" ] || [ -s "$PARENT/PG_VERSION" ]; then
+  FOUND=$PARENT
+elif [ -d "$PGDATA" ] && [ -n "$(ls -A "$PGDATA")" ]; then
+  die "$PGDATA is not empty but holds no PostgreSQL cluster (no PG_VERSION); refusing to touch it"
+else
+  FOUND=
+fi
+if [ -n "$FOUND" ]; then
+  DATA_MAJOR=$(cat "$FOUND/PG_VERSION" 2>/dev/null || cat "$ADOPTING/PG_VERSION")
+  [ "$DATA_MAJOR" = "$SERVER_MAJOR" ] ||
+    die "$FOUND holds a PostgreSQL $DATA_MAJOR cluster but this image runs PostgreSQL $SERVER_MAJOR; nothing was changed. Upgrade the data with pg_upgrade (README.md, \"Major upgrades\") or use an image of major version $DATA_MAJOR"
+fi
+
+# 2. Patroni's consensus store answers; nothing has been written yet.
+"$PYTHON" "$HERE/pod.py" check-dcs "${DCS_CHECK_TIMEOUT:-60}" || die "the Kubernetes API is not usable (see the line above)"
+
+# 3. Adoption of volumes Patroni has not managed yet.
+# The official image's layout: move every entry of the volume root except lost+found into PGDATA, through
+# PGDATA.adopting so that an interrupted move resumes instead of leaving a cluster split in two.
+if [ "$FOUND" = "$PARENT" ]; then
+  log "adopting the cluster at the volume root $PARENT: moving it into $PGDATA"
+  [ ! -e "$PGDATA" ] || rmdir "$PGDATA" 2>/dev/null || die "both $PARENT and $PGDATA hold data; refusing to merge them"
+  mkdir -p -m 0700 "$ADOPTING"
+  for entry in "$PARENT"/* "$PARENT"/.[!.]* "$PARENT"/..?*; do
+    [ -e "$entry" ] || [ -L "$entry" ] || continue
+    case ${entry##*/} in
+      lost+found | "${ADOPTING##*/}" | .patroni-managed) continue ;;
+    esac
+    mv -- "$entry" "$ADOPTING/"
+  done
+  mv -T "$ADOPTING" "$PGDATA"
+  sync
+  log "moved the cluster into $PGDATA"
+fi
+
+ADOPTING_STANDBY=false
+if [ -s "$PGDATA/PG_VERSION" ] && [ ! -f "$MARKER" ]; then
+  chmod 0700 "$PGDATA"
+  if [ -f "$PGDATA/standby.signal" ] || [ -f "$PGDATA/recovery.signal" ]; then
+    # A standby of the previous entrypoint: during the rolling update that brings Patroni, the old primary may
+    # still run (the StatefulSet replaces the highest ordinal first). Without a leader in the DCS this member
+    # would win the election and promote itself next to it. It waits as a non-promotable replica instead.
+    log "adopting a standby that Patroni has not managed yet: nofailover until a Patroni leader exists"
+    ADOPTING_STANDBY=true
+  else
+    log "adopting a primary that Patroni has not managed yet: adding the superuser and replication roles Patroni uses"
+    bash "$HERE/prepare-primary.sh" "$PGDATA" || die "could not prepare the roles in $PGDATA (see above); nothing else was changed"
+    date -u +%FT%TZ >"$MARKER"
+  fi
+elif [ ! -s "$PGDATA/PG_VERSION" ]; then
+  # An empty volume: Patroni initialises it (the first member) or clones the leader into it.
+  date -u +%FT%TZ >"$MARKER"
+fi
+
+if [ "$ADOPTING_STANDBY" = true ]; then
+  ADOPTING_STANDBY=true "$PYTHON" "$HERE/pod.py" config >"$CONFIG.tmp"
+  (
+    # Once the cluster has a leader and this member replicates from it (the leader's `postgres` role
+    # included), it may be promoted like any other, and Patroni connects as postgres.
+    ADOPTING_STANDBY=true "$PYTHON" "$HERE/pod.py" wait-leader
+    "$PYTHON" "$HERE/pod.py" config >"$CONFIG.next" && mv -f "$CONFIG.next" "$CONFIG"
+    date -u +%FT%TZ >"$MARKER"
+    kill -HUP $$ && log "adopted: nofailover lifted (configuration reloaded)"
+  ) &
+fi
+mv -f "$CONFIG.tmp" "$CONFIG"
+
+# The cluster-wide settings (ttl, synchronous mode, parameters) live in the DCS and are bootstrapped once;
+# this applies the pod's desired values to an existing cluster as soon as Patroni answers.
+"$PYTHON" "$HERE/pod.py" apply-dynamic-config 600 &
+
+log "starting Patroni (scope ${SCOPE:-postgres}, member $POD_NAME, data $PGDATA)"
+exec /usr/bin/patroni "$CONFIG"

@@ -1,0 +1,503 @@
+/**
+ * Real processes for the Postgres image's tests: Patroni members started through the image's own entrypoint
+ * (images/postgres/pod/entrypoint.sh) as the postgres user, each with its volume directory, on loopback ports,
+ * with the Kubernetes DCS on a loopback kube-apiserver (scripts/kwok-cluster.sh, API only), a Pod object per
+ * member as the StatefulSet would create, and a writer that records every acknowledged insert.
+ *
+ * What differs from a pod: processes instead of containers (so a "crash" kills Patroni, the postmaster and its
+ * backends explicitly, as a container's end would), 127.0.0.1 with distinct ports instead of pod IPs, and the
+ * kubeconfig instead of a service-account token (pod.py and Patroni support both).
+ */
+import { ChildProcess, execFileSync, spawn, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as net from "net";
+import * as os from "os";
+import * as path from "path";
+
+export const ROOT = path.resolve(__dirname, "..", "..", "..");
+export const PG_BIN = "/usr/lib/postgresql/15/bin";
+export const PYTHON = "/usr/bin/python3";
+export const POD_SOURCE = path.resolve(__dirname, "..", "pod");
+export const WRITER = path.join(__dirname, "writer.py");
+export const APP_USER = "stateful-flask-user";
+export const APP_DB = "stateful-flask-db";
+export const PASSWORDS = { superuser: "su:per'pass", replication: "repl:pass\\word'", app: "app-password", api: "api-password" } as const;
+
+export const sleep = (ms: number) => new Promise<void>(r => setTimeout(r, ms));
+
+/** The postgres user's ids; the tests run as root (as CI does) and start every server as that user. */
+export function postgresIdentity(): { uid: number; gid: number } {
+    if (process.getuid?.() !== 0) throw new Error("these tests start PostgreSQL as the postgres user: run them as root");
+    const id = (flag: string) => Number(spawnSync("id", [flag, "postgres"], { encoding: "utf8" }).stdout.trim());
+    const uid = id("-u");
+    if (!Number.isInteger(uid) || uid <= 0) throw new Error("no postgres user: run npm run setup (installs postgresql-15)");
+    return { uid, gid: id("-g") };
+}
+
+export async function freePort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const server = net.createServer();
+        server.once("error", reject);
+        server.listen(0, "127.0.0.1", () => {
+            const port = (server.address() as net.AddressInfo).port;
+            server.close(() => resolve(port));
+        });
+    });
+}
+
+/** A 0755 temp directory owned by `owner` (default root). */
+export function tempDir(prefix: string, owner?: { uid: number; gid: number }): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+    fs.chmodSync(dir, 0o755);
+    if (owner) fs.chownSync(dir, owner.uid, owner.gid);
+    return dir;
+}
+
+export function ownedDir(dir: string, owner: { uid: number; gid: number }, mode = 0o700): string {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.chownSync(dir, owner.uid, owner.gid);
+    fs.chmodSync(dir, mode);
+    return dir;
+}
+
+/**
+ * Copies the pod's files (or another directory's) into `dest`, root-owned and world-readable as in the image.
+ * The servers run as the postgres user, which cannot read a checkout in a 0700 home directory: the copy is what
+ * they run, wherever the checkout is.
+ */
+export function installPodFiles(dest: string, source = POD_SOURCE): string {
+    fs.cpSync(source, dest, { recursive: true });
+    execFileSync("chmod", ["-R", "a+rX", dest]);
+    for (let d = dest; d !== path.dirname(d); d = path.dirname(d)) {
+        if (d === os.tmpdir()) break;
+        fs.chmodSync(d, fs.statSync(d).mode | 0o055);
+    }
+    return dest;
+}
+
+export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown;
+    for (;;) {
+        try {
+            const v = await probe();
+            if (v !== undefined && v !== (false as unknown)) return v as T;
+        } catch (e) {
+            last = e;
+        }
+        if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? `: ${last}` : ""}`);
+        await sleep(250);
+    }
+}
+
+// --------------------------------------------------------------------------------------- control plane
+
+/** etcd + kube-apiserver on loopback, started by scripts/kwok-cluster.sh (LOCAL_CLUSTER_API_ONLY=1). */
+export class ControlPlane {
+    private constructor(readonly state: string, readonly bin: string, readonly kubeconfig: string, readonly env: NodeJS.ProcessEnv) {}
+
+    static async start(): Promise<ControlPlane> {
+        const bin = execFileSync(path.join(ROOT, "scripts", "toolchain.sh"), ["bin", "etcd", "kube"], { encoding: "utf8" }).trim();
+        const state = tempDir("patroni-dcs-");
+        const env = {
+            ...process.env,
+            LOCAL_CLUSTER_API_ONLY: "1",
+            LOCAL_CLUSTER_STATE: path.join(state, "cluster"),
+            LOCAL_CLUSTER_BIN: bin,
+            LOCAL_CLUSTER_ETCD_PORT: String(await freePort()),
+            LOCAL_CLUSTER_ETCD_PEER_PORT: String(await freePort()),
+            LOCAL_CLUSTER_APISERVER_PORT: String(await freePort()),
+        };
+        execFileSync(path.join(ROOT, "scripts", "kwok-cluster.sh"), ["start"], { env, stdio: ["ignore", "ignore", "pipe"] });
+        // Patroni runs as postgres: it gets its own readable copy of the admin kubeconfig.
+        const kubeconfig = path.join(state, "kubeconfig");
+        fs.copyFileSync(path.join(state, "cluster", "kubeconfig"), kubeconfig);
+        const pg = postgresIdentity();
+        fs.chownSync(kubeconfig, pg.uid, pg.gid);
+        return new ControlPlane(state, bin, kubeconfig, env);
+    }
+
+    kubectl(args: string[], input?: string): string {
+        return execFileSync(path.join(this.bin, "kubectl"), ["--kubeconfig", this.kubeconfig, ...args], { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });
+    }
+
+    /** A namespace with one Pod object per member, labelled as the StatefulSet labels them. */
+    createNamespace(ns: string, members: string[]): void {
+        const pods = members.map(name => `---
+apiVersion: v1
+kind: Pod
+metadata: {name: ${name}, namespace: ${ns}, labels: {app: postgres, app.kubernetes.io/instance: postgres}}
+spec: {automountServiceAccountToken: false, containers: [{name: postgres, image: none}]}
+`).join("");
+        this.kubectl(["apply", "-f", "-"], `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${ns}}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: default, namespace: ${ns}}\n`);
+        this.kubectl(["apply", "-f", "-"], pods);
+    }
+
+    /** Patroni's ConfigMaps in `ns` (the leader lock and the cluster state). */
+    configMaps(ns: string): string[] {
+        return this.kubectl(["-n", ns, "get", "configmaps", "-o", "name"]).split("\n").filter(l => l.startsWith("configmap/postgres-")).sort();
+    }
+
+    podLabels(ns: string): Record<string, string> {
+        const out = this.kubectl(["-n", ns, "get", "pods", "-o", "jsonpath={range .items[*]}{.metadata.name}={.metadata.labels.role}{\"\\n\"}{end}"]);
+        return Object.fromEntries(out.trim().split("\n").filter(Boolean).map(l => l.split("=") as [string, string]));
+    }
+
+    stop(): void {
+        try {
+            execFileSync(path.join(ROOT, "scripts", "kwok-cluster.sh"), ["stop"], { env: this.env, stdio: "ignore" });
+        } finally {
+            fs.rmSync(this.state, { recursive: true, force: true });
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ members
+
+/** Runs psql over TCP (as a client of the Service would) and returns trimmed stdout; throws on failure. */
+export function psql(port: number, sql: string, opts: { user?: string; db?: string; password?: string; timeout?: number } = {}): string {
+    const user = opts.user ?? "postgres";
+    const password = opts.password ?? (user === "postgres" ? PASSWORDS.superuser : user === APP_USER ? PASSWORDS.app : "");
+    const r = spawnSync(path.join(PG_BIN, "psql"),
+        ["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", String(port), "-U", user, "-d", opts.db ?? APP_DB, "-c", sql],
+        { encoding: "utf8", env: { PATH: "/usr/bin:/bin", PGPASSWORD: password, PGCONNECT_TIMEOUT: "3" }, timeout: opts.timeout ?? 15000 });
+    if (r.status !== 0) throw new Error(`psql :${port} ${sql}: ${r.stderr || r.error}`);
+    return r.stdout.trim();
+}
+
+export interface MemberOptions {
+    /** Extra or overriding environment of the entrypoint. */
+    readonly env?: Record<string, string | undefined>;
+}
+
+/** One Patroni member: its volume, its ports, and its entrypoint process while it runs. */
+export class Member {
+    readonly name: string;
+    readonly volume: string;
+    readonly pgdata: string;
+    readonly runDir: string;
+    readonly logFile: string;
+    private child?: ChildProcess;
+    private exit?: Promise<number | null>;
+
+    constructor(readonly cluster: PatroniCluster, readonly ordinal: number, readonly pgPort: number, readonly apiPort: number) {
+        this.name = `postgres-${ordinal}`;
+        const pg = postgresIdentity();
+        this.volume = ownedDir(path.join(cluster.root, `volume-${ordinal}`), pg);
+        this.pgdata = path.join(this.volume, "pgdata");
+        this.runDir = ownedDir(path.join(cluster.root, `run-${ordinal}`), pg, 0o2775);
+        this.logFile = path.join(cluster.root, `${this.name}.log`);
+    }
+
+    env(extra: Record<string, string | undefined> = {}): Record<string, string> {
+        const env: Record<string, string | undefined> = {
+            PATH: `${PG_BIN}:/usr/bin:/bin`,
+            LANG: "C.UTF-8",
+            HOME: this.runDir,
+            POD_NAME: this.name,
+            POD_NAMESPACE: this.cluster.namespace,
+            POD_IP: "127.0.0.1",
+            LISTEN_ADDRESS: "127.0.0.1",
+            PGPORT: String(this.pgPort),
+            API_PORT: String(this.apiPort),
+            PGDATA: this.pgdata,
+            RUN_DIR: this.runDir,
+            KUBECONFIG: this.cluster.controlPlane.kubeconfig,
+            KUBECONFIG_CONTEXT: "local",
+            SUPERUSER_PASSWORD: PASSWORDS.superuser,
+            REPLICATION_PASSWORD: PASSWORDS.replication,
+            APP_PASSWORD: PASSWORDS.app,
+            API_PASSWORD: PASSWORDS.api,
+            POD_CIDR: "127.0.0.1/32",
+            CLIENT_CIDR: "127.0.0.1/32",
+            DCS_CHECK_TIMEOUT: "20",
+            ...this.cluster.env,
+            ...extra,
+        };
+        return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<string, string>;
+    }
+
+    get running(): boolean {
+        return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+    }
+
+    /** Starts the entrypoint (which execs Patroni) as the postgres user. */
+    start(opts: MemberOptions = {}): void {
+        if (this.running) throw new Error(`${this.name} already runs`);
+        const out = fs.openSync(this.logFile, "a");
+        const pg = postgresIdentity();
+        this.child = spawn(path.join(this.cluster.podDir, "entrypoint.sh"), [], {
+            env: this.env(opts.env), cwd: this.runDir, uid: pg.uid, gid: pg.gid, stdio: ["ignore", out, out], detached: true,
+        });
+        fs.closeSync(out);
+        const child = this.child;
+        this.exit = new Promise(resolve => child.once("exit", code => resolve(code)));
+    }
+
+    /** The exit code of the last start, once it has exited. */
+    async exited(timeoutMs: number): Promise<number | null> {
+        if (!this.exit) throw new Error(`${this.name} was never started`);
+        return Promise.race([this.exit, sleep(timeoutMs).then(() => { throw new Error(`${this.name} still runs after ${timeoutMs / 1000}s`); })]);
+    }
+
+    log(): string {
+        return fs.existsSync(this.logFile) ? fs.readFileSync(this.logFile, "utf8") : "";
+    }
+
+    postmasterPid(): number | undefined {
+        const file = path.join(this.pgdata, "postmaster.pid");
+        if (!fs.existsSync(file)) return undefined;
+        const pid = Number(fs.readFileSync(file, "utf8").split("\n")[0]);
+        return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+    }
+
+    /**
+     * A crash, as the end of a container is one: SIGKILL to Patroni, the postmaster and every backend at once.
+     * (Killing Patroni alone would leave the postmaster running; in a pod, Patroni is PID 1 and takes it along.)
+     */
+    async crash(): Promise<void> {
+        const pids = new Set<number>();
+        if (this.child?.pid && this.running) pids.add(this.child.pid);
+        const pm = this.postmasterPid();
+        if (pm) {
+            pids.add(pm);
+            for (const p of spawnSync("pgrep", ["-P", String(pm)], { encoding: "utf8" }).stdout.split("\n").filter(Boolean)) pids.add(Number(p));
+        }
+        for (const p of pids) {
+            try { process.kill(p, "SIGKILL"); } catch { /* already gone */ }
+        }
+        if (this.exit) await this.exited(10000);
+    }
+
+    /** SIGTERM to Patroni (what the kubelet sends): it stops PostgreSQL and releases the leader key. */
+    async stop(timeoutMs = 60000): Promise<void> {
+        if (!this.running) return;
+        this.child!.kill("SIGTERM");
+        await this.exited(timeoutMs);
+    }
+
+    async rest(route: string, init?: RequestInit): Promise<any> {
+        const r = await fetch(`http://127.0.0.1:${this.apiPort}${route}`, { ...init, signal: AbortSignal.timeout(5000) });
+        const text = await r.text();
+        try { return { status: r.status, body: JSON.parse(text) }; } catch { return { status: r.status, body: text }; }
+    }
+
+    /** Patroni's view of this member (GET /patroni), or undefined when its REST API does not answer. */
+    async state(): Promise<any | undefined> {
+        try { return (await this.rest("/patroni")).body; } catch { return undefined; }
+    }
+
+    sql(query: string, opts: { user?: string; db?: string } = {}): string {
+        return psql(this.pgPort, query, opts);
+    }
+
+    /** Runs a command of the pod (pod.py ...) as the postgres user with this member's environment. */
+    podCommand(args: string[], extra: Record<string, string | undefined> = {}): { status: number; stdout: string; stderr: string } {
+        const pg = postgresIdentity();
+        const r = spawnSync(PYTHON, [path.join(this.cluster.podDir, "pod.py"), ...args],
+            { encoding: "utf8", env: this.env(extra), uid: pg.uid, gid: pg.gid, cwd: this.runDir, timeout: 120000 });
+        return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+    }
+}
+
+/** A Patroni cluster of `size` members in its own namespace of the control plane. */
+export class PatroniCluster {
+    readonly root: string;
+    readonly podDir: string;
+    readonly members: Member[] = [];
+
+    private constructor(readonly controlPlane: ControlPlane, readonly namespace: string, readonly env: Record<string, string>) {
+        this.root = tempDir(`patroni-${namespace}-`);
+        this.podDir = installPodFiles(path.join(this.root, "pod"));
+    }
+
+    static async create(controlPlane: ControlPlane, namespace: string, size: number, env: Record<string, string> = {}): Promise<PatroniCluster> {
+        const c = new PatroniCluster(controlPlane, namespace, env);
+        for (let i = 0; i < size; i++) c.members.push(new Member(c, i, await freePort(), await freePort()));
+        controlPlane.createNamespace(namespace, c.members.map(m => m.name));
+        return c;
+    }
+
+    /** A libpq DSN over every member that only a writable one accepts: what a failover-aware client uses. */
+    dsn(): string {
+        return `host=${this.members.map(() => "127.0.0.1").join(",")} port=${this.members.map(m => m.pgPort).join(",")} ` +
+            `dbname=${APP_DB} user=${APP_USER} password=${PASSWORDS.app} target_session_attrs=read-write connect_timeout=2`;
+    }
+
+    memberDsns(): string[] {
+        return this.members.map(m => `host=127.0.0.1 port=${m.pgPort} dbname=${APP_DB} user=${APP_USER} password=${PASSWORDS.app}`);
+    }
+
+    async cluster(): Promise<any> {
+        for (const m of this.members) {
+            const s = await m.rest("/cluster").catch(() => undefined);
+            if (s?.status === 200) return s.body;
+        }
+        throw new Error("no member answers GET /cluster");
+    }
+
+    /** Waits until one member leads and `streaming` others replicate from it (running, lag known). */
+    async healthy(streaming: number, timeoutMs = 90000): Promise<{ leader: Member; replicas: Member[] }> {
+        return waitFor(`a leader and ${streaming} running replicas`, timeoutMs, async () => {
+            const c = await this.cluster();
+            const leader = c.members.find((m: any) => m.role === "leader" && m.state === "running");
+            const replicas = c.members.filter((m: any) => m.role !== "leader" && m.state === "running");
+            if (!leader || replicas.length < streaming) return undefined;
+            const l = this.members.find(m => m.name === leader.name)!;
+            if (streaming > 0 && Number(l.sql("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")) < streaming) return undefined;
+            return { leader: l, replicas: this.members.filter(m => replicas.some((r: any) => r.name === m.name)) };
+        });
+    }
+
+    async leader(): Promise<Member> {
+        return (await this.healthy(0)).leader;
+    }
+
+    async stop(): Promise<void> {
+        await Promise.all(this.members.map(m => m.stop().catch(() => m.crash())));
+    }
+
+    /** Stops every member and removes the volumes, the namespace's Patroni state included. */
+    async destroy(): Promise<void> {
+        await Promise.all(this.members.map(m => m.crash().catch(() => undefined)));
+        try { this.controlPlane.kubectl(["delete", "namespace", this.namespace, "--wait=false"]); } catch { /* gone */ }
+        if (!process.env.KEEP_TEST_DIRS) fs.rmSync(this.root, { recursive: true, force: true });
+    }
+}
+
+// --------------------------------------------------------------------------------------------- the writer
+
+/** writer.py as a child: every acknowledged id with its time, and every error. */
+export class Writer {
+    readonly acked = new Map<number, number>();
+    readonly errors: Array<{ at: number; message: string }> = [];
+    private child: ChildProcess;
+    private done: Promise<void>;
+    private buffer = "";
+
+    constructor(dsn: string, intervalMs = 20) {
+        this.child = spawn(PYTHON, [WRITER, "write", dsn, String(intervalMs)], { stdio: ["ignore", "pipe", "inherit"] });
+        this.child.stdout!.on("data", (b: Buffer) => this.consume(b.toString()));
+        this.done = new Promise(resolve => this.child.once("exit", () => resolve()));
+    }
+
+    private consume(text: string): void {
+        this.buffer += text;
+        const lines = this.buffer.split("\n");
+        this.buffer = lines.pop() ?? "";
+        for (const line of lines) {
+            const f = line.split(" ");
+            if (f[0] === "ack") this.acked.set(Number(f[1]), Number(f[2]));
+            else if (f[0] === "err") this.errors.push({ at: Number(f[1]), message: f.slice(2).join(" ") });
+        }
+    }
+
+    /** The first acknowledgement after `t` (epoch ms), or undefined. */
+    firstAckAfter(t: number): number | undefined {
+        let first: number | undefined;
+        for (const at of this.acked.values()) if (at > t && (first === undefined || at < first)) first = at;
+        return first;
+    }
+
+    async waitForAcks(n: number, timeoutMs = 30000): Promise<void> {
+        const target = this.acked.size + n;
+        await waitFor(`${n} more acknowledged writes`, timeoutMs, () => this.acked.size >= target || undefined);
+    }
+
+    async stop(): Promise<void> {
+        this.child.kill("SIGTERM");
+        await this.done;
+    }
+}
+
+/** writer.py sample: which members accept writes, every `intervalMs`. */
+export class Sampler {
+    readonly samples: Array<{ at: number; writable: number[] }> = [];
+    private child: ChildProcess;
+    private done: Promise<void>;
+    private buffer = "";
+
+    constructor(dsns: string[], intervalMs = 100) {
+        this.child = spawn(PYTHON, [WRITER, "sample", String(intervalMs), ...dsns], { stdio: ["ignore", "pipe", "inherit"] });
+        this.child.stdout!.on("data", (b: Buffer) => {
+            this.buffer += b.toString();
+            const lines = this.buffer.split("\n");
+            this.buffer = lines.pop() ?? "";
+            for (const line of lines) {
+                const [kind, at, list] = line.split(" ");
+                if (kind === "sample") this.samples.push({ at: Number(at), writable: list ? list.split(",").map(Number) : [] });
+            }
+        });
+        this.done = new Promise(resolve => this.child.once("exit", () => resolve()));
+    }
+
+    /** Samples in which more than one member accepted writes. */
+    splitBrain(): Array<{ at: number; writable: number[] }> {
+        return this.samples.filter(s => s.writable.length > 1);
+    }
+
+    async stop(): Promise<void> {
+        this.child.kill("SIGTERM");
+        await this.done;
+    }
+}
+
+/** The ids of `writes` on a member, sorted. */
+export function idsOn(member: Member): number[] {
+    const out = member.sql("SELECT coalesce(string_agg(id::text, ',' ORDER BY id), '') FROM writes", { user: APP_USER });
+    return out === "" ? [] : out.split(",").map(Number);
+}
+
+/** Acknowledged ids missing from `ids`. */
+export function missingAcks(writer: Writer, ids: number[]): number[] {
+    const have = new Set(ids);
+    return [...writer.acked.keys()].filter(id => !have.has(id)).sort((a, b) => a - b);
+}
+
+/** Count and checksum of a table's rows (ordered, every column), to compare members and steps. */
+export function tableDigest(member: Member, table = "writes"): { count: number; md5: string } {
+    const out = member.sql(`SELECT count(*) || ' ' || coalesce(md5(string_agg(t::text, '|' ORDER BY id)), '') FROM ${table} t`, { user: APP_USER });
+    const [count, md5] = out.split(" ");
+    return { count: Number(count), md5: md5 ?? "" };
+}
+
+/**
+ * For a describe block: a control plane started before its tests, and every cluster made through `cluster()`
+ * destroyed after them, with the control plane.
+ */
+export function withControlPlane(): { controlPlane: () => ControlPlane; cluster: (ns: string, size: number, env?: Record<string, string>) => Promise<PatroniCluster> } {
+    let cp: ControlPlane | undefined;
+    const clusters: PatroniCluster[] = [];
+    before(async function () {
+        this.timeout(120000);
+        cp = await ControlPlane.start();
+    });
+    after(async function () {
+        this.timeout(120000);
+        for (const c of clusters) await c.destroy();
+        cp?.stop();
+    });
+    return {
+        controlPlane: () => cp!,
+        cluster: async (ns, size, env = {}) => {
+            const c = await PatroniCluster.create(cp!, ns, size, env);
+            clusters.push(c);
+            return c;
+        },
+    };
+}
+
+/** A writer through the multi-host DSN and a sampler of every member, until `stop`. */
+export class Load {
+    readonly writer: Writer;
+    readonly sampler: Sampler;
+    constructor(cluster: PatroniCluster) {
+        this.writer = new Writer(cluster.dsn());
+        this.sampler = new Sampler(cluster.memberDsns());
+    }
+
+    async stop(): Promise<void> {
+        await this.writer.stop();
+        await this.sampler.stop();
+    }
+}
