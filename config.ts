@@ -9,6 +9,7 @@ import {
     ConfigError, validateCidr, validateEmail, validateHost, validateHttpPath, validateInteger, validateName,
     validateOneOf, validatePinnedImage, validateStorageSize, validateTimeOfDay,
 } from "./components/validate";
+import { validateAddressList } from "./components/validate";
 import { MAINTENANCE_DAYS, validateNodePool } from "./components/doks-cluster";
 
 export const PROJECT = "stateful-flask";
@@ -41,6 +42,8 @@ export interface DigitalOceanClusterConfig {
     readonly vpcIpRange: string;
     readonly clusterSubnet: string;
     readonly serviceSubnet: string;
+    /** Public IPv4 addresses or CIDR blocks allowed to reach the Kubernetes API; empty leaves the control-plane firewall off. */
+    readonly controlPlaneAllowedAddresses: readonly string[];
 }
 
 export interface ExistingClusterConfig {
@@ -180,8 +183,14 @@ export function parseConfig(stack: string, read: ConfigReader, readSecret: Secre
             vpcIpRange: validateCidr("vpcIpRange", r.string("vpcIpRange", "10.110.0.0/20")),
             clusterSubnet: validateCidr("clusterSubnet", r.string("clusterSubnet", "10.244.0.0/16")),
             serviceSubnet: validateCidr("serviceSubnet", r.string("serviceSubnet", "10.245.0.0/16")),
+            controlPlaneAllowedAddresses: validateAddressList("controlPlaneAllowedAddresses", r.string("controlPlaneAllowedAddresses", "")),
         };
     } else {
+        const allowedAddresses = r.string("controlPlaneAllowedAddresses");
+        if (allowedAddresses !== undefined) {
+            throw new ConfigError("controlPlaneAllowedAddresses", allowedAddresses,
+                "the control-plane firewall is a setting of the DOKS cluster this program creates (clusterMode digitalocean); restrict an existing cluster's API where that cluster is managed, and unset this key");
+        }
         cluster = { mode, kubeconfigContext: r.string("kubeconfigContext") };
     }
 

@@ -34,6 +34,7 @@ export = async () => {
             vpcIpRange: c.vpcIpRange,
             clusterSubnet: c.clusterSubnet,
             serviceSubnet: c.serviceSubnet,
+            controlPlaneAllowedAddresses: c.controlPlaneAllowedAddresses,
             apiToken,
             protect: config.protectData,
         });
