@@ -39,6 +39,10 @@ export = async () => {
             protect: config.protectData,
         });
     } else {
+        if (config.registryAccess.api !== undefined || config.registryAccess.postgres !== undefined) {
+            // DOCR credentials are made by the DigitalOcean provider: without a token, fail now, not mid-update.
+            digitalOceanToken("docrPullAccess with an image on registry.digitalocean.com");
+        }
         target = new ExistingCluster("existing", { context: c.kubeconfigContext });
     }
     const onCluster = { provider: target.provider };
@@ -64,6 +68,7 @@ export = async () => {
         namespace: config.api.namespace,
         name: config.api.name,
         image: config.api.image,
+        docrRegistry: config.registryAccess.api,
         replicas: config.api.replicas,
         port: config.api.port,
         healthPath: config.api.healthPath,

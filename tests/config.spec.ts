@@ -158,6 +158,27 @@ describe("config", () => {
             'controlPlaneAllowedAddresses: "203.0.113.7" is not valid; the control-plane firewall is a setting of the DOKS cluster this program creates (clusterMode digitalocean); restrict an existing cluster\'s API where that cluster is managed, and unset this key');
     });
 
+    it("gives DOCR pull access per image by registry host, by default only in digitalocean mode", () => {
+        const docr = (registry: string, repo: string) => `registry.digitalocean.com/${registry}/${repo}`;
+        const both = { apiImage: docr("drexii", "stateful-flask:v1.0.0"), postgresImage: docr("db-team", "stateful-flask-postgres:15.20-1") };
+        assert.deepStrictEqual(parseConfig("test", reader({ ...minimal, ...both })).registryAccess, { api: "drexii", postgres: "db-team" });
+        assert.deepStrictEqual(parseConfig("test", reader(minimal)).registryAccess, { api: undefined, postgres: undefined });
+        assert.deepStrictEqual(parseConfig("test", reader({ ...minimal, ...both, docrPullAccess: "false" })).registryAccess, {});
+        assert.deepStrictEqual(parseConfig("test", reader({ ...minimal, ...both, clusterMode: "existing" })).registryAccess, {});
+        assert.deepStrictEqual(parseConfig("test", reader({ ...minimal, ...both, clusterMode: "existing", docrPullAccess: "true" })).registryAccess,
+            { api: "drexii", postgres: "db-team" });
+    });
+
+    it("rejects an image on registry.digitalocean.com that names no registry, whether pull access is on or not", () => {
+        const msg = (key: string, v: string) => `${key}: ${JSON.stringify(v)} is not valid; an image on registry.digitalocean.com is registry.digitalocean.com/<registry>/<repository>:<tag>, the registry name of lower-case letters, digits and '-'`;
+        expectError({ apiImage: "registry.digitalocean.com/stateful-flask:v1.0.0" }, msg("apiImage", "registry.digitalocean.com/stateful-flask:v1.0.0"));
+        expectError({ postgresImage: "registry.digitalocean.com/postgres:15.20-1", docrPullAccess: "false" }, msg("postgresImage", "registry.digitalocean.com/postgres:15.20-1"));
+    });
+
+    it("rejects a docrPullAccess that is not true or false", () => {
+        expectError({ docrPullAccess: "auto" }, 'docrPullAccess: "auto" is not valid; expected true or false');
+    });
+
     it("rejects a malformed version prefix and CIDR", () => {
         expectError({ kubernetesVersionPrefix: "latest" }, 'kubernetesVersionPrefix: "latest" is not valid; expected a version prefix such as 1.35. or 1.35.1');
         expectError({ replicationCidr: "10.244.0.0" }, 'replicationCidr: "10.244.0.0" is not valid; expected an IPv4 CIDR block such as 10.244.0.0/16');
