@@ -10,8 +10,8 @@ import {
     validateOneOf, validatePinnedImage, validateStorageSize, validateTimeOfDay,
 } from "./components/validate";
 import { validateAddressList } from "./components/validate";
-import { MAINTENANCE_DAYS, validateNodePool } from "./components/doks-cluster";
 import { docrRegistryName } from "./components/registry-access";
+import { MAINTENANCE_DAYS, validateNodePool } from "./components/doks-cluster";
 
 export const PROJECT = "stateful-flask";
 
