@@ -162,7 +162,8 @@ describe("config", () => {
         const docr = (registry: string, repo: string) => `registry.digitalocean.com/${registry}/${repo}`;
         const both = { apiImage: docr("drexii", "stateful-flask:v1.0.0"), postgresImage: docr("db-team", "stateful-flask-postgres:15.20-1") };
         assert.deepStrictEqual(parseConfig("test", reader({ ...minimal, ...both })).registryAccess, { api: "drexii", postgres: "db-team" });
-        assert.deepStrictEqual(parseConfig("test", reader(minimal)).registryAccess, { api: undefined, postgres: undefined });
+        assert.deepStrictEqual(parseConfig("test", reader({ ...minimal, postgresImage: "ghcr.io/drexii/stateful-flask-postgres:15.20-1" })).registryAccess,
+            { api: undefined, postgres: undefined });
         assert.deepStrictEqual(parseConfig("test", reader({ ...minimal, ...both, docrPullAccess: "false" })).registryAccess, {});
         assert.deepStrictEqual(parseConfig("test", reader({ ...minimal, ...both, clusterMode: "existing" })).registryAccess, {});
         assert.deepStrictEqual(parseConfig("test", reader({ ...minimal, ...both, clusterMode: "existing", docrPullAccess: "true" })).registryAccess,
