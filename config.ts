@@ -9,6 +9,8 @@ import {
     ConfigError, validateCidr, validateEmail, validateHost, validateHttpPath, validateInteger, validateName,
     validateOneOf, validatePinnedImage, validateStorageSize, validateTimeOfDay,
 } from "./components/validate";
+import { validateAddressList } from "./components/validate";
+import { docrRegistryName } from "./components/registry-access";
 import { MAINTENANCE_DAYS, validateNodePool } from "./components/doks-cluster";
 import { SYNCHRONOUS_MODES, SynchronousMode } from "./components/postgres";
 
@@ -42,6 +44,8 @@ export interface DigitalOceanClusterConfig {
     readonly vpcIpRange: string;
     readonly clusterSubnet: string;
     readonly serviceSubnet: string;
+    /** Public IPv4 addresses or CIDR blocks allowed to reach the Kubernetes API; empty leaves the control-plane firewall off. */
+    readonly controlPlaneAllowedAddresses: readonly string[];
 }
 
 export interface ExistingClusterConfig {
@@ -81,6 +85,15 @@ export interface ApiConfig {
     readonly healthPath: string;
 }
 
+/**
+ * The DigitalOcean Container Registry each workload pulls its image from with read-only credentials (a pull
+ * Secret in its namespace); unset when its image is on another registry or `docrPullAccess` is false.
+ */
+export interface RegistryAccessConfig {
+    readonly api?: string;
+    readonly postgres?: string;
+}
+
 export interface IngressConfig {
     readonly controller: IngressController;
     readonly className: string;
@@ -99,6 +112,7 @@ export interface AppConfig {
     readonly cluster: DigitalOceanClusterConfig | ExistingClusterConfig;
     readonly postgres: PostgresConfig;
     readonly api: ApiConfig;
+    readonly registryAccess: RegistryAccessConfig;
     readonly ingress: IngressConfig;
 }
 
@@ -186,8 +200,14 @@ export function parseConfig(stack: string, read: ConfigReader, readSecret: Secre
             vpcIpRange: validateCidr("vpcIpRange", r.string("vpcIpRange", "10.110.0.0/20")),
             clusterSubnet: validateCidr("clusterSubnet", r.string("clusterSubnet", "10.244.0.0/16")),
             serviceSubnet: validateCidr("serviceSubnet", r.string("serviceSubnet", "10.245.0.0/16")),
+            controlPlaneAllowedAddresses: validateAddressList("controlPlaneAllowedAddresses", r.string("controlPlaneAllowedAddresses", "")),
         };
     } else {
+        const allowedAddresses = r.string("controlPlaneAllowedAddresses");
+        if (allowedAddresses !== undefined) {
+            throw new ConfigError("controlPlaneAllowedAddresses", allowedAddresses,
+                "the control-plane firewall is a setting of the DOKS cluster this program creates (clusterMode digitalocean); restrict an existing cluster's API where that cluster is managed, and unset this key");
+        }
         cluster = { mode, kubeconfigContext: r.string("kubeconfigContext") };
     }
 
@@ -233,6 +253,11 @@ export function parseConfig(stack: string, read: ConfigReader, readSecret: Secre
         healthPath: validateHttpPath("apiHealthPath", r.string("apiHealthPath", "/healthz")),
     };
 
+    // Chosen by each image's registry host. Off by default in existing mode: a local cluster has its images
+    // loaded already and no DigitalOcean account; an existing cluster that pulls from DOCR turns it on.
+    const docrRegistries = { api: docrRegistryName(api.image, "apiImage"), postgres: docrRegistryName(postgres.image, "postgresImage") };
+    const registryAccess: RegistryAccessConfig = r.boolean("docrPullAccess", cluster.mode === "digitalocean") ? docrRegistries : {};
+
     const controller = validateOneOf("ingressController", r.string("ingressController", "traefik"), INGRESS_CONTROLLERS);
     const tls = r.boolean("tlsEnabled", false);
     const manageDns = r.boolean("manageDns", false);
@@ -262,15 +287,17 @@ export function parseConfig(stack: string, read: ConfigReader, readSecret: Secre
         cluster,
         postgres,
         api,
+        registryAccess,
         ingress,
     });
 }
 
 /**
  * The DigitalOcean API token, as a secret, from the same two places the provider reads. The program needs it
- * too, to build a kubeconfig that does not expire (components/doks-cluster.ts).
+ * too, to build a kubeconfig that does not expire (components/doks-cluster.ts). `neededBy` names what needs it
+ * in the error.
  */
-export function digitalOceanToken(): pulumi.Output<string> {
+export function digitalOceanToken(neededBy = "clusterMode digitalocean"): pulumi.Output<string> {
     const fromConfig = new pulumi.Config("digitalocean").getSecret("token");
     if (fromConfig !== undefined) {
         return fromConfig;
@@ -278,7 +305,7 @@ export function digitalOceanToken(): pulumi.Output<string> {
     const fromEnv = process.env.DIGITALOCEAN_TOKEN || process.env.DIGITALOCEAN_ACCESS_TOKEN;
     if (!fromEnv) {
         throw new ConfigError("digitalocean:token", undefined,
-            "clusterMode digitalocean needs a DigitalOcean API token: pulumi config set --secret digitalocean:token <token>, or DIGITALOCEAN_TOKEN in the environment");
+            `${neededBy} needs a DigitalOcean API token: pulumi config set --secret digitalocean:token <token>, or DIGITALOCEAN_TOKEN in the environment`);
     }
     return pulumi.secret(fromEnv);
 }

@@ -34,10 +34,15 @@ export = async () => {
             vpcIpRange: c.vpcIpRange,
             clusterSubnet: c.clusterSubnet,
             serviceSubnet: c.serviceSubnet,
+            controlPlaneAllowedAddresses: c.controlPlaneAllowedAddresses,
             apiToken,
             protect: config.protectData,
         });
     } else {
+        if (config.registryAccess.api !== undefined || config.registryAccess.postgres !== undefined) {
+            // DOCR credentials are made by the DigitalOcean provider: without a token, fail now, not mid-update.
+            digitalOceanToken("docrPullAccess with an image on registry.digitalocean.com");
+        }
         target = new ExistingCluster("existing", { context: c.kubeconfigContext });
     }
     const onCluster = { provider: target.provider };
@@ -65,6 +70,7 @@ export = async () => {
         namespace: config.api.namespace,
         name: config.api.name,
         image: config.api.image,
+        docrRegistry: config.registryAccess.api,
         replicas: config.api.replicas,
         port: config.api.port,
         healthPath: config.api.healthPath,

@@ -1,7 +1,7 @@
 import * as digitalocean from "@pulumi/digitalocean";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError, validateCidr, validateInteger, validateOneOf, validateTimeOfDay } from "./validate";
+import { ConfigError, validateAddress, validateCidr, validateInteger, validateOneOf, validateTimeOfDay } from "./validate";
 
 /** Arguments of {@link DoksCluster}. */
 export interface DoksClusterArgs {
@@ -35,6 +35,12 @@ export interface DoksClusterArgs {
     readonly clusterSubnet?: string;
     /** Service network. @default "10.245.0.0/16" */
     readonly serviceSubnet?: string;
+    /**
+     * Public IPv4 addresses or CIDR blocks allowed to reach the Kubernetes API (the DOKS control-plane firewall;
+     * the cluster's own nodes are always allowed). Empty turns the firewall off. Whatever runs `pulumi up` must be
+     * in the list. @default [] (no firewall: the API is reachable from anywhere, authenticated)
+     */
+    readonly controlPlaneAllowedAddresses?: readonly string[];
     /**
      * The DigitalOcean API token the kubeconfig authenticates with (a secret). DOKS accepts DigitalOcean API
      * tokens as bearer tokens; using the stack's own token instead of the 7-day token DigitalOcean issues with
@@ -107,6 +113,7 @@ export class DoksCluster extends pulumi.ComponentResource {
         const vpcIpRange = validateCidr("vpcIpRange", args.vpcIpRange ?? "10.110.0.0/20");
         const clusterSubnet = validateCidr("clusterSubnet", args.clusterSubnet ?? "10.244.0.0/16");
         const serviceSubnet = validateCidr("serviceSubnet", args.serviceSubnet ?? "10.245.0.0/16");
+        const allowedAddresses = (args.controlPlaneAllowedAddresses ?? []).map(a => validateAddress("controlPlaneAllowedAddresses", a));
         const protect = args.protect ?? true;
 
         this.vpc = new digitalocean.Vpc(`${name}-vpc`, {
@@ -127,6 +134,9 @@ export class DoksCluster extends pulumi.ComponentResource {
             surgeUpgrade: args.surgeUpgrade ?? true,
             autoUpgrade: args.autoUpgrade ?? true,
             maintenancePolicy: { day: maintenanceDay, startTime: maintenanceStartTime },
+            // Stated even when off: the provider keeps the cluster's current firewall when the block is absent, so
+            // removing the addresses would otherwise leave an earlier firewall (and its old list) in place.
+            controlPlaneFirewall: { enabled: allowedAddresses.length > 0, allowedAddresses },
             // Volumes and load balancers created through Kubernetes outlive the cluster: a deleted cluster must
             // never take the database volumes with it.
             destroyAllAssociatedResources: false,

@@ -2,6 +2,7 @@ import * as crypto from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { Resources } from "./postgres";
+import { DocrPullSecret } from "./registry-access";
 import { validateHttpPath, validateInteger, validateName, validatePinnedImage } from "./validate";
 
 /** Where and how the API reaches its database. */
@@ -25,6 +26,12 @@ export interface TasksApiArgs {
     readonly name?: string;
     /** The Flask image, pinned to a release tag or digest. */
     readonly image: string;
+    /**
+     * The DigitalOcean Container Registry the image is pulled from: read-only credentials for it go into a pull
+     * Secret in the namespace ({@link DocrPullSecret}), named in the pods' `imagePullSecrets`.
+     * @default none: the nodes pull the image without credentials
+     */
+    readonly docrRegistry?: string;
     /** Pods of the API. Its own setting; the policy pack checks it equals the database's. @default 1 */
     readonly replicas?: number;
     /** The port Flask (gunicorn) listens on in the container. @default 5000 */
@@ -59,6 +66,8 @@ export function migrationJobName(apiName: string, image: string, command: readon
  */
 export class TasksApi extends pulumi.ComponentResource {
     public readonly namespace: k8s.core.v1.Namespace;
+    /** The image pull Secret and its DOCR credentials, when `docrRegistry` is set. */
+    public readonly pullSecret?: DocrPullSecret;
     public readonly databaseSecret: k8s.core.v1.Secret;
     public readonly migrationJob: k8s.batch.v1.Job;
     public readonly deployment: k8s.apps.v1.Deployment;
@@ -98,6 +107,15 @@ export class TasksApi extends pulumi.ComponentResource {
         }, { parent: this });
         const inNamespace = { parent: this, dependsOn: [this.namespace] };
 
+        this.pullSecret = args.docrRegistry === undefined ? undefined : new DocrPullSecret(`${name}-docr`, {
+            namespace: this.namespace.metadata.name,
+            registryName: args.docrRegistry,
+            labels,
+        }, { parent: this });
+        // The pods wait for the Secret: a pod that starts pulling before it exists backs off for minutes.
+        const pullSecrets = this.pullSecret ? [this.pullSecret] : [];
+        const imagePullSecrets = this.pullSecret ? [{ name: this.pullSecret.secretName }] : undefined;
+
         const secretName = `${appName}-database`;
         this.databaseSecret = new k8s.core.v1.Secret(`${name}-database`, {
             metadata: { name: secretName, namespace: ns, labels },
@@ -136,6 +154,7 @@ export class TasksApi extends pulumi.ComponentResource {
                     spec: {
                         restartPolicy: "Never",
                         automountServiceAccountToken: false,
+                        imagePullSecrets,
                         securityContext: podSecurity,
                         containers: [{
                             name: "migrate",
@@ -148,7 +167,7 @@ export class TasksApi extends pulumi.ComponentResource {
                     },
                 },
             },
-        }, { ...inNamespace, dependsOn: [this.namespace, this.databaseSecret], deleteBeforeReplace: true });
+        }, { ...inNamespace, dependsOn: [this.namespace, this.databaseSecret, ...pullSecrets], deleteBeforeReplace: true });
 
         this.deployment = new k8s.apps.v1.Deployment(`${name}-deployment`, {
             metadata: { name: appName, namespace: ns, labels },
@@ -161,6 +180,7 @@ export class TasksApi extends pulumi.ComponentResource {
                     metadata: { labels: { ...labels, ...db.clientLabels } },
                     spec: {
                         automountServiceAccountToken: false,
+                        imagePullSecrets,
                         securityContext: podSecurity,
                         topologySpreadConstraints: [{
                             maxSkew: 1,
@@ -184,7 +204,7 @@ export class TasksApi extends pulumi.ComponentResource {
                     },
                 },
             },
-        }, { ...inNamespace, dependsOn: [this.namespace, this.databaseSecret, this.migrationJob] });
+        }, { ...inNamespace, dependsOn: [this.namespace, this.databaseSecret, this.migrationJob, ...pullSecrets] });
 
         this.service = new k8s.core.v1.Service(`${name}-service`, {
             metadata: { name: appName, namespace: ns, labels },

@@ -114,6 +114,34 @@ export function validateCidr(key: string, value: unknown): string {
     return value as string;
 }
 
+// Each octet 0-255 and the prefix 0-32, without leading zeros (Go's parser, which DigitalOcean's API uses, refuses them).
+const OCTET = "(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)";
+const IPV4_OR_CIDR = new RegExp(`^${OCTET}(\\.${OCTET}){3}(\\/(3[0-2]|[12]?\\d))?$`);
+
+/** An IPv4 address (203.0.113.7) or CIDR block (198.51.100.0/24). */
+export function validateAddress(key: string, value: unknown): string {
+    if (typeof value !== "string" || !IPV4_OR_CIDR.test(value)) {
+        throw new ConfigError(key, value, "expected an IPv4 address or CIDR block such as 203.0.113.7 or 198.51.100.0/24");
+    }
+    return value;
+}
+
+/** A comma-separated list of IPv4 addresses or CIDR blocks (spaces around entries are ignored); "" is the empty list. */
+export function validateAddressList(key: string, value: unknown): string[] {
+    if (typeof value !== "string") {
+        throw new ConfigError(key, value, "expected IPv4 addresses or CIDR blocks separated by commas, such as 203.0.113.7,198.51.100.0/24");
+    }
+    if (value.trim() === "") {
+        return [];
+    }
+    const entries = value.split(",").map(entry => entry.trim());
+    if (entries.includes("")) {
+        throw new ConfigError(key, value, "expected IPv4 addresses or CIDR blocks separated by single commas, such as 203.0.113.7,198.51.100.0/24 (found an empty entry)");
+    }
+    // The error names the one entry that is wrong, which is what the reader needs in a long list.
+    return entries.map(entry => validateAddress(key, entry));
+}
+
 /** A Kubernetes object name (RFC 1123 label): lower case, digits and '-', at most 63 characters. */
 export function validateName(key: string, value: unknown, maxLength = 63): string {
     if (typeof value !== "string" || value.length > maxLength || !new RegExp(`^${DNS_LABEL}$`).test(value)) {

@@ -43,6 +43,17 @@ describe("DoksCluster component (dev stack)", () => {
         assert.strictEqual(pool.nodeCount, undefined);
     });
 
+    it("leaves the control-plane firewall off by default, and says so to the provider", () => {
+        const cluster = one(resources, T.doCluster);
+        assert.deepStrictEqual(cluster.inputs.controlPlaneFirewall, { enabled: false, allowedAddresses: [] });
+    });
+
+    it("turns the control-plane firewall on for the configured addresses", async () => {
+        const run = await evaluate("dev", { "stateful-flask:controlPlaneAllowedAddresses": "203.0.113.7, 198.51.100.0/24" });
+        assert.deepStrictEqual(one(run.resources, T.doCluster).inputs.controlPlaneFirewall,
+            { enabled: true, allowedAddresses: ["203.0.113.7", "198.51.100.0/24"] });
+    });
+
     it("builds a kubeconfig on the stack's DigitalOcean token, not the 7-day token, and keeps it secret", async () => {
         const { value, secret } = await unwrap<string>(exports.kubeconfig);
         assert.strictEqual(secret, true);

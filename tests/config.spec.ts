@@ -149,6 +149,56 @@ describe("config", () => {
         expectError({ autoScale: "true", minNodes: "4", maxNodes: "2" }, "maxNodes: 2 is not valid; expected at least minNodes (4)");
     });
 
+    it("reads controlPlaneAllowedAddresses as a list, empty by default", () => {
+        const byDefault = parseConfig("test", reader(minimal)).cluster;
+        assert.ok(byDefault.mode === "digitalocean");
+        assert.deepStrictEqual(byDefault.controlPlaneAllowedAddresses, []);
+        const c = parseConfig("test", reader({ ...minimal, controlPlaneAllowedAddresses: " 203.0.113.7 ,198.51.100.0/24,192.0.2.0/32" })).cluster;
+        assert.ok(c.mode === "digitalocean");
+        assert.deepStrictEqual(c.controlPlaneAllowedAddresses, ["203.0.113.7", "198.51.100.0/24", "192.0.2.0/32"]);
+    });
+
+    it("rejects a controlPlaneAllowedAddresses entry that is not an IPv4 address or CIDR block, naming the entry", () => {
+        const allowed = "expected an IPv4 address or CIDR block such as 203.0.113.7 or 198.51.100.0/24";
+        expectError({ controlPlaneAllowedAddresses: "203.0.113.7,198.51.100.0/33" }, `controlPlaneAllowedAddresses: "198.51.100.0/33" is not valid; ${allowed}`);
+        expectError({ controlPlaneAllowedAddresses: "203.0.113.256" }, `controlPlaneAllowedAddresses: "203.0.113.256" is not valid; ${allowed}`);
+        expectError({ controlPlaneAllowedAddresses: "203.0.113.07" }, `controlPlaneAllowedAddresses: "203.0.113.07" is not valid; ${allowed}`);
+        expectError({ controlPlaneAllowedAddresses: "2001:db8::/32" }, `controlPlaneAllowedAddresses: "2001:db8::/32" is not valid; ${allowed}`);
+        expectError({ controlPlaneAllowedAddresses: "203.0.113.7 198.51.100.1" }, `controlPlaneAllowedAddresses: "203.0.113.7 198.51.100.1" is not valid; ${allowed}`);
+    });
+
+    it("rejects an empty entry in controlPlaneAllowedAddresses", () => {
+        expectError({ controlPlaneAllowedAddresses: "203.0.113.7,,198.51.100.0/24" },
+            'controlPlaneAllowedAddresses: "203.0.113.7,,198.51.100.0/24" is not valid; expected IPv4 addresses or CIDR blocks separated by single commas, such as 203.0.113.7,198.51.100.0/24 (found an empty entry)');
+    });
+
+    it("rejects controlPlaneAllowedAddresses in existing mode, where this program does not own the cluster", () => {
+        expectError({ clusterMode: "existing", controlPlaneAllowedAddresses: "203.0.113.7" },
+            'controlPlaneAllowedAddresses: "203.0.113.7" is not valid; the control-plane firewall is a setting of the DOKS cluster this program creates (clusterMode digitalocean); restrict an existing cluster\'s API where that cluster is managed, and unset this key');
+    });
+
+    it("gives DOCR pull access per image by registry host, by default only in digitalocean mode", () => {
+        const docr = (registry: string, repo: string) => `registry.digitalocean.com/${registry}/${repo}`;
+        const both = { apiImage: docr("drexii", "stateful-flask:v1.0.0"), postgresImage: docr("db-team", "stateful-flask-postgres:15.20-1") };
+        assert.deepStrictEqual(parseConfig("test", reader({ ...minimal, ...both })).registryAccess, { api: "drexii", postgres: "db-team" });
+        assert.deepStrictEqual(parseConfig("test", reader({ ...minimal, postgresImage: "ghcr.io/drexii/stateful-flask-postgres:15.20-1" })).registryAccess,
+            { api: undefined, postgres: undefined });
+        assert.deepStrictEqual(parseConfig("test", reader({ ...minimal, ...both, docrPullAccess: "false" })).registryAccess, {});
+        assert.deepStrictEqual(parseConfig("test", reader({ ...minimal, ...both, clusterMode: "existing" })).registryAccess, {});
+        assert.deepStrictEqual(parseConfig("test", reader({ ...minimal, ...both, clusterMode: "existing", docrPullAccess: "true" })).registryAccess,
+            { api: "drexii", postgres: "db-team" });
+    });
+
+    it("rejects an image on registry.digitalocean.com that names no registry, whether pull access is on or not", () => {
+        const msg = (key: string, v: string) => `${key}: ${JSON.stringify(v)} is not valid; an image on registry.digitalocean.com is registry.digitalocean.com/<registry>/<repository>:<tag>, the registry name of lower-case letters, digits and '-'`;
+        expectError({ apiImage: "registry.digitalocean.com/stateful-flask:v1.0.0" }, msg("apiImage", "registry.digitalocean.com/stateful-flask:v1.0.0"));
+        expectError({ postgresImage: "registry.digitalocean.com/postgres:15.20-1", docrPullAccess: "false" }, msg("postgresImage", "registry.digitalocean.com/postgres:15.20-1"));
+    });
+
+    it("rejects a docrPullAccess that is not true or false", () => {
+        expectError({ docrPullAccess: "auto" }, 'docrPullAccess: "auto" is not valid; expected true or false');
+    });
+
     it("rejects a malformed version prefix and CIDR", () => {
         expectError({ kubernetesVersionPrefix: "latest" }, 'kubernetesVersionPrefix: "latest" is not valid; expected a version prefix such as 1.35. or 1.35.1');
         expectError({ replicationCidr: "10.244.0.0" }, 'replicationCidr: "10.244.0.0" is not valid; expected an IPv4 CIDR block such as 10.244.0.0/16');

@@ -53,6 +53,8 @@ describe("bad configuration", () => {
         ["image without a tag", { "stateful-flask:apiImage": "drexii/stateful-flask" }, /^apiImage: "drexii\/stateful-flask" is not valid/],
         ["image with :latest", { "stateful-flask:apiImage": "drexii/stateful-flask:latest" }, /^apiImage: "drexii\/stateful-flask:latest" is not valid/],
         ["unknown cluster mode", { "stateful-flask:clusterMode": "gke" }, /^clusterMode: "gke" is not valid; expected one of digitalocean, existing$/],
+        ["DOCR image without a registry", { "stateful-flask:apiImage": "registry.digitalocean.com/stateful-flask:v1.0.0" }, /^apiImage: "registry\.digitalocean\.com\/stateful-flask:v1\.0\.0" is not valid; an image on registry\.digitalocean\.com is/],
+        ["control-plane address not a CIDR", { "stateful-flask:controlPlaneAllowedAddresses": "203.0.113.0/40" }, /^controlPlaneAllowedAddresses: "203\.0\.113\.0\/40" is not valid/],
     ];
     for (const [what, overrides, message] of cases) {
         it(`fails on ${what} before any resource is registered`, async () => {

@@ -47,6 +47,12 @@ export function stackConfig(stack: StackName): Record<string, string> {
         [k, typeof v === "string" ? v : JSON.stringify(v)]));
 }
 
+/** The Docker config the mocked DOCR credentials of `registryName` hold (DOCR's format: one auth for its host). */
+export function mockDockerCredentials(registryName: string): string {
+    const token = `dop_v1_mock_registry_${registryName}`;
+    return JSON.stringify({ auths: { "registry.digitalocean.com": { auth: Buffer.from(`${token}:${token}`).toString("base64") } } });
+}
+
 // State the mocks hand back for resources whose outputs the program reads.
 function mockState(type: string, name: string, inputs: any): Record<string, any> {
     switch (type) {
@@ -64,6 +70,8 @@ function mockState(type: string, name: string, inputs: any): Record<string, any>
                     rawConfig: "apiVersion: v1",
                 }],
             };
+        case "digitalocean:index/containerRegistryDockerCredentials:ContainerRegistryDockerCredentials":
+            return { ...inputs, dockerCredentials: mockDockerCredentials(inputs.registryName), credentialExpirationTime: "2076-11-24T00:00:00Z" };
         case "random:index/randomPassword:RandomPassword":
             return { ...inputs, result: `mockpassword${name.replace(/[^A-Za-z0-9]/g, "")}`.slice(0, inputs.length ?? 32) };
         case "kubernetes:networking.k8s.io/v1:Ingress":

@@ -17,6 +17,7 @@ export const T = {
     k8sProvider: "pulumi:providers:kubernetes",
     doCluster: "digitalocean:index/kubernetesCluster:KubernetesCluster",
     doVpc: "digitalocean:index/vpc:Vpc",
+    docrCredentials: "digitalocean:index/containerRegistryDockerCredentials:ContainerRegistryDockerCredentials",
     randomPassword: "random:index/randomPassword:RandomPassword",
     serviceAccount: "kubernetes:core/v1:ServiceAccount",
     role: "kubernetes:rbac.authorization.k8s.io/v1:Role",
