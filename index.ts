@@ -60,6 +60,7 @@ export = async () => {
         password: config.postgres.password,
         replicationPassword: config.postgres.replicationPassword,
         superuserPassword: config.postgres.superuserPassword,
+        docrRegistry: config.registryAccess.postgres,
         patroniApiPassword: config.postgres.patroniApiPassword,
         clientNamespaces: [config.api.namespace],
         partOf: config.partOf,

@@ -2,6 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { PatroniRbac } from "./patroni-rbac";
+import { DocrPullSecret } from "./registry-access";
 import {
     FailoverTiming, LEADER_ROLE, PATRONI_PORT, PATRONI_SCOPE, POSTGRES_PORT, REPLICA_ROLE, ROLE_LABEL, SYNCHRONOUS_MODES,
     SynchronousMode, postgresPodTemplate,
@@ -80,8 +81,8 @@ export interface PostgresArgs {
      * needs a fresh clone). Bounds the leader's disk use; keep it well under the volume size. @default "1GB"
      */
     readonly maxSlotWalKeepSize?: string;
-    /** Image pull Secrets of the pods (a private registry). @default [] */
-    readonly imagePullSecrets?: pulumi.Input<string>[];
+    /** The DigitalOcean Container Registry the image is pulled from; the pods get read-only credentials for it. @default none */
+    readonly docrRegistry?: string;
     /** Postgres container resources. @default requests 250m/512Mi, limits 1 CPU/1Gi */
     readonly resources?: Resources;
 }
@@ -109,6 +110,8 @@ export class Postgres extends pulumi.ComponentResource {
     public readonly namespace: k8s.core.v1.Namespace;
     public readonly credentials: k8s.core.v1.Secret;
     public readonly rbac: PatroniRbac;
+    /** The image pull Secret and its DOCR credentials, when `docrRegistry` is set. */
+    public readonly pullSecret?: DocrPullSecret;
     public readonly headlessService: k8s.core.v1.Service;
     public readonly primaryService: k8s.core.v1.Service;
     public readonly readOnlyService: k8s.core.v1.Service;
@@ -215,6 +218,12 @@ export class Postgres extends pulumi.ComponentResource {
             },
         }, { ...inNamespace, protect });
 
+        this.pullSecret = args.docrRegistry === undefined ? undefined : new DocrPullSecret(`${name}-docr`, {
+            namespace: this.namespace.metadata.name,
+            registryName: args.docrRegistry,
+            labels,
+        }, { parent: this });
+
         this.rbac = new PatroniRbac(`${name}-patroni`, { namespace: ns, name: "postgres", labels }, { parent: this, dependsOn: [this.namespace] });
 
         const port = [{ name: "postgresql", port: POSTGRES_PORT, targetPort: "postgresql", protocol: "TCP" }];
@@ -273,7 +282,7 @@ export class Postgres extends pulumi.ComponentResource {
                     maxSlotWalKeepSize,
                     volumeName: VOLUME_CLAIM_TEMPLATE,
                     resources,
-                    imagePullSecrets: args.imagePullSecrets as string[] | undefined,
+                    imagePullSecrets: this.pullSecret ? [this.pullSecret.secretName] : undefined,
                 }),
                 // Exactly the tutorial's template: any difference in this immutable field replaces the StatefulSet.
                 volumeClaimTemplates: [{
@@ -287,7 +296,7 @@ export class Postgres extends pulumi.ComponentResource {
             },
         }, {
             ...inNamespace,
-            dependsOn: [this.namespace, this.credentials, this.rbac, this.headlessService],
+            dependsOn: [this.namespace, this.credentials, this.rbac, this.headlessService, ...(this.pullSecret ? [this.pullSecret] : [])],
             protect,
             // volumeClaimTemplates are immutable (pulumi-kubernetes #4328): a new size there would replace the
             // StatefulSet. The size is applied to the existing PVCs instead (volumeSizes below); the template

@@ -227,6 +227,18 @@ describe("Postgres component (dev stack): Patroni in the StatefulSet", () => {
         assert.ok(patches[0].dependencies.includes(sts.urn));
     });
 
+    it("pulls the project's image from DOCR with read-only credentials in the Postgres namespace", async () => {
+        const pod = sts.inputs.spec.template.spec;
+        assert.deepStrictEqual(pod.imagePullSecrets, [{ name: "docr-drexii" }]);
+        const pull = all(resources, T.secret).find(r => r.inputs.metadata.name === "docr-drexii" && r.inputs.metadata.namespace === "postgres");
+        assert.ok(pull, "a docr-drexii Secret in the postgres namespace");
+        assert.strictEqual(pull!.inputs.type, "kubernetes.io/dockerconfigjson");
+        assert.ok(sts.dependencies.includes(pull!.urn), "the StatefulSet waits for its pull Secret");
+        const local = await evaluate("local");
+        assert.strictEqual(one(local.resources, T.statefulSet).inputs.spec.template.spec.imagePullSecrets, undefined,
+            "the local stack imports its images into the node: no credentials");
+    });
+
     it("refuses failover timings where a leader could lose its lock while it still retries the API", () => {
         assert.deepStrictEqual(validateTiming({ ttl: 7, loopWait: 1, retryTimeout: 3 }), { ttl: 7, loopWait: 1, retryTimeout: 3 });
         assert.throws(() => validateTiming({ ttl: 6, loopWait: 1, retryTimeout: 3 }),

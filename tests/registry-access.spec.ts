@@ -6,11 +6,16 @@ import { all, one, T } from "./helpers/resources";
 
 const DOCR_IMAGE = "registry.digitalocean.com/drexii/stateful-flask:v1.0.0";
 
+/** The API's DOCR credentials (the Postgres component has its own, in its namespace: tests/postgres.spec.ts). */
+const apiCredentials = (resources: ProgramResource[]) => all(resources, T.docrCredentials).filter(r => r.name === "api-docr-credentials");
+const apiPullSecret = (resources: ProgramResource[]) =>
+    all(resources, T.secret).filter(r => r.inputs.type === "kubernetes.io/dockerconfigjson" && r.inputs.metadata.namespace === "stateful-namespace");
+
 /** What gives the API's pods pull access: DOCR credentials, dockerconfigjson Secrets, the pods' imagePullSecrets. */
 function pullAccess(resources: ProgramResource[]) {
     return {
-        registries: all(resources, T.docrCredentials).map(r => r.inputs.registryName),
-        secrets: all(resources, T.secret).filter(r => r.inputs.type === "kubernetes.io/dockerconfigjson").map(r => r.inputs.metadata.name),
+        registries: apiCredentials(resources).map(r => r.inputs.registryName),
+        secrets: apiPullSecret(resources).map(r => r.inputs.metadata.name),
         deployment: one(resources, T.deployment, "stateful-flask").inputs.spec.template.spec.imagePullSecrets,
         job: all(resources, T.job)[0].inputs.spec.template.spec.imagePullSecrets,
     };
@@ -55,25 +60,27 @@ describe("image pull access (dev stack, API image on DOCR)", () => {
     });
 
     it("makes read-only DOCR credentials for the registry named in the image", () => {
-        const credentials = one(resources, T.docrCredentials);
+        const [credentials, ...more] = apiCredentials(resources);
+        assert.deepStrictEqual(more, []);
         assert.strictEqual(credentials.inputs.registryName, "drexii");
         assert.strictEqual(credentials.inputs.write, false);
         assert.strictEqual(credentials.inputs.expirySeconds, undefined);
     });
 
     it("stores them, kept secret, in a kubernetes.io/dockerconfigjson Secret in the API namespace", () => {
-        const secret = one(resources, T.secret, "docr-drexii");
+        const [secret] = apiPullSecret(resources);
+        assert.strictEqual(secret.inputs.metadata.name, "docr-drexii");
         assert.strictEqual(secret.inputs.type, "kubernetes.io/dockerconfigjson");
         assert.strictEqual(secret.inputs.metadata.namespace, "stateful-namespace");
         assert.deepStrictEqual(Object.keys(secret.inputs.stringData), [".dockerconfigjson"]);
         assert.strictEqual(secret.inputs.stringData[".dockerconfigjson"], mockDockerCredentials("drexii"));
         assert.ok(isSecretInput(secret, "stringData..dockerconfigjson"), `secret inputs: ${secret.secretInputs}`);
-        assert.ok(secret.dependencies.includes(one(resources, T.docrCredentials).urn));
+        assert.ok(secret.dependencies.includes(apiCredentials(resources)[0].urn));
     });
 
     it("names the Secret in the Deployment's and the migration Job's pod templates, which wait for it", () => {
         assert.deepStrictEqual(pullAccess(resources), granted("drexii"));
-        const secret = one(resources, T.secret, "docr-drexii");
+        const [secret] = apiPullSecret(resources);
         assert.ok(one(resources, T.deployment, "stateful-flask").dependencies.includes(secret.urn));
         assert.ok(all(resources, T.job)[0].dependencies.includes(secret.urn));
     });
