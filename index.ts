@@ -83,6 +83,7 @@ export = async () => {
             user: postgres.user,
             password: postgres.password,
             clientLabels: postgres.clientLabels,
+            readiness: postgres.statefulSet,
         },
     }, onCluster);
 

@@ -16,6 +16,8 @@ export interface DatabaseConnection {
     readonly password: pulumi.Input<string>;
     /** Labels the database's NetworkPolicy admits. */
     readonly clientLabels: Record<string, string>;
+    /** What must be ready before migrations run (the StatefulSet): a Job against a booting database fails its attempts. */
+    readonly readiness?: pulumi.Resource;
 }
 
 /** Arguments of {@link TasksApi}. */
@@ -167,7 +169,7 @@ export class TasksApi extends pulumi.ComponentResource {
                     },
                 },
             },
-        }, { ...inNamespace, dependsOn: [this.namespace, this.databaseSecret, ...pullSecrets], deleteBeforeReplace: true });
+        }, { ...inNamespace, dependsOn: [this.namespace, this.databaseSecret, ...pullSecrets, ...(db.readiness ? [db.readiness] : [])], deleteBeforeReplace: true });
 
         this.deployment = new k8s.apps.v1.Deployment(`${name}-deployment`, {
             metadata: { name: appName, namespace: ns, labels },

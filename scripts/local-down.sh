@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
-# npm run local:down: stops the control plane started by local-up.sh and removes its state and the `local`
-# stack's Pulumi state. Nothing is destroyed through Pulumi (the stack's data is protected, and the whole
-# cluster goes away anyway).
+# npm run local:down: stops the API forwarder and the local cluster (the node is drained first, so PostgreSQL
+# shuts down cleanly), and removes the cluster's and the `local` stack's state. Keeps the volumes and the
+# passwords that open them, so the next `npm run local:up` finds the data again; says how to remove them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STATE="${LOCAL_UP_STATE:-$HOME/.cache/stateful-flask-local-up}"
+VOLUMES="${LOCAL_CLUSTER_VOLUMES:-$HOME/.cache/stateful-flask-volumes}"
+if [[ -f "$STATE/forwarder.pid" ]]; then
+  read -r pid _ <"$STATE/forwarder.pid"
+  kill "$pid" 2>/dev/null && echo "[local-down] stopped the forwarder (pid $pid)" >&2 || true
+fi
 if [[ -d "$STATE/cluster" ]]; then
-  LOCAL_CLUSTER_STATE="$STATE/cluster" scripts/local-cluster.sh stop
+  LOCAL_CLUSTER_STATE="$STATE/cluster" LOCAL_CLUSTER_VOLUMES="$VOLUMES" scripts/local-cluster.sh stop
 fi
 rm -rf "$STATE"
-echo "[local-down] removed $STATE" >&2
+echo "[local-down] removed $STATE (the cluster and the local stack's Pulumi state)" >&2
+if [[ -d "$VOLUMES" ]]; then
+  echo "[local-down] kept $VOLUMES: the Postgres volumes and local-stack-passwords.json; the next npm run local:up finds them again. Remove them with: rm -rf $VOLUMES" >&2
+fi

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# npm run local:up: builds the toolchain if missing (scripts/toolchain.sh, ~45 min the first time), starts the
-# loopback control plane (scripts/local-cluster.sh, StorageClass `standard`) and deploys the `local` stack with
-# the real Pulumi engine through the Automation API (tests/e2e/local-up.ts), then prints the outputs.
-# State: ${LOCAL_UP_STATE:-~/.cache/stateful-flask-local-up}; `scripts/local-down.sh` removes it.
+# npm run local:up: the main job on this machine. Builds what is missing (the toolchain from Go modules, about
+# 50 minutes the first time; the images from Debian packages, a few minutes), starts the real single-node
+# cluster (scripts/local-cluster.sh), deploys the `local` stack with the real Pulumi engine
+# (tests/e2e/local-up.ts) and ends with a URL on 127.0.0.1 that serves the API.
+# State: ${LOCAL_UP_STATE:-~/.cache/stateful-flask-local-up}; `npm run local:down` removes it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export LOCAL_UP_STATE="${LOCAL_UP_STATE:-$HOME/.cache/stateful-flask-local-up}"
+[[ "$(id -u)" == 0 ]] || { echo "[local-up] the local cluster needs root (containerd, mounts, iptables)" >&2; exit 1; }
+start=$SECONDS
 if ! scripts/toolchain.sh bin >/dev/null 2>&1; then
-  echo "[local-up] toolchain missing: building it with scripts/toolchain.sh (about 45 minutes on 2 cores the first time)" >&2
+  echo "[local-up] toolchain missing: building it with scripts/toolchain.sh (about 50 minutes on 2 cores the first time; progress below)" >&2
   scripts/toolchain.sh build >/dev/null
 fi
-[[ -d node_modules/@pulumi/pulumi ]] || { echo "[local-up] node_modules missing: run npm run setup (or npm ci) first" >&2; exit 1; }
-start=$SECONDS
-npx ts-node tests/e2e/local-up.ts
-echo "[local-up] done in $((SECONDS - start))s; stop with scripts/local-down.sh (npm run local:down)" >&2
+[[ -d node_modules/@pulumi/pulumi ]] || { echo "[local-up] node_modules missing: run npm run setup first" >&2; exit 1; }
+bash scripts/install-cluster-deps.sh
+bash scripts/node.sh npx --no-install ts-node tests/e2e/local-up.ts
+echo "[local-up] done in $((SECONDS - start))s; stop with npm run local:down" >&2

@@ -69,6 +69,12 @@ describe("TasksApi component (dev stack)", () => {
         assert.strictEqual(job.deleteBeforeReplace, true);
     });
 
+    it("starts the migration Job only once the Postgres StatefulSet is ready (no attempt against a database still booting)", () => {
+        const [job] = all(resources, T.job);
+        const sts = one(resources, T.statefulSet, "postgres");
+        assert.ok(job.dependencies.includes(sts.urn), `the Job's dependencies: ${job.dependencies}`);
+    });
+
     it("keeps migration pods out of the API Service", () => {
         const [job] = all(resources, T.job);
         const service = one(resources, T.service, "stateful-flask");

@@ -1,30 +1,45 @@
 /**
- * Drives the real program (index.ts) with the real Pulumi engine against a live Kubernetes API server, for
- * `npm run local:up` (tests/e2e/local-up.ts) and the e2e suite (tests/e2e/lifecycle.spec.ts).
+ * Drives the real program (index.ts) with the real Pulumi engine on the real single-node cluster
+ * (scripts/local-cluster.sh: kubelet, containerd, CNI, kube-proxy, CoreDNS), with the project's images built here
+ * (scripts/images.sh) and imported into the node. Used by `npm run local:up` (tests/e2e/local-up.ts) and the e2e
+ * suite (tests/e2e/*.spec.ts).
  *
- * - The toolchain (Pulumi CLI, pulumi-resource-kubernetes, control plane, kwok) comes from scripts/toolchain.sh.
- * - The control plane is scripts/kwok-cluster.sh with its own state dir and the StorageClass `standard`
- *   (the one Pulumi.local.yaml names).
+ * - The toolchain (Pulumi CLI, pulumi-resource-kubernetes, control plane, kubelet, ...) comes from
+ *   scripts/toolchain.sh.
  * - There is no Node.js language host (docs/e2e.md): the program runs inline through the Automation API, and
  *   index.ts (an async function) is required afresh for every operation.
- * - There is no random provider: the stack's passwords are generated here once and kept as secret config
- *   (`stateful-flask:postgresPassword`, `stateful-flask:replicationPassword`), so no RandomPassword is registered.
- * - Everything Pulumi writes (file backend, PULUMI_HOME, the workspace with the stack's config file, the
- *   passphrase) lives in one state dir.
+ * - There is no random provider: the stack's passwords are generated here once and kept as secret config, and
+ *   beside the volumes (so a re-created cluster opens the volumes it finds with the passwords they were made with).
  */
-import { execFileSync } from "child_process";
+import { execFileSync, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import * as pulumi from "@pulumi/pulumi";
 import { ConfigMap, LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
 export const PROJECT = "stateful-flask";
 export const STACK = "local";
-/** The StorageClass the local control plane creates; the one Pulumi.local.yaml asks for. */
-export const STORAGE_CLASS = "standard";
+export const key = (k: string) => `${PROJECT}:${k}`;
+
+const t0 = Date.now();
+/** A progress line with the elapsed time, on stderr. */
+export function progress(msg: string): void {
+    process.stderr.write(`[e2e ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${msg}\n`);
+}
+
+export function sh(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number; quiet?: boolean } = {}): string {
+    const r = spawnSync(cmd, args, {
+        encoding: "utf8", env: opts.env ?? process.env, input: opts.input, timeout: opts.timeoutMs ?? 30 * 60 * 1000,
+        stdio: ["pipe", "pipe", opts.quiet ? "pipe" : "inherit"], maxBuffer: 256 * 1024 * 1024,
+    });
+    if (r.status !== 0) {
+        throw new Error(`${cmd} ${args.join(" ")} failed (${r.status ?? r.signal}): ${r.stderr ?? ""}${r.error ?? ""}`);
+    }
+    return r.stdout;
+}
 
 /** The toolchain's bin dir; throws (with the command to run) when a required part is missing. */
 export function toolchainBin(): string {
@@ -37,53 +52,49 @@ export function toolchainBin(): string {
 
 // ------------------------------------------------------------------------------------------- the cluster
 
-/** A control plane started by scripts/kwok-cluster.sh. */
+/** The real single-node cluster of scripts/local-cluster.sh. */
 export interface Cluster {
-    /** LOCAL_CLUSTER_STATE. */
     readonly stateDir: string;
+    readonly volumesDir: string;
     readonly kubeconfig: string;
     readonly bin: string;
+    readonly containerdSocket: string;
 }
 
-/** Ports of a second control plane (the suite's), so that it can run while `local:up`'s is up. */
-export const SUITE_PORTS: Record<string, string> = {
-    LOCAL_CLUSTER_ETCD_PORT: "42379",
-    LOCAL_CLUSTER_ETCD_PEER_PORT: "42380",
-    LOCAL_CLUSTER_APISERVER_PORT: "46443",
-    LOCAL_CLUSTER_CONTROLLER_MANAGER_PORT: "50257",
-    LOCAL_CLUSTER_SCHEDULER_PORT: "50259",
-    LOCAL_CLUSTER_KWOK_PORT: "50247",
-};
-
-function clusterEnv(stateDir: string, bin: string, ports: Record<string, string> = {}): NodeJS.ProcessEnv {
-    return {
-        ...process.env,
-        ...ports,
-        LOCAL_CLUSTER_STATE: stateDir,
-        LOCAL_CLUSTER_STORAGE_CLASS: STORAGE_CLASS,
-        LOCAL_CLUSTER_BIN: bin,
-    };
+function clusterEnv(c: { stateDir: string; volumesDir: string; bin: string }): NodeJS.ProcessEnv {
+    return { ...process.env, LOCAL_CLUSTER_STATE: c.stateDir, LOCAL_CLUSTER_VOLUMES: c.volumesDir, LOCAL_CLUSTER_BIN: c.bin };
 }
 
-/** Starts (idempotently) a control plane whose state is in `stateDir`. */
-export function startCluster(stateDir: string, bin = toolchainBin(), ports: Record<string, string> = {}): Cluster {
-    execFileSync(path.join(ROOT, "scripts", "kwok-cluster.sh"), ["start"], { env: clusterEnv(stateDir, bin, ports), stdio: ["ignore", "ignore", "inherit"] });
-    return { stateDir, kubeconfig: path.join(stateDir, "kubeconfig"), bin };
+/** Whether a local cluster (any state dir) runs: the node address and ports are the machine's, one at a time. */
+export function someClusterRunning(): boolean {
+    return spawnSync("ip", ["-4", "addr", "show", "dev", "lo"], { encoding: "utf8" }).stdout.includes(" 10.250.0.1/32");
 }
 
-/** Stops the control plane of `stateDir` and removes that dir. Never throws. */
-export function stopCluster(stateDir: string, bin = toolchainBin()): void {
+/** Starts (idempotently) the cluster whose state is in `stateDir`. */
+export function startCluster(stateDir: string, volumesDir: string, bin = toolchainBin()): Cluster {
+    const c = { stateDir, volumesDir, bin };
+    sh(path.join(ROOT, "scripts", "local-cluster.sh"), ["start"], { env: clusterEnv(c) });
+    return { ...c, kubeconfig: path.join(stateDir, "kubeconfig"), containerdSocket: path.join(stateDir, "containerd", "containerd.sock") };
+}
+
+/** Stops the cluster of `stateDir`: drains the node, removes every trace; keeps the volumes. Never throws. */
+export function stopCluster(c: { stateDir: string; volumesDir: string; bin: string }): void {
     try {
-        execFileSync(path.join(ROOT, "scripts", "kwok-cluster.sh"), ["stop"], { env: clusterEnv(stateDir, bin), stdio: ["ignore", "ignore", "inherit"] });
+        sh(path.join(ROOT, "scripts", "local-cluster.sh"), ["stop"], { env: clusterEnv(c) });
     } catch (err) {
-        process.stderr.write(`kwok-cluster.sh stop failed: ${err}\n`);
+        process.stderr.write(`local-cluster.sh stop failed: ${err}\n`);
     }
 }
 
+/** Builds (when missing) and imports the named images into the node's containerd. */
+export function importImages(cluster: Cluster, names: string[]): void {
+    sh(path.join(ROOT, "scripts", "images.sh"), ["import", "--address", cluster.containerdSocket, ...names]);
+}
+
 /** Runs the built kubectl against the cluster; returns stdout. */
-export function kubectl(cluster: Cluster, args: string[]): string {
+export function kubectl(cluster: Cluster, args: string[], input?: string): string {
     return execFileSync(path.join(cluster.bin, "kubectl"), ["--kubeconfig", cluster.kubeconfig, ...args], {
-        encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024,
+        encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024, timeout: 120000,
     });
 }
 
@@ -99,13 +110,13 @@ export function getJson(cluster: Cluster, args: string[]): any | undefined {
     }
 }
 
-/** Polls `check` once a second until it returns a value that is not undefined/false, or fails after `seconds`. */
-export async function waitFor<T>(what: string, seconds: number, check: () => T | undefined | false): Promise<T> {
+/** Polls `check` until it returns a value that is not undefined/false, or fails after `seconds`. */
+export async function waitFor<T>(what: string, seconds: number, check: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {
     const deadline = Date.now() + seconds * 1000;
     let last: unknown;
     for (;;) {
         try {
-            const v = check();
+            const v = await check();
             if (v !== undefined && v !== false) {
                 return v;
             }
@@ -144,20 +155,34 @@ export async function program(): Promise<Record<string, unknown>> {
     return typeof main === "function" ? await main() : main;
 }
 
-/** Reads a file in the state dir, or writes `make()` to it (mode 600) and returns that. */
-function persisted(file: string, make: () => string): string {
-    if (fs.existsSync(file)) {
-        return fs.readFileSync(file, "utf8").trim();
-    }
-    const value = make();
-    fs.writeFileSync(file, `${value}\n`, { mode: 0o600 });
-    return value;
-}
-
 /** 32 alphanumeric characters, like the program's RandomPassword. */
 export function generatePassword(): string {
     const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     return Array.from(crypto.randomBytes(32), b => alphabet[b % alphabet.length]).join("");
+}
+
+/** The stack's secret config that stands in for @pulumi/random (blocked here). */
+export const PASSWORD_KEYS = ["postgresPassword", "replicationPassword", "postgresSuperuserPassword", "patroniApiPassword"];
+
+/**
+ * The passwords of the stack, kept next to the volumes they open (mode 600): generated once, reused by a stack
+ * that finds the volumes again after the cluster was re-created.
+ */
+export function stackPasswords(volumesDir: string): Record<string, string> {
+    const file = path.join(volumesDir, "local-stack-passwords.json");
+    const have: Record<string, string> = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : {};
+    let changed = false;
+    for (const k of PASSWORD_KEYS) {
+        if (!have[k]) {
+            have[k] = generatePassword();
+            changed = true;
+        }
+    }
+    if (changed) {
+        fs.mkdirSync(volumesDir, { recursive: true });
+        fs.writeFileSync(file, JSON.stringify(have, null, 1), { mode: 0o600 });
+    }
+    return have;
 }
 
 export interface OpenStackArgs {
@@ -168,19 +193,20 @@ export interface OpenStackArgs {
     readonly config?: Record<string, string>;
 }
 
-/**
- * The `local` stack in `stateDir` (created on first use): Pulumi.local.yaml's config, the passwords as secret
- * config (generated once), KUBECONFIG pointing at `cluster`.
- */
+/** The `local` stack in `stateDir` (created on first use): Pulumi.local.yaml's config, the passwords as secrets. */
 export async function openStack(args: OpenStackArgs): Promise<Stack> {
     const state = path.resolve(args.stateDir);
     for (const dir of ["backend", "home", "workspace"]) {
         fs.mkdirSync(path.join(state, dir), { recursive: true, mode: 0o700 });
     }
-    const passphrase = persisted(path.join(state, "passphrase"), () => crypto.randomBytes(24).toString("hex"));
+    const passphraseFile = path.join(state, "passphrase");
+    if (!fs.existsSync(passphraseFile)) {
+        fs.writeFileSync(passphraseFile, `${crypto.randomBytes(24).toString("hex")}\n`, { mode: 0o600 });
+    }
+    const passphrase = fs.readFileSync(passphraseFile, "utf8").trim();
     const bin = args.cluster.bin;
     const envVars: Record<string, string> = {
-        PATH: `${bin}:${process.env.PATH ?? ""}`,
+        PATH: `${bin}:${path.dirname(process.execPath)}:${process.env.PATH ?? ""}`,
         KUBECONFIG: args.cluster.kubeconfig,
         PULUMI_HOME: path.join(state, "home"),
         PULUMI_BACKEND_URL: `file://${path.join(state, "backend")}`,
@@ -192,7 +218,7 @@ export async function openStack(args: OpenStackArgs): Promise<Stack> {
     // set it here too so that nothing in-process falls back to ~/.kube/config.
     process.env.KUBECONFIG = args.cluster.kubeconfig;
 
-    const pulumiCommand = await PulumiCommand.get({ root: path.dirname(bin) });
+    const pulumiCommand = await PulumiCommand.get({ root: path.dirname(bin), skipVersionCheck: true });
     const stack = await LocalWorkspace.createOrSelectStack({ stackName: STACK, projectName: PROJECT, program }, {
         workDir: path.join(state, "workspace"),
         pulumiHome: path.join(state, "home"),
@@ -205,11 +231,8 @@ export async function openStack(args: OpenStackArgs): Promise<Stack> {
     for (const [k, v] of Object.entries({ ...committedConfig(), ...(args.config ?? {}) })) {
         config[k] = { value: v };
     }
-    const existing = await stack.getAllConfig();
-    for (const key of [`${PROJECT}:postgresPassword`, `${PROJECT}:replicationPassword`]) {
-        if (!existing[key]) {
-            config[key] = { value: generatePassword(), secret: true };
-        }
+    for (const [k, v] of Object.entries(stackPasswords(args.cluster.volumesDir))) {
+        config[key(k)] = { value: v, secret: true };
     }
     await stack.setAllConfig(config);
     return stack;
@@ -233,4 +256,15 @@ export async function setConfig(stack: Stack, values: Record<string, string | un
 /** The operations' output goes to stderr when E2E_VERBOSE is set. */
 export function onOutput(): ((out: string) => void) | undefined {
     return process.env.E2E_VERBOSE ? (out: string) => process.stderr.write(out) : undefined;
+}
+
+/** Default state dirs of `npm run local:up`. */
+export function localUpDirs(): { state: string; cluster: string; volumes: string; pulumi: string } {
+    const state = process.env.LOCAL_UP_STATE ?? path.join(os.homedir(), ".cache", "stateful-flask-local-up");
+    return {
+        state,
+        cluster: path.join(state, "cluster"),
+        volumes: process.env.LOCAL_CLUSTER_VOLUMES ?? path.join(os.homedir(), ".cache", "stateful-flask-volumes"),
+        pulumi: path.join(state, "pulumi"),
+    };
 }

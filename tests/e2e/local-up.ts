@@ -1,32 +1,84 @@
 /**
- * `npm run local:up` (scripts/local-up.sh): starts the loopback control plane and deploys the `local` stack
- * with the real Pulumi engine, then prints the stack's outputs. State: $LOCAL_UP_STATE
- * (default ~/.cache/stateful-flask-local-up): `cluster/` (scripts/kwok-cluster.sh) and `pulumi/` (backend,
- * PULUMI_HOME, workspace, passphrase). Running it again updates the same stack.
+ * `npm run local:up` (scripts/local-up.sh): builds what is missing (images), starts the real single-node cluster,
+ * imports the images, deploys the `local` stack with the real Pulumi engine, and serves the API on 127.0.0.1
+ * through a forwarder to its Service. Running it again updates the same stack. State: $LOCAL_UP_STATE (default
+ * ~/.cache/stateful-flask-local-up); volumes and the passwords that open them: $LOCAL_CLUSTER_VOLUMES (default
+ * ~/.cache/stateful-flask-volumes). `npm run local:down` removes the former and keeps the latter.
  */
-import * as os from "os";
+import { spawn } from "child_process";
+import * as fs from "fs";
+import * as net from "net";
 import * as path from "path";
-import { onOutput, openStack, startCluster, toolchainBin } from "./driver";
+import {
+    Cluster, ROOT, getJson, importImages, localUpDirs, openStack, progress, sh, someClusterRunning, startCluster, toolchainBin,
+} from "./driver";
+
+const PORT = Number(process.env.LOCAL_UP_PORT ?? 8080);
+
+async function portFree(port: number): Promise<boolean> {
+    return new Promise(resolve => {
+        const s = net.createServer().once("error", () => resolve(false)).once("listening", () => s.close(() => resolve(true)));
+        s.listen(port, "127.0.0.1");
+    });
+}
+
+/** socat from 127.0.0.1:PORT to the API Service's ClusterIP (kube-proxy routes it), restarted when it changed. */
+async function forward(state: string, clusterIp: string): Promise<string> {
+    const pidFile = path.join(state, "forwarder.pid");
+    const target = `TCP:${clusterIp}:80`;
+    if (fs.existsSync(pidFile)) {
+        const [pid, oldTarget, oldPort] = fs.readFileSync(pidFile, "utf8").trim().split(" ");
+        let alive = false;
+        try { process.kill(Number(pid), 0); alive = true; } catch { /* gone */ }
+        if (alive && oldTarget === target && Number(oldPort) === PORT) return `http://127.0.0.1:${PORT}`;
+        if (alive) process.kill(Number(pid), "SIGTERM");
+        await new Promise(r => setTimeout(r, 500));
+    }
+    if (!(await portFree(PORT))) {
+        throw new Error(`127.0.0.1:${PORT} is in use; set LOCAL_UP_PORT to a free port`);
+    }
+    const child = spawn("socat", [`TCP-LISTEN:${PORT},bind=127.0.0.1,reuseaddr,fork`, target], {
+        detached: true, stdio: ["ignore", fs.openSync(path.join(state, "forwarder.log"), "a"), fs.openSync(path.join(state, "forwarder.log"), "a")],
+    });
+    child.unref();
+    fs.writeFileSync(pidFile, `${child.pid} ${target} ${PORT}\n`);
+    return `http://127.0.0.1:${PORT}`;
+}
 
 async function main(): Promise<void> {
-    const state = process.env.LOCAL_UP_STATE ?? path.join(os.homedir(), ".cache", "stateful-flask-local-up");
-    const t0 = Date.now();
+    const dirs = localUpDirs();
+    fs.mkdirSync(dirs.state, { recursive: true });
     const bin = toolchainBin();
-    const cluster = startCluster(path.join(state, "cluster"), bin);
-    const t1 = Date.now();
-    const stack = await openStack({ stateDir: path.join(state, "pulumi"), cluster });
-    const result = await stack.up({ onOutput: onOutput() ?? (out => process.stdout.write(out)) });
-    const t2 = Date.now();
+
+    progress("images: api, postgres, pause, coredns (built from Debian packages when missing; cached by content)");
+    sh(path.join(ROOT, "scripts", "images.sh"), ["build", "api", "postgres", "pause", "coredns"]);
+
+    if (someClusterRunning() && !fs.existsSync(path.join(dirs.cluster, "pids", "kube-apiserver.pid"))) {
+        throw new Error("another local cluster runs on this machine (node address 10.250.0.1 is taken): stop it first (its state dir's local-cluster.sh stop, or npm run local:down)");
+    }
+    progress(`cluster: starting (state ${dirs.cluster}, volumes ${dirs.volumes})`);
+    const cluster: Cluster = startCluster(dirs.cluster, dirs.volumes, bin);
+    progress("images: importing api and postgres into the node's containerd");
+    importImages(cluster, ["api", "postgres"]);
+
+    progress("deploy: pulumi up of the local stack (the real engine; Postgres, the migration Job and the API become Ready)");
+    const started = Date.now();
+    const stack = await openStack({ stateDir: dirs.pulumi, cluster });
+    const result = await stack.up({ onOutput: out => process.stdout.write(out) });
+    progress(`deploy: ${JSON.stringify(result.summary.resourceChanges ?? {})} in ${((Date.now() - started) / 1000).toFixed(0)}s`);
+
+    const svc = getJson(cluster, ["service", "stateful-flask", "-n", "stateful-namespace"]);
+    const url = await forward(dirs.state, svc.spec.clusterIP);
+    const health = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(10000) });
+    if (health.status !== 200) throw new Error(`${url}/healthz answered ${health.status}`);
 
     const outputs = Object.entries(result.outputs)
         .map(([k, o]) => `  ${k}: ${o.secret ? "[secret]" : JSON.stringify(o.value)}`).join("\n");
     process.stdout.write(`\nOutputs of stack ${stack.name}:\n${outputs}\n\n`);
-    process.stdout.write(`${JSON.stringify(result.summary.resourceChanges ?? {})} in ${((t2 - t1) / 1000).toFixed(0)}s ` +
-        `(control plane ${((t1 - t0) / 1000).toFixed(0)}s)\n`);
-    process.stdout.write(`export KUBECONFIG=${cluster.kubeconfig}\n`);
-    const p = path.join(state, "pulumi");
-    process.stdout.write(`secret outputs: PATH=${bin}:$PATH PULUMI_HOME=${p}/home PULUMI_CONFIG_PASSPHRASE_FILE=${p}/passphrase ` +
-        `PULUMI_BACKEND_URL=file://${p}/backend pulumi stack output --show-secrets --stack local -C ${p}/workspace\n`);
+    process.stdout.write(`export KUBECONFIG=${cluster.kubeconfig}\n\n`);
+    process.stdout.write(`The API serves at ${url}\n`);
+    process.stdout.write(`  curl -X POST -H "Content-Type: application/json" -d '{"title": "New task", "description": "Deploy the stateful microservice"}' ${url}/tasks\n`);
+    process.stdout.write(`  curl ${url}/tasks\n`);
 }
 
 main().catch(err => {
