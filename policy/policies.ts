@@ -1,6 +1,7 @@
 /** Every policy of the pack, in the order they are reported. index.ts serves exactly this list. */
 import type { Policies } from "@pulumi/policy";
 import { imageTagPinned } from "./policies/image-tag-pinned";
+import { postgresSynchronousReplication } from "./policies/postgres-synchronous-replication";
 import { readinessProbeRequired } from "./policies/readiness-probe-required";
 import { replicaCountsMatch } from "./policies/replica-counts-match";
 import { resourceRequestsRequired } from "./policies/resource-requests-required";
@@ -14,6 +15,7 @@ export const policies: Policies = [
     statefulsetHeadlessService,
     statefulsetVolumeClaims,
     statefulsetPvcRetention,
+    postgresSynchronousReplication,
     imageTagPinned,
     readinessProbeRequired,
     resourceRequestsRequired,

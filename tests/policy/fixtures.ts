@@ -32,6 +32,10 @@ const apiLabels = () => ({
     "app.kubernetes.io/part-of": "stateful-flask",
 });
 
+const fieldEnv = (name: string, fieldPath: string) => ({ name, valueFrom: { fieldRef: { fieldPath } } });
+const secretEnv = (name: string, key = name) => ({ name, valueFrom: { secretKeyRef: { name: "postgres-credentials", key } } });
+
+/** The Postgres StatefulSet as components/postgres.ts declares it: Patroni, one member, synchronous mode on. */
 export function statefulSet(): FakeResource {
     return {
         type: T.statefulSet, name: "postgres-statefulset",
@@ -49,9 +53,36 @@ export function statefulSet(): FakeResource {
                         securityContext: { runAsNonRoot: true, runAsUser: 999, fsGroup: 999 },
                         containers: [{
                             name: "postgres",
-                            image: "postgres:17.6-bookworm",
-                            readinessProbe: { exec: { command: ["pg_isready", "-U", "postgres"] } },
-                            resources: { requests: { cpu: "250m", memory: "512Mi" }, limits: { memory: "1Gi" } },
+                            image: "registry.digitalocean.com/drexii/stateful-flask-postgres:15.20-1",
+                            ports: [
+                                { name: "postgresql", containerPort: 5432, protocol: "TCP" },
+                                { name: "patroni", containerPort: 8008, protocol: "TCP" },
+                            ],
+                            // The environment components/postgres-pod.ts gives Patroni (images/postgres/pod/README.md).
+                            env: [
+                                fieldEnv("POD_NAME", "metadata.name"),
+                                fieldEnv("POD_NAMESPACE", "metadata.namespace"),
+                                fieldEnv("POD_IP", "status.podIP"),
+                                { name: "PGDATA", value: "/var/lib/postgresql/data/pgdata" },
+                                { name: "SCOPE", value: "postgres" },
+                                { name: "KUBERNETES_LABELS", value: "{\"app\":\"postgres\"}" },
+                                { name: "SCOPE_LABEL", value: "app.kubernetes.io/instance" },
+                                { name: "APP_USER", value: "stateful-flask-user" },
+                                { name: "APP_DATABASE", value: "stateful-flask-db" },
+                                { name: "REPLICATION_USER", value: "replicator" },
+                                { name: "POD_CIDR", value: "10.244.0.0/16" },
+                                { name: "SYNCHRONOUS_MODE", value: "on" },
+                                { name: "TTL", value: "7" },
+                                { name: "LOOP_WAIT", value: "1" },
+                                { name: "RETRY_TIMEOUT", value: "3" },
+                                { name: "MAX_SLOT_WAL_KEEP_SIZE", value: "1GB" },
+                                secretEnv("SUPERUSER_PASSWORD"),
+                                secretEnv("REPLICATION_PASSWORD"),
+                                secretEnv("APP_PASSWORD", "POSTGRES_PASSWORD"),
+                                secretEnv("API_PASSWORD", "PATRONI_API_PASSWORD"),
+                            ],
+                            readinessProbe: { httpGet: { path: "/readiness", port: "patroni" }, periodSeconds: 5 },
+                            resources: { requests: { cpu: "250m", memory: "512Mi" }, limits: { cpu: "1", memory: "1Gi" } },
                         }],
                     },
                 },
