@@ -319,8 +319,10 @@ export function buildImage(spec: ImageSpec): BuiltImage {
             link = hash(link, JSON.stringify({ ...i, line: 0 }), copied, arg).slice(0, 16);
             chain.push(link);
         }
-        const stepsDir = path.join(CACHE, "steps", spec.name);
-        const snapshot = (n: number) => path.join(stepsDir, `${n + 1}-${chain[n]}.tar`);
+        // Shared by every image: the key is the content, so a variant (another tag, one more file after the
+        // package install) reuses its base's snapshot.
+        const stepsDir = path.join(CACHE, "steps");
+        const snapshot = (n: number) => path.join(stepsDir, `${chain[n]}.tar`);
         let resumeAfter = -1;
         instructions.forEach((i, n) => {
             if (i.kind === "RUN" && fs.existsSync(snapshot(n))) resumeAfter = n;
@@ -328,6 +330,8 @@ export function buildImage(spec: ImageSpec): BuiltImage {
 
         fs.mkdirSync(root, { recursive: true });
         if (resumeAfter >= 0) {
+            const now = new Date();
+            fs.utimesSync(snapshot(resumeAfter), now, now);
             run("tar", ["--numeric-owner", "-xf", snapshot(resumeAfter), "-C", root]);
             log(`${spec.name}: resuming after step ${resumeAfter + 1} from the step cache`);
         } else if (base) {
@@ -396,10 +400,11 @@ export function buildImage(spec: ImageSpec): BuiltImage {
                     const env = { ...state.args, ...state.env, DEBIAN_FRONTEND: "noninteractive", HOME: "/root" };
                     // WORKDIR applies to RUN.
                     runInRoot(root, `cd '${state.workdir}' && ${i.command}`, env, state.user, logFile);
-                    // One snapshot per step number: older ones of this step are stale.
+                    // Snapshots unused for two weeks are stale.
                     fs.mkdirSync(stepsDir, { recursive: true });
                     for (const f of fs.readdirSync(stepsDir)) {
-                        if (f.startsWith(`${n + 1}-`)) fs.rmSync(path.join(stepsDir, f), { force: true });
+                        const st = fs.statSync(path.join(stepsDir, f));
+                        if (st.isFile() && Date.now() - st.mtimeMs > 14 * 24 * 3600 * 1000) fs.rmSync(path.join(stepsDir, f), { force: true });
                     }
                     run("tar", ["--numeric-owner", "-C", root, "-cf", snapshot(n), "."]);
                     log(`${label} done in ${secs(stepStart)}`);

@@ -2,8 +2,10 @@
 # The local cluster's dynamic provisioner (started and stopped by scripts/local-cluster.sh), for StorageClasses
 # whose provisioner is PROVISIONER. Every 2 seconds:
 #   - a Pending claim that the scheduler placed on this node (WaitForFirstConsumer) gets a `local`
-#     PersistentVolume, pre-bound to it, on the directory VOLUMES/<namespace>/<claim>: a claim of the same name
-#     finds the same directory again, as a re-attached disk would (also after the cluster was re-created);
+#     PersistentVolume, pre-bound to it, on the directory VOLUMES/<namespace>/<claim>. A directory that no volume
+#     of this cluster refers to is used again: that is how a re-created cluster (local:down, local:up) finds its
+#     data. A directory that a Released volume still holds (Retain) is left to it and the claim gets a new one,
+#     as DigitalOcean gives a new claim a new disk;
 #   - a Released volume of a class with reclaimPolicy Delete is deleted, directory included; Retain keeps both;
 #   - a claim whose request grew past its volume's capacity is "expanded" (directories have no size: the PV's
 #     capacity and the claim's status are updated, as a CSI resizer would after growing a disk).
@@ -20,16 +22,16 @@ JQ_BYTES='def bytes: capture("^(?<n>[0-9.]+)(?<u>[A-Za-z]*)$") as $q
 
 provision() { # provision NAMESPACE CLAIM UID SIZE MODES CLASS RECLAIM
   local ns=$1 claim=$2 uid=$3 size=$4 modes=$5 class=$6 reclaim=$7
-  local dir="$VOLUMES/$ns/$claim" stale
-  if [[ -d "$dir" ]]; then
-    log "claim $ns/$claim: reusing $dir"
+  local dir="$VOLUMES/$ns/$claim" holder
+  holder=$(kubectl get pv -o json | jq -r --arg d "$dir" '[.items[] | select(.spec.local.path == $d) | .metadata.name] | first // ""')
+  if [[ -n "$holder" ]]; then
+    dir="$VOLUMES/$ns/$claim-${uid:0:8}"
+    mkdir -p "$dir" && log "claim $ns/$claim: $VOLUMES/$ns/$claim belongs to $holder; created $dir"
+  elif [[ -d "$dir" ]]; then
+    log "claim $ns/$claim: reusing $dir, which no volume of this cluster holds"
   else
     mkdir -p "$dir" && log "claim $ns/$claim: created $dir"
   fi
-  # A Released volume of a deleted claim with the same name points at the same directory: replace it.
-  for stale in $(kubectl get pv -o json | jq -r --arg d "$dir" '.items[] | select(.spec.local.path == $d and .status.phase != "Bound") | .metadata.name'); do
-    kubectl delete pv "$stale" --wait=false >/dev/null && log "removed the stale volume $stale of $dir"
-  done
   kubectl create -f - >/dev/null <<PV && log "claim $ns/$claim: bound to pvc-$uid ($size, $class, $reclaim)"
 {
   "apiVersion": "v1", "kind": "PersistentVolume",

@@ -268,3 +268,8 @@ export function localUpDirs(): { state: string; cluster: string; volumes: string
         pulumi: path.join(state, "pulumi"),
     };
 }
+
+/** Runs scripts/local-cluster.sh with this cluster's state (e.g. restart-node, status). */
+export function localClusterScript(c: { stateDir: string; volumesDir: string; bin: string }, args: string[]): string {
+    return sh(path.join(ROOT, "scripts", "local-cluster.sh"), args, { env: clusterEnv(c) });
+}
