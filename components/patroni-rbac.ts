@@ -1,6 +1,7 @@
 /**
  * What Patroni may do in the Kubernetes API, and nothing more: it keeps the leader lock and the cluster state in
- * ConfigMaps (<scope>-config, -leader, -sync, -failover) and labels and annotates the member pods. Namespaced:
+ * ConfigMaps (<scope>-config, -leader, -sync, -failover) and labels and annotates the member pods; the backup agent
+ * annotates its pod and records Warning events. Namespaced:
  * nothing cluster-wide (bypass_api_service is off, so it does not read the `kubernetes` Endpoints in default).
  */
 import * as k8s from "@pulumi/kubernetes";
@@ -10,8 +11,11 @@ import * as pulumi from "@pulumi/pulumi";
 export const PATRONI_RULES: k8s.types.input.rbac.v1.PolicyRule[] = [
     // The lock and the state. delete/deletecollection: `patronictl remove` (tearing a cluster's state down).
     { apiGroups: [""], resources: ["configmaps"], verbs: ["create", "get", "list", "patch", "update", "watch", "delete", "deletecollection"] },
-    // Members are listed by label; each patches its own pod's role label and status annotation.
+    // Members are listed by label; each patches its own pod's role label and status annotation (and the backup
+    // agent its backup annotations).
     { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "patch", "update", "watch"] },
+    // The backup agent's Warning events: a failing WAL archive or backup shows in `kubectl get events`.
+    { apiGroups: [""], resources: ["events"], verbs: ["create"] },
 ];
 
 export interface PatroniRbacArgs {

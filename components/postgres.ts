@@ -26,8 +26,39 @@ export const READ_ONLY_SERVICE = "postgres-ro";
 export const CREDENTIALS_SECRET = "postgres-credentials";
 /** The replication role. */
 export const REPLICATION_USER = "replicator";
+/** The Secret with the object store's key and the repository's passphrase. */
+export const BACKUP_SECRET = "postgres-backup";
 
 export { SYNCHRONOUS_MODES, SynchronousMode };
+
+/**
+ * Continuous WAL archiving and scheduled base backups with pgBackRest to an S3-compatible store (DigitalOcean
+ * Spaces; components/backup-storage.ts makes the bucket and its key), and the restore of a new stack from them.
+ */
+export interface PostgresBackupArgs {
+    /** S3 endpoint host, e.g. fra1.digitaloceanspaces.com. */
+    readonly endpoint: string;
+    /** Region, e.g. fra1. */
+    readonly region: string;
+    readonly bucket: pulumi.Input<string>;
+    /** The repository's path in the bucket, one per cluster: e.g. /stateful-flask/dev. */
+    readonly path: string;
+    /** S3 access key id and secret (secrets). */
+    readonly accessKeyId: pulumi.Input<string>;
+    readonly secretAccessKey: pulumi.Input<string>;
+    /** Passphrase of the repository's encryption (aes-256-cbc), a secret; losing it loses the backups. */
+    readonly cipherPassphrase: pulumi.Input<string>;
+    /** When full backups run, a 5-field cron expression in UTC. @default "0 3 * * *" */
+    readonly schedule?: string;
+    /** Full backups kept; older ones and the WAL only they need are expired. @default 7 */
+    readonly retentionFull?: number;
+    /** archive_timeout in seconds: the most WAL time a lost cluster can lose. @default 60 */
+    readonly archiveTimeout?: number;
+    /** `host` (virtual-hosted, Spaces) or `path` style S3 URLs. @default "host" */
+    readonly uriStyle?: "host" | "path";
+    /** Create this cluster from a backup: the source repository's path (same bucket), and optionally a time. */
+    readonly restoreFrom?: { readonly path: string; readonly targetTime?: string };
+}
 
 /** Container resources. */
 export interface Resources {
@@ -85,6 +116,8 @@ export interface PostgresArgs {
     readonly docrRegistry?: string;
     /** Postgres container resources. @default requests 250m/512Mi, limits 1 CPU/1Gi */
     readonly resources?: Resources;
+    /** Backups to object storage; none when unset. @default none */
+    readonly backup?: PostgresBackupArgs;
 }
 
 const DEFAULT_TIMING: FailoverTiming = { ttl: 7, loopWait: 1, retryTimeout: 3 };
@@ -138,6 +171,8 @@ export class Postgres extends pulumi.ComponentResource {
     /** DNS name of the headless Service; pods are <statefulset>-<ordinal>.<this>. */
     public readonly headlessHost: string;
     public readonly synchronousMode: SynchronousMode;
+    /** The object store's key and the repository passphrase, when backups are on. */
+    public readonly backupSecret?: k8s.core.v1.Secret;
 
     constructor(name: string, args: PostgresArgs, opts?: pulumi.ComponentResourceOptions) {
         super("stateful-flask:database:Postgres", name, {}, opts);
@@ -224,6 +259,36 @@ export class Postgres extends pulumi.ComponentResource {
             labels,
         }, { parent: this });
 
+        let backupEnv: k8s.types.input.core.v1.EnvVar[] = [];
+        if (args.backup) {
+            const b = args.backup;
+            this.backupSecret = new k8s.core.v1.Secret(`${name}-backup`, {
+                metadata: { name: BACKUP_SECRET, namespace: ns, labels },
+                type: "Opaque",
+                stringData: {
+                    BACKUP_S3_KEY: pulumi.secret(b.accessKeyId),
+                    BACKUP_S3_KEY_SECRET: pulumi.secret(b.secretAccessKey),
+                    BACKUP_CIPHER_PASS: pulumi.secret(b.cipherPassphrase),
+                },
+            }, inNamespace);
+            const fromSecret = (envName: string) => ({ name: envName, valueFrom: { secretKeyRef: { name: BACKUP_SECRET, key: envName } } });
+            backupEnv = [
+                { name: "BACKUP_S3_ENDPOINT", value: b.endpoint },
+                { name: "BACKUP_S3_REGION", value: b.region },
+                { name: "BACKUP_S3_BUCKET", value: b.bucket },
+                { name: "BACKUP_S3_URI_STYLE", value: b.uriStyle ?? "host" },
+                { name: "BACKUP_PATH", value: b.path },
+                { name: "BACKUP_SCHEDULE", value: b.schedule ?? "0 3 * * *" },
+                { name: "BACKUP_RETENTION_FULL", value: String(b.retentionFull ?? 7) },
+                { name: "ARCHIVE_TIMEOUT", value: String(b.archiveTimeout ?? 60) },
+                fromSecret("BACKUP_S3_KEY"),
+                fromSecret("BACKUP_S3_KEY_SECRET"),
+                fromSecret("BACKUP_CIPHER_PASS"),
+                ...(b.restoreFrom ? [{ name: "RESTORE_FROM_PATH", value: b.restoreFrom.path }] : []),
+                ...(b.restoreFrom?.targetTime ? [{ name: "RESTORE_TARGET_TIME", value: b.restoreFrom.targetTime }] : []),
+            ];
+        }
+
         this.rbac = new PatroniRbac(`${name}-patroni`, { namespace: ns, name: "postgres", labels }, { parent: this, dependsOn: [this.namespace] });
 
         const port = [{ name: "postgresql", port: POSTGRES_PORT, targetPort: "postgresql", protocol: "TCP" }];
@@ -283,6 +348,7 @@ export class Postgres extends pulumi.ComponentResource {
                     volumeName: VOLUME_CLAIM_TEMPLATE,
                     resources,
                     imagePullSecrets: this.pullSecret ? [this.pullSecret.secretName] : undefined,
+                    extraEnv: backupEnv,
                 }),
                 // Exactly the tutorial's template: any difference in this immutable field replaces the StatefulSet.
                 volumeClaimTemplates: [{
@@ -296,7 +362,8 @@ export class Postgres extends pulumi.ComponentResource {
             },
         }, {
             ...inNamespace,
-            dependsOn: [this.namespace, this.credentials, this.rbac, this.headlessService, ...(this.pullSecret ? [this.pullSecret] : [])],
+            dependsOn: [this.namespace, this.credentials, this.rbac, this.headlessService, ...(this.pullSecret ? [this.pullSecret] : []),
+                ...(this.backupSecret ? [this.backupSecret] : [])],
             protect,
             // volumeClaimTemplates are immutable (pulumi-kubernetes #4328): a new size there would replace the
             // StatefulSet. The size is applied to the existing PVCs instead (volumeSizes below); the template

@@ -152,6 +152,7 @@ describe("Postgres component (dev stack): Patroni in the StatefulSet", () => {
         assert.deepStrictEqual(role.inputs.rules, [
             { apiGroups: [""], resources: ["configmaps"], verbs: ["create", "get", "list", "patch", "update", "watch", "delete", "deletecollection"] },
             { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "patch", "update", "watch"] },
+            { apiGroups: [""], resources: ["events"], verbs: ["create"] },
         ]);
         assert.deepStrictEqual(role.inputs.rules, PATRONI_RULES);
         const binding = one(resources, T.roleBinding, "postgres");
