@@ -3,16 +3,25 @@
  * Every input is validated (loadConfig, and the DOKS version lookup) before the first resource is registered;
  * the program is an async function so that the lookup can be awaited first.
  */
-import { digitalOceanToken, loadConfig } from "./config";
+import { digitalOceanToken, loadConfig, requireSpacesCredentials } from "./config";
+import { BackupStorage } from "./components/backup-storage";
 import { DoksCluster, resolveKubernetesVersion } from "./components/doks-cluster";
 import { ExistingCluster } from "./components/existing-cluster";
 import { ApiIngress } from "./components/ingress";
-import { Postgres } from "./components/postgres";
+import { Postgres, PostgresBackupArgs } from "./components/postgres";
 import { TasksApi } from "./components/tasks-api";
 
 export = async () => {
     const config = loadConfig();
     const c = config.cluster;
+    const b = config.backup;
+    if (b.mode === "spaces") {
+        // The bucket needs Spaces credentials and its key the API token: fail now, not mid-update.
+        requireSpacesCredentials();
+        if (c.mode !== "digitalocean") {
+            digitalOceanToken("backupMode spaces");
+        }
+    }
 
     let target: DoksCluster | ExistingCluster;
     if (c.mode === "digitalocean") {
@@ -47,6 +56,35 @@ export = async () => {
     }
     const onCluster = { provider: target.provider };
 
+    // The bucket and its key are made on the DigitalOcean provider, not the cluster's: they outlive any cluster.
+    let backup: PostgresBackupArgs | undefined;
+    if (b.mode !== "off") {
+        const storage = new BackupStorage("backups", {
+            mode: b.mode === "spaces" ? "create" : "existing",
+            bucket: b.bucket,
+            region: b.region,
+            endpoint: b.endpoint,
+            noncurrentVersionDays: b.retentionDays,
+            accessKeyId: b.mode === "existing" ? b.accessKeyId : undefined,
+            secretAccessKey: b.mode === "existing" ? b.secretAccessKey : undefined,
+            cipherPassphrase: b.cipherPassphrase,
+            protect: config.protectData,
+        });
+        backup = {
+            endpoint: storage.endpoint,
+            region: storage.region,
+            bucket: storage.bucketName,
+            path: b.path,
+            accessKeyId: storage.accessKeyId,
+            secretAccessKey: storage.secretAccessKey,
+            cipherPassphrase: storage.cipherPassphrase,
+            schedule: b.schedule,
+            retentionFull: b.retentionFull,
+            archiveTimeout: b.archiveTimeout,
+            restoreFrom: b.restoreFrom,
+        };
+    }
+
     const postgres = new Postgres("postgres", {
         namespace: config.postgres.namespace,
         replicas: config.postgres.replicas,
@@ -65,6 +103,7 @@ export = async () => {
         clientNamespaces: [config.api.namespace],
         partOf: config.partOf,
         protect: config.protectData,
+        backup,
     }, onCluster);
 
     const api = new TasksApi("api", {
@@ -111,5 +150,14 @@ export = async () => {
         postgresPassword: postgres.password,
         postgresSynchronousMode: postgres.synchronousMode,
         migrationJob: api.migrationJob.metadata.name,
+        ...(backup ? {
+            backupBucket: backup.bucket,
+            backupPath: backup.path,
+            backupEndpoint: backup.endpoint,
+            // Every backup is encrypted with it: keep a copy outside this stack (docs/backups.md).
+            backupCipherPassphrase: backup.cipherPassphrase,
+        } : {
+            backups: "OFF: this stack's database has no backup; set backupMode (docs/backups.md)",
+        }),
     };
 };

@@ -174,3 +174,82 @@ export function validateEmail(key: string, value: unknown): string {
     }
     return value;
 }
+
+// One field of a 5-field cron expression: its name (for the message) and its range.
+const CRON_FIELDS: ReadonlyArray<{ name: string; min: number; max: number }> = [
+    { name: "minute", min: 0, max: 59 },
+    { name: "hour", min: 0, max: 23 },
+    { name: "day of month", min: 1, max: 31 },
+    { name: "month", min: 1, max: 12 },
+    { name: "day of week", min: 0, max: 7 },
+];
+const CRON_ELEMENT = /^(\*|(\d+)(?:-(\d+))?)(?:\/(\d+))?$/;
+
+/**
+ * A 5-field cron expression (minute hour day-of-month month day-of-week) of numbers, `*`, ranges `a-b`, lists
+ * `a,b` and steps `*\/n` or `a-b/n`, each number within its field's range. Names (`MON`), macros (`@daily`) and
+ * `n/step` are refused: schedulers disagree about them, and a schedule that means something else is worse than none.
+ */
+export function validateCronSchedule(key: string, value: unknown): string {
+    const shape = 'expected a 5-field cron expression "minute hour day-of-month month day-of-week" of numbers, *, ranges a-b, lists a,b and steps */n or a-b/n, such as "0 3 * * *"';
+    if (typeof value !== "string") {
+        throw new ConfigError(key, value, shape);
+    }
+    const fields = value.split(/ +/);
+    if (fields.length !== CRON_FIELDS.length) {
+        throw new ConfigError(key, value, shape);
+    }
+    fields.forEach((field, i) => {
+        const { name, min, max } = CRON_FIELDS[i];
+        for (const element of field.split(",")) {
+            const match = CRON_ELEMENT.exec(element);
+            if (!match) {
+                throw new ConfigError(key, value, shape);
+            }
+            const [, , from, to, step] = match;
+            const numbers = [from, to].filter((n): n is string => n !== undefined).map(Number);
+            if (numbers.some(n => n < min || n > max)) {
+                throw new ConfigError(key, value, `the ${name} field allows ${min}-${max} (got ${element})`);
+            }
+            if (numbers.length === 2 && numbers[0] > numbers[1]) {
+                throw new ConfigError(key, value, `the ${name} range ${element} runs backwards`);
+            }
+            if (step !== undefined && (Number(step) < 1 || Number(step) > max)) {
+                throw new ConfigError(key, value, `the ${name} step in ${element} must be from 1 to ${max}`);
+            }
+        }
+    });
+    return value;
+}
+
+/**
+ * A path inside a bucket, as pgBackRest takes it for a repository: absolute, segments of letters, digits, '.',
+ * '_' and '-', no trailing slash, no `.` or `..` segments.
+ */
+export function validateRepositoryPath(key: string, value: unknown): string {
+    if (typeof value !== "string" || value.length > 512 || !/^(\/[A-Za-z0-9._-]+)+$/.test(value)
+        || value.split("/").some(segment => segment === "." || segment === "..")) {
+        throw new ConfigError(key, value, "expected an absolute path in the bucket such as /stateful-flask/dev (starts with /, segments of letters, digits, '.', '_' and '-', no trailing slash)");
+    }
+    return value;
+}
+
+const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,6})?)?(Z|([+-])(\d{2}):(\d{2}))$/;
+
+/**
+ * An ISO 8601 date and time with an explicit UTC offset or `Z`, such as 2026-11-24T14:01:00Z: a time without an
+ * offset means a different instant on every machine that reads it.
+ */
+export function validateTimestamp(key: string, value: unknown): string {
+    const match = typeof value === "string" ? TIMESTAMP.exec(value) : null;
+    const [year, month, day, hour, minute, second] = (match?.slice(1, 7) ?? []).map(n => Number(n ?? 0));
+    const offsetHours = Number(match?.[9] ?? 0);
+    const offsetMinutes = Number(match?.[10] ?? 0);
+    // Date.UTC rolls 2026-02-30 over to March: a date that does not come back unchanged does not exist.
+    const date = new Date(Date.UTC(year, month - 1, day));
+    if (!match || date.getUTCFullYear() !== year || date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day
+        || hour > 23 || minute > 59 || second > 59 || offsetHours > 14 || offsetMinutes > 59) {
+        throw new ConfigError(key, value, "expected an ISO 8601 date and time with a UTC offset or Z, such as 2026-11-24T14:01:00Z or 2026-11-24T15:01:00+01:00");
+    }
+    return value as string;
+}

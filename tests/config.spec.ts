@@ -44,6 +44,22 @@ describe("config", () => {
         assert.strictEqual(c.partOf, "stateful-flask");
     });
 
+    it("backs up to a new Spaces bucket by default in digitalocean mode, and not at all in existing mode", () => {
+        assert.deepStrictEqual(parseConfig("test", reader(minimal)).backup, {
+            mode: "spaces",
+            bucket: "stateful-flask-test-pgbackrest",
+            region: "fra1",
+            endpoint: "fra1.digitaloceanspaces.com",
+            path: "/stateful-flask/test",
+            schedule: "0 3 * * *",
+            retentionFull: 7,
+            retentionDays: 7,
+            archiveTimeout: 60,
+            cipherPassphrase: undefined,
+        });
+        assert.deepStrictEqual(parseConfig("test", reader({ ...minimal, clusterMode: "existing" })).backup, { mode: "off" });
+    });
+
     it("is frozen", () => {
         const c = parseConfig("test", reader(minimal));
         assert.ok(Object.isFrozen(c) && Object.isFrozen(c.postgres) && Object.isFrozen(c.cluster));

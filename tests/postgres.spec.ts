@@ -7,6 +7,10 @@ import { all, envOf, one, selects, T } from "./helpers/resources";
 
 const MEMBERS = { app: "postgres", "app.kubernetes.io/instance": "postgres" };
 
+/** The passwords the Postgres component generates (the stack has others, e.g. the backup passphrase). */
+const postgresPasswords = (resources: ProgramResource[]) =>
+    all(resources, T.randomPassword).filter(r => r.parent === one(resources, "stateful-flask:database:Postgres").urn);
+
 describe("Postgres component (dev stack): Patroni in the StatefulSet", () => {
     let resources: ProgramResource[];
     let sts: ProgramResource;
@@ -74,7 +78,7 @@ describe("Postgres component (dev stack): Patroni in the StatefulSet", () => {
         assert.strictEqual(ns.protect, true);
         assert.strictEqual(ns.retainOnDelete, true);
         assert.strictEqual(one(resources, T.secret, "postgres-credentials").protect, true);
-        const passwords = all(resources, T.randomPassword);
+        const passwords = postgresPasswords(resources);
         assert.deepStrictEqual(passwords.map(p => p.name).sort(),
             ["postgres-password", "postgres-patroni-api-password", "postgres-replication-password", "postgres-superuser-password"]);
         for (const pw of passwords) {
@@ -170,7 +174,7 @@ describe("Postgres component (dev stack): Patroni in the StatefulSet", () => {
             assert.match(secret.inputs.stringData[key], /^[A-Za-z0-9]{20,}$/);
         }
         assert.strictEqual(secret.inputs.stringData.REPLICATION_USER, "replicator");
-        for (const pw of all(resources, T.randomPassword)) {
+        for (const pw of postgresPasswords(resources)) {
             assert.strictEqual(pw.inputs.special, false);
             assert.strictEqual(pw.inputs.length, 32);
         }
@@ -181,7 +185,7 @@ describe("Postgres component (dev stack): Patroni in the StatefulSet", () => {
             "stateful-flask:postgresPassword": "p@ss/w:rd", "stateful-flask:replicationPassword": "r3pl",
             "stateful-flask:postgresSuperuserPassword": "su", "stateful-flask:patroniApiPassword": "api",
         });
-        assert.deepStrictEqual(all(run.resources, T.randomPassword), []);
+        assert.deepStrictEqual(postgresPasswords(run.resources), []);
         const secret = one(run.resources, T.secret, "postgres-credentials");
         assert.deepStrictEqual(
             [secret.inputs.stringData.POSTGRES_PASSWORD, secret.inputs.stringData.REPLICATION_PASSWORD, secret.inputs.stringData.SUPERUSER_PASSWORD, secret.inputs.stringData.PATRONI_API_PASSWORD],

@@ -53,6 +53,12 @@ export function mockDockerCredentials(registryName: string): string {
     return JSON.stringify({ auths: { "registry.digitalocean.com": { auth: Buffer.from(`${token}:${token}`).toString("base64") } } });
 }
 
+/** The credentials of the Spaces key the mocked provider creates. */
+export const MOCK_SPACES_KEY = { accessKey: "DO00MOCKBUCKETKEY", secretKey: "mock-bucket-secret-key" } as const;
+
+/** Spaces credentials of the DigitalOcean provider itself (what creates buckets), set in every evaluation unless overridden. */
+export const MOCK_PROVIDER_SPACES = { "digitalocean:spacesAccessId": "DO00MOCKPROVIDERKEY", "digitalocean:spacesSecretKey": "mock-provider-secret" } as const;
+
 // State the mocks hand back for resources whose outputs the program reads.
 function mockState(type: string, name: string, inputs: any): Record<string, any> {
     switch (type) {
@@ -72,6 +78,15 @@ function mockState(type: string, name: string, inputs: any): Record<string, any>
             };
         case "digitalocean:index/containerRegistryDockerCredentials:ContainerRegistryDockerCredentials":
             return { ...inputs, dockerCredentials: mockDockerCredentials(inputs.registryName), credentialExpirationTime: "2076-11-24T00:00:00Z" };
+        case "digitalocean:index/spacesBucket:SpacesBucket":
+            return {
+                ...inputs,
+                bucketDomainName: `${inputs.name}.${inputs.region}.digitaloceanspaces.com`,
+                endpoint: `${inputs.region}.digitaloceanspaces.com`,
+                bucketUrn: `do:space:${inputs.name}`,
+            };
+        case "digitalocean:index/spacesKey:SpacesKey":
+            return { ...inputs, accessKey: MOCK_SPACES_KEY.accessKey, secretKey: MOCK_SPACES_KEY.secretKey, createdAt: "2026-11-24T00:00:00Z" };
         case "random:index/randomPassword:RandomPassword":
             return { ...inputs, result: `mockpassword${name.replace(/[^A-Za-z0-9]/g, "")}`.slice(0, inputs.length ?? 32) };
         case "kubernetes:networking.k8s.io/v1:Ingress":
@@ -127,7 +142,7 @@ function secretPaths(value: any, prefix = ""): string[] {
  * `undefined` removes a key). Rejects with the program's error when the program throws.
  */
 export async function evaluate(stack: StackName, overrides: Record<string, string | undefined> = {}, preview = false): Promise<ProgramRun> {
-    const config: Record<string, string> = { ...stackConfig(stack), "digitalocean:token": "dop_v1_mock_token" };
+    const config: Record<string, string> = { ...stackConfig(stack), "digitalocean:token": "dop_v1_mock_token", ...MOCK_PROVIDER_SPACES };
     for (const [k, v] of Object.entries(overrides)) {
         if (v === undefined) {
             delete config[k];
@@ -137,7 +152,8 @@ export async function evaluate(stack: StackName, overrides: Record<string, strin
     }
 
     await pulumi.runtime.setMocks(mocks, PROJECT, stack, preview);
-    pulumi.runtime.setAllConfig(config, ["digitalocean:token", `${PROJECT}:postgresPassword`, `${PROJECT}:replicationPassword`]);
+    pulumi.runtime.setAllConfig(config, ["digitalocean:token", "digitalocean:spacesSecretKey", `${PROJECT}:postgresPassword`, `${PROJECT}:replicationPassword`,
+        `${PROJECT}:backupAccessKeyId`, `${PROJECT}:backupSecretAccessKey`, `${PROJECT}:backupCipherPassphrase`]);
 
     const resources: ProgramResource[] = [];
     const monitor = settings.getMonitor() as any;
