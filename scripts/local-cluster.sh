@@ -48,16 +48,9 @@ CONTAINERD_SOCK="$STATE/containerd/containerd.sock"
 
 t0=$SECONDS
 log() { printf '[local-cluster %4ds] %s\n' "$((SECONDS - t0))" "$*" >&2; }
-die() {
-  log "error: $*"
-  local f
-  for f in "$STATE"/logs/*.log; do
-    [[ -f "$f" ]] || continue
-    log "last lines of $f:"
-    tail -n 4 "$f" >&2
-  done
-  exit 1
-}
+# shellcheck source=lib/daemons.sh
+source "$HERE/lib/daemons.sh"
+DIE_LOG_LINES=4
 
 resolve_bin() {
   BIN="${LOCAL_CLUSTER_BIN:-}"
@@ -77,8 +70,6 @@ resolve_bin() {
 }
 
 kubectl() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
-pid_of() { cat "$STATE/pids/$1.pid" 2>/dev/null || true; }
-running() { local pid; pid="$(pid_of "$1")"; [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; }
 
 wait_for() {
   local what="$1" seconds="$2"; shift 2

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the e2e toolchain (Pulumi CLI, provider plugins, control plane, kwok) from Go modules only,
+# Builds the toolchain (Pulumi CLI, provider plugins, control plane, node, CoreDNS, versitygw) from Go modules only,
 # into a cache outside the work tree keyed by version. Components already present are reused.
 #
 #   scripts/toolchain.sh [build] [COMPONENT...]   build the missing components (default: all), print the bin dir;
@@ -11,9 +11,9 @@
 # Build logs: <cache>/<component>-<version>/build.log. Builds are slow on 2 cores (about 45 minutes for
 # everything from an empty Go build cache); they run under `nice` with -p 2.
 #
-# Components: pulumi kubernetes policy-nodejs etcd kube kwok (required for the e2e suites); node coredns
-# versitygw (the real single-node cluster and the backup tests; required by those); random language-nodejs
-# (blocked)
+# Components (all required): etcd kube (the API the Patroni tests and the cluster run on), versitygw (the backup
+# tests' S3 server), node coredns (the real single-node cluster), pulumi kubernetes policy-nodejs (the real engine).
+# Blocked, tried and reported: random language-nodejs.
 # Every pinned version below can be overridden from the environment (e.g. K8S_VERSION=v1.36.1).
 # shellcheck disable=SC2317 # the build_* functions are called indirectly, by name
 set -euo pipefail
@@ -37,14 +37,14 @@ RANDOM_PROVIDER_VERSION="${RANDOM_PROVIDER_VERSION:-4.21.2}"
 RANDOM_PROVIDER_MODULE_VERSION="${RANDOM_PROVIDER_MODULE_VERSION:-v4.0.0-20260917112258-b62f810278b9}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 K8S_VERSION="${K8S_VERSION:-v1.36.3}"
-KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
 # CoreDNS and versitygw are tagged modules that build with plain `go build` (no replace directives).
 COREDNS_VERSION="${COREDNS_VERSION:-v1.14.7}"
 VERSITYGW_VERSION="${VERSITYGW_VERSION:-v1.8.0}"
 
 # REQUIRED: what the e2e suite needs. BLOCKED: refused by the proxy here; tried on every build (one request
 # each) and reported, but their absence is not a failure.
-REQUIRED_COMPONENTS=(pulumi kubernetes policy-nodejs etcd kube kwok node coredns versitygw)
+# Build order: what `npm test` needs first (etcd, kube, versitygw), then the cluster's node, then the engine.
+REQUIRED_COMPONENTS=(etcd kube versitygw node coredns pulumi kubernetes policy-nodejs)
 BLOCKED_COMPONENTS=(random language-nodejs)
 ALL_COMPONENTS=("${REQUIRED_COMPONENTS[@]}" "${BLOCKED_COMPONENTS[@]}")
 
@@ -66,7 +66,6 @@ component_dir() {
     node) echo "$CACHE/kubernetes-node-$K8S_VERSION" ;;
     coredns) echo "$CACHE/coredns-$COREDNS_VERSION" ;;
     versitygw) echo "$CACHE/versitygw-$VERSITYGW_VERSION" ;;
-    kwok) echo "$CACHE/kwok-$KWOK_VERSION" ;;
     *) echo "unknown component: $1 (known: ${ALL_COMPONENTS[*]})" >&2; return 1 ;;
   esac
 }
@@ -254,19 +253,6 @@ build_versitygw() {
   build_go_tool "$1" versitygw github.com/versity/versitygw "$VERSITYGW_VERSION" github.com/versity/versitygw/cmd/versitygw versitygw
 }
 
-# kwok, plus the stage configs it needs (fast node/pod stages from the module) in stages/, linked as
-# $CACHE/kwok-stages.
-build_kwok() {
-  local dir="$1" mod="sigs.k8s.io/kwok"
-  build_go_tool "$dir" kwok "$mod" "$KWOK_VERSION" "$mod/cmd/kwok" kwok "-X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}"
-  local src; src="$(module_dir "$mod@$KWOK_VERSION")"
-  mkdir -p "$dir/stages"
-  cp "$src"/kustomize/stage/node/fast/node-initialize.yaml \
-    "$src"/kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
-    "$src"/kustomize/stage/pod/fast/pod-*.yaml "$dir/stages/"
-  chmod -R u+w "$dir/stages"
-}
-
 # ------------------------------------------------------------------------------------------------ driver
 build_component() {
   local c="$1" dir; dir="$(component_dir "$c")"
@@ -297,7 +283,6 @@ link_bin() {
     dir="$(component_dir "$c")"
     [[ -f "$dir/bin/.complete" ]] || continue
     for f in "$dir"/bin/*; do ln -sfn "$f" "$BIN/$(basename "$f")"; done
-    [[ ! -d "$dir/stages" ]] || ln -sfn "$dir/stages" "$CACHE/kwok-stages"
   done
   for c in "${@:-${REQUIRED_COMPONENTS[@]}}"; do
     [[ -f "$(component_dir "$c")/bin/.complete" ]] || return 1

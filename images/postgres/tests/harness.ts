@@ -1,7 +1,7 @@
 /**
  * Real processes for the Postgres image's tests: Patroni members started through the image's own entrypoint
  * (images/postgres/pod/entrypoint.sh) as the postgres user, each with its volume directory, on loopback ports,
- * with the Kubernetes DCS on a loopback kube-apiserver (scripts/kwok-cluster.sh, API only), a Pod object per
+ * with the Kubernetes DCS on a loopback kube-apiserver (scripts/control-plane.sh), a Pod object per
  * member as the StatefulSet would create, and a writer that records every acknowledged insert.
  *
  * What differs from a pod: processes instead of containers (so a "crash" kills Patroni, the postmaster and its
@@ -92,7 +92,7 @@ export async function waitFor<T>(what: string, timeoutMs: number, probe: () => P
 
 // --------------------------------------------------------------------------------------- control plane
 
-/** etcd + kube-apiserver on loopback, started by scripts/kwok-cluster.sh (LOCAL_CLUSTER_API_ONLY=1). */
+/** etcd + kube-apiserver on loopback, started by scripts/control-plane.sh. */
 export class ControlPlane {
     private constructor(readonly state: string, readonly bin: string, readonly kubeconfig: string, readonly env: NodeJS.ProcessEnv) {}
 
@@ -101,14 +101,13 @@ export class ControlPlane {
         const state = tempDir("patroni-dcs-");
         const env = {
             ...process.env,
-            LOCAL_CLUSTER_API_ONLY: "1",
-            LOCAL_CLUSTER_STATE: path.join(state, "cluster"),
-            LOCAL_CLUSTER_BIN: bin,
-            LOCAL_CLUSTER_ETCD_PORT: String(await freePort()),
-            LOCAL_CLUSTER_ETCD_PEER_PORT: String(await freePort()),
-            LOCAL_CLUSTER_APISERVER_PORT: String(await freePort()),
+            CONTROL_PLANE_STATE: path.join(state, "cluster"),
+            CONTROL_PLANE_BIN: bin,
+            CONTROL_PLANE_ETCD_PORT: String(await freePort()),
+            CONTROL_PLANE_ETCD_PEER_PORT: String(await freePort()),
+            CONTROL_PLANE_APISERVER_PORT: String(await freePort()),
         };
-        execFileSync(path.join(ROOT, "scripts", "kwok-cluster.sh"), ["start"], { env, stdio: ["ignore", "ignore", "pipe"] });
+        execFileSync(path.join(ROOT, "scripts", "control-plane.sh"), ["start"], { env, stdio: ["ignore", "ignore", "pipe"] });
         // Patroni runs as postgres: it gets its own readable copy of the admin kubeconfig.
         const kubeconfig = path.join(state, "kubeconfig");
         fs.copyFileSync(path.join(state, "cluster", "kubeconfig"), kubeconfig);
@@ -145,7 +144,7 @@ spec: {automountServiceAccountToken: false, containers: [{name: postgres, image:
 
     stop(): void {
         try {
-            execFileSync(path.join(ROOT, "scripts", "kwok-cluster.sh"), ["stop"], { env: this.env, stdio: "ignore" });
+            execFileSync(path.join(ROOT, "scripts", "control-plane.sh"), ["stop"], { env: this.env, stdio: "ignore" });
         } finally {
             fs.rmSync(this.state, { recursive: true, force: true });
         }
