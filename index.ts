@@ -99,6 +99,7 @@ export = async () => {
         replicationPassword: config.postgres.replicationPassword,
         superuserPassword: config.postgres.superuserPassword,
         docrRegistry: config.registryAccess.postgres,
+        tls: config.postgres.tls ? (config.postgres.tlsSeed ? { seed: config.postgres.tlsSeed } : true) : false,
         patroniApiPassword: config.postgres.patroniApiPassword,
         clientNamespaces: [config.api.namespace],
         partOf: config.partOf,
@@ -123,6 +124,7 @@ export = async () => {
             password: postgres.password,
             clientLabels: postgres.clientLabels,
             readiness: postgres.statefulSet,
+            caCertificate: postgres.caCertificate,
         },
     }, onCluster);
 
@@ -149,6 +151,7 @@ export = async () => {
         postgresPods: Array.from({ length: config.postgres.replicas }, (_, i) => `postgres-${i}.${postgres.headlessHost}`),
         postgresPassword: postgres.password,
         postgresSynchronousMode: postgres.synchronousMode,
+        ...(postgres.caCertificate ? { postgresCaCertificate: postgres.caCertificate } : {}),
         migrationJob: api.migrationJob.metadata.name,
         ...(backup ? {
             backupBucket: backup.bucket,

@@ -4,6 +4,7 @@
  * tested without the engine. The environment contract is images/postgres/pod/README.md.
  */
 import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
 
 /** Where each pod's volume is mounted, and PGDATA inside it (a subdirectory: volumes carry lost+found). */
 export const DATA_MOUNT = "/var/lib/postgresql/data";
@@ -58,7 +59,7 @@ export interface PostgresPodArgs {
     readonly extraVolumes?: k8s.types.input.core.v1.Volume[];
     readonly imagePullSecrets?: string[];
     /** Annotations on the template (a change rolls the pods). */
-    readonly annotations?: Record<string, string>;
+    readonly annotations?: Record<string, pulumi.Input<string>>;
 }
 
 const secretEnv = (secret: string, name: string, key = name) => ({ name, valueFrom: { secretKeyRef: { name: secret, key } } });

@@ -1,7 +1,9 @@
+import * as crypto from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { PatroniRbac } from "./patroni-rbac";
+import { postgresDnsNames, tlsMaterial } from "./postgres-tls";
 import { DocrPullSecret } from "./registry-access";
 import {
     FailoverTiming, LEADER_ROLE, PATRONI_PORT, PATRONI_SCOPE, POSTGRES_PORT, REPLICA_ROLE, ROLE_LABEL, SYNCHRONOUS_MODES,
@@ -26,6 +28,10 @@ export const READ_ONLY_SERVICE = "postgres-ro";
 export const CREDENTIALS_SECRET = "postgres-credentials";
 /** The replication role. */
 export const REPLICATION_USER = "replicator";
+/** The Secret with the server's TLS certificate, key and CA. */
+export const TLS_SECRET = "postgres-tls";
+/** Where the pods mount it. */
+export const TLS_DIR = "/etc/postgresql-tls";
 /** The Secret with the object store's key and the repository's passphrase. */
 export const BACKUP_SECRET = "postgres-backup";
 
@@ -118,6 +124,12 @@ export interface PostgresArgs {
     readonly resources?: Resources;
     /** Backups to object storage; none when unset. @default none */
     readonly backup?: PostgresBackupArgs;
+    /**
+     * TLS on every connection: the server certificate (Services and pod names) and its CA are derived from this
+     * secret seed (components/postgres-tls.ts); clients get {@link Postgres.caCertificate}. A generated seed when
+     * `true`; no TLS when `false`. @default true
+     */
+    readonly tls?: boolean | { readonly seed: pulumi.Input<string> };
 }
 
 const DEFAULT_TIMING: FailoverTiming = { ttl: 7, loopWait: 1, retryTimeout: 3 };
@@ -173,6 +185,10 @@ export class Postgres extends pulumi.ComponentResource {
     public readonly synchronousMode: SynchronousMode;
     /** The object store's key and the repository passphrase, when backups are on. */
     public readonly backupSecret?: k8s.core.v1.Secret;
+    /** The server's TLS certificate, key and CA, when TLS is on. */
+    public readonly tlsSecret?: k8s.core.v1.Secret;
+    /** The CA clients verify the server with (PEM, public); undefined without TLS. */
+    public readonly caCertificate?: pulumi.Output<string>;
 
     constructor(name: string, args: PostgresArgs, opts?: pulumi.ComponentResourceOptions) {
         super("stateful-flask:database:Postgres", name, {}, opts);
@@ -258,6 +274,33 @@ export class Postgres extends pulumi.ComponentResource {
             registryName: args.docrRegistry,
             labels,
         }, { parent: this });
+
+        // TLS: material derived from a secret seed, the same on every `up`; the pods roll when it changes.
+        const tlsArg = args.tls ?? true;
+        let tlsEnv: k8s.types.input.core.v1.EnvVar[] = [];
+        let tlsMounts: k8s.types.input.core.v1.VolumeMount[] = [];
+        let tlsVolumes: k8s.types.input.core.v1.Volume[] = [];
+        let tlsChecksum: pulumi.Output<string> | undefined;
+        if (tlsArg !== false) {
+            const seed = tlsArg === true ? generated("tls-seed") : pulumi.output(tlsArg.seed);
+            const names = postgresDnsNames(ns, { primary: PRIMARY_SERVICE, readOnly: READ_ONLY_SERVICE, headless: HEADLESS_SERVICE });
+            const material = pulumi.secret(seed).apply(s => tlsMaterial(s, names));
+            this.caCertificate = pulumi.unsecret(material.apply(m => m.caCert));
+            tlsChecksum = pulumi.unsecret(material.apply(m => crypto.createHash("sha256").update(m.cert).digest("hex")));
+            this.tlsSecret = new k8s.core.v1.Secret(`${name}-tls`, {
+                metadata: { name: TLS_SECRET, namespace: ns, labels },
+                type: "kubernetes.io/tls",
+                stringData: {
+                    "tls.crt": material.apply(m => m.cert),
+                    "tls.key": material.apply(m => m.key),
+                    "ca.crt": material.apply(m => m.caCert),
+                },
+            }, inNamespace);
+            tlsEnv = [{ name: "TLS_DIR", value: TLS_DIR }];
+            tlsMounts = [{ name: "tls", mountPath: TLS_DIR, readOnly: true }];
+            // Root-owned, group postgres (fsGroup), 0440: what PostgreSQL accepts for a key it does not own.
+            tlsVolumes = [{ name: "tls", secret: { secretName: TLS_SECRET, defaultMode: 0o440 } }];
+        }
 
         let backupEnv: k8s.types.input.core.v1.EnvVar[] = [];
         if (args.backup) {
@@ -348,7 +391,10 @@ export class Postgres extends pulumi.ComponentResource {
                     volumeName: VOLUME_CLAIM_TEMPLATE,
                     resources,
                     imagePullSecrets: this.pullSecret ? [this.pullSecret.secretName] : undefined,
-                    extraEnv: backupEnv,
+                    extraEnv: [...tlsEnv, ...backupEnv],
+                    extraMounts: tlsMounts,
+                    extraVolumes: tlsVolumes,
+                    annotations: tlsChecksum ? { "stateful-flask/tls-sha256": tlsChecksum } : undefined,
                 }),
                 // Exactly the tutorial's template: any difference in this immutable field replaces the StatefulSet.
                 volumeClaimTemplates: [{
@@ -363,7 +409,7 @@ export class Postgres extends pulumi.ComponentResource {
         }, {
             ...inNamespace,
             dependsOn: [this.namespace, this.credentials, this.rbac, this.headlessService, ...(this.pullSecret ? [this.pullSecret] : []),
-                ...(this.backupSecret ? [this.backupSecret] : [])],
+                ...(this.backupSecret ? [this.backupSecret] : []), ...(this.tlsSecret ? [this.tlsSecret] : [])],
             protect,
             // volumeClaimTemplates are immutable (pulumi-kubernetes #4328): a new size there would replace the
             // StatefulSet. The size is applied to the existing PVCs instead (volumeSizes below); the template

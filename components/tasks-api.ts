@@ -18,6 +18,11 @@ export interface DatabaseConnection {
     readonly clientLabels: Record<string, string>;
     /** What must be ready before migrations run (the StatefulSet): a Job against a booting database fails its attempts. */
     readonly readiness?: pulumi.Resource;
+    /**
+     * The CA of the database's TLS certificate (PEM). When set, every connection uses TLS with sslmode verify-full:
+     * the server must present a certificate from this CA for the host name the client dialled.
+     */
+    readonly caCertificate?: pulumi.Input<string>;
 }
 
 /** Arguments of {@link TasksApi}. */
@@ -72,6 +77,8 @@ export class TasksApi extends pulumi.ComponentResource {
     public readonly pullSecret?: DocrPullSecret;
     public readonly databaseSecret: k8s.core.v1.Secret;
     public readonly migrationJob: k8s.batch.v1.Job;
+    /** The database's CA, when the connection uses TLS. */
+    public readonly caConfigMap?: k8s.core.v1.ConfigMap;
     public readonly deployment: k8s.apps.v1.Deployment;
     public readonly service: k8s.core.v1.Service;
     public readonly namespaceName: string;
@@ -118,6 +125,18 @@ export class TasksApi extends pulumi.ComponentResource {
         const pullSecrets = this.pullSecret ? [this.pullSecret] : [];
         const imagePullSecrets = this.pullSecret ? [{ name: this.pullSecret.secretName }] : undefined;
 
+        // TLS to the database: the CA in a ConfigMap (it is public), mounted where libpq is told to find it.
+        const caDir = "/etc/postgres-ca";
+        const tls = db.caCertificate !== undefined;
+        this.caConfigMap = tls ? new k8s.core.v1.ConfigMap(`${name}-postgres-ca`, {
+            metadata: { name: `${appName}-postgres-ca`, namespace: ns, labels },
+            data: { "ca.crt": db.caCertificate as pulumi.Input<string> },
+        }, inNamespace) : undefined;
+        const caVolumes = tls ? [{ name: "postgres-ca", configMap: { name: `${appName}-postgres-ca` } }] : undefined;
+        const caMounts = tls ? [{ name: "postgres-ca", mountPath: caDir, readOnly: true }] : undefined;
+        const caChecksum = tls ? pulumi.output(db.caCertificate as pulumi.Input<string>).apply(ca => crypto.createHash("sha256").update(ca).digest("hex")) : undefined;
+        const sslParams = tls ? `?sslmode=verify-full&sslrootcert=${caDir}/ca.crt` : "";
+
         const secretName = `${appName}-database`;
         this.databaseSecret = new k8s.core.v1.Secret(`${name}-database`, {
             metadata: { name: secretName, namespace: ns, labels },
@@ -129,7 +148,9 @@ export class TasksApi extends pulumi.ComponentResource {
                 POSTGRES_USER: db.user,
                 POSTGRES_PASSWORD: db.password,
                 // A password brought from stack secrets may hold any character: escape it for the URL.
-                DATABASE_URL: pulumi.interpolate`postgresql://${db.user}:${pulumi.output(db.password).apply(encodeURIComponent)}@${db.host}:${db.port}/${db.database}`,
+                DATABASE_URL: pulumi.interpolate`postgresql://${db.user}:${pulumi.output(db.password).apply(encodeURIComponent)}@${db.host}:${db.port}/${db.database}${sslParams}`,
+                // libpq reads these too, for anything that connects from the POSTGRES_* variables.
+                ...(tls ? { PGSSLMODE: "verify-full", PGSSLROOTCERT: `${caDir}/ca.crt` } : {}),
             },
         }, inNamespace);
 
@@ -165,11 +186,13 @@ export class TasksApi extends pulumi.ComponentResource {
                             envFrom,
                             resources,
                             securityContext: containerSecurity,
+                            volumeMounts: caMounts,
                         }],
+                        volumes: caVolumes,
                     },
                 },
             },
-        }, { ...inNamespace, dependsOn: [this.namespace, this.databaseSecret, ...pullSecrets, ...(db.readiness ? [db.readiness] : [])], deleteBeforeReplace: true });
+        }, { ...inNamespace, dependsOn: [this.namespace, this.databaseSecret, ...pullSecrets, ...(db.readiness ? [db.readiness] : []), ...(this.caConfigMap ? [this.caConfigMap] : [])], deleteBeforeReplace: true });
 
         this.deployment = new k8s.apps.v1.Deployment(`${name}-deployment`, {
             metadata: { name: appName, namespace: ns, labels },
@@ -179,7 +202,8 @@ export class TasksApi extends pulumi.ComponentResource {
                 // A new pod must be Ready before an old one goes: no capacity is lost during a rollout.
                 strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
                 template: {
-                    metadata: { labels: { ...labels, ...db.clientLabels } },
+                    // A new CA rolls the pods, so none keeps verifying against the old one.
+                    metadata: { labels: { ...labels, ...db.clientLabels }, ...(caChecksum ? { annotations: { "stateful-flask/postgres-ca-sha256": caChecksum } } : {}) },
                     spec: {
                         automountServiceAccountToken: false,
                         imagePullSecrets,
@@ -202,11 +226,13 @@ export class TasksApi extends pulumi.ComponentResource {
                             // Endpoints are removed asynchronously: keep serving a few seconds after the pod is
                             // marked terminating so no request reaches a closed socket during a rollout.
                             lifecycle: { preStop: { exec: { command: ["/bin/sh", "-c", "sleep 5"] } } },
+                            volumeMounts: caMounts,
                         }],
+                        volumes: caVolumes,
                     },
                 },
             },
-        }, { ...inNamespace, dependsOn: [this.namespace, this.databaseSecret, this.migrationJob, ...pullSecrets] });
+        }, { ...inNamespace, dependsOn: [this.namespace, this.databaseSecret, this.migrationJob, ...pullSecrets, ...(this.caConfigMap ? [this.caConfigMap] : [])] });
 
         this.service = new k8s.core.v1.Service(`${name}-service`, {
             metadata: { name: appName, namespace: ns, labels },

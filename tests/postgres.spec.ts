@@ -80,7 +80,7 @@ describe("Postgres component (dev stack): Patroni in the StatefulSet", () => {
         assert.strictEqual(one(resources, T.secret, "postgres-credentials").protect, true);
         const passwords = postgresPasswords(resources);
         assert.deepStrictEqual(passwords.map(p => p.name).sort(),
-            ["postgres-password", "postgres-patroni-api-password", "postgres-replication-password", "postgres-superuser-password"]);
+            ["postgres-password", "postgres-patroni-api-password", "postgres-replication-password", "postgres-superuser-password", "postgres-tls-seed"]);
         for (const pw of passwords) {
             assert.strictEqual(pw.protect, true, `${pw.name} must be protected: Postgres keeps the password it was initialised with`);
         }
@@ -89,7 +89,7 @@ describe("Postgres component (dev stack): Patroni in the StatefulSet", () => {
     it("runs the project's image with its own entrypoint (Patroni), no command override", () => {
         assert.strictEqual(container.image, "registry.digitalocean.com/drexii/stateful-flask-postgres:15.20-1");
         assert.strictEqual(container.command, undefined);
-        assert.deepStrictEqual(all(resources, T.configMap), [], "the pod's scripts ship in the image, not in a ConfigMap");
+        assert.deepStrictEqual(all(resources, T.configMap).filter(c => c.inputs.metadata.namespace === "postgres"), [], "the pod's scripts ship in the image, not in a ConfigMap");
         assert.deepStrictEqual(container.ports, [
             { name: "postgresql", containerPort: 5432, protocol: "TCP" },
             { name: "patroni", containerPort: 8008, protocol: "TCP" },
@@ -144,7 +144,7 @@ describe("Postgres component (dev stack): Patroni in the StatefulSet", () => {
         });
         assert.deepStrictEqual(container.securityContext, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } });
         assert.strictEqual(pod.enableServiceLinks, false);
-        assert.deepStrictEqual(pod.volumes, [{ name: "run", emptyDir: {} }, { name: "tmp", emptyDir: {} }]);
+        assert.deepStrictEqual(pod.volumes, [{ name: "run", emptyDir: {} }, { name: "tmp", emptyDir: {} }, { name: "tls", secret: { secretName: "postgres-tls", defaultMode: 0o440 } }]);
     });
 
     it("gives the pods a ServiceAccount whose Role allows exactly what Patroni does, nothing cluster-wide", () => {
@@ -184,6 +184,7 @@ describe("Postgres component (dev stack): Patroni in the StatefulSet", () => {
         const run = await evaluate("dev", {
             "stateful-flask:postgresPassword": "p@ss/w:rd", "stateful-flask:replicationPassword": "r3pl",
             "stateful-flask:postgresSuperuserPassword": "su", "stateful-flask:patroniApiPassword": "api",
+            "stateful-flask:postgresTlsSeed": "a-tls-seed-of-enough-length", "stateful-flask:backupCipherPassphrase": "cipher",
         });
         assert.deepStrictEqual(postgresPasswords(run.resources), []);
         const secret = one(run.resources, T.secret, "postgres-credentials");
@@ -193,7 +194,7 @@ describe("Postgres component (dev stack): Patroni in the StatefulSet", () => {
         assert.ok(isSecretInput(secret, "stringData.SUPERUSER_PASSWORD"));
         const apiSecret = one(run.resources, T.secret, "stateful-flask-database");
         assert.strictEqual(apiSecret.inputs.stringData.DATABASE_URL,
-            "postgresql://stateful-flask-user:p%40ss%2Fw%3Ard@postgres.postgres.svc.cluster.local:5432/stateful-flask-db");
+            "postgresql://stateful-flask-user:p%40ss%2Fw%3Ard@postgres.postgres.svc.cluster.local:5432/stateful-flask-db?sslmode=verify-full&sslrootcert=/etc/postgres-ca/ca.crt");
         assert.ok(isSecretInput(apiSecret, "stringData.DATABASE_URL"));
     });
 
@@ -242,6 +243,85 @@ describe("Postgres component (dev stack): Patroni in the StatefulSet", () => {
         const local = await evaluate("local");
         assert.strictEqual(one(local.resources, T.statefulSet).inputs.spec.template.spec.imagePullSecrets, undefined,
             "the local stack imports its images into the node: no credentials");
+    });
+
+    it("archives WAL and takes backups to the stack's Spaces bucket: pgBackRest's settings in the env, the key and passphrase in a Secret", async () => {
+        const env = envOf(container);
+        assert.strictEqual(env.BACKUP_S3_BUCKET, "stateful-flask-dev-pgbackrest");
+        assert.strictEqual(env.BACKUP_S3_ENDPOINT, "fra1.digitaloceanspaces.com");
+        assert.strictEqual(env.BACKUP_S3_REGION, "fra1");
+        assert.strictEqual(env.BACKUP_S3_URI_STYLE, "host");
+        assert.strictEqual(env.BACKUP_PATH, "/stateful-flask/dev");
+        assert.strictEqual(env.BACKUP_SCHEDULE, "0 3 * * *");
+        assert.strictEqual(env.BACKUP_RETENTION_FULL, "7");
+        assert.strictEqual(env.ARCHIVE_TIMEOUT, "60");
+        assert.strictEqual(env.RESTORE_FROM_PATH, undefined);
+        for (const k of ["BACKUP_S3_KEY", "BACKUP_S3_KEY_SECRET", "BACKUP_CIPHER_PASS"]) {
+            assert.deepStrictEqual(env[k], { secretKeyRef: { name: "postgres-backup", key: k } });
+        }
+        const secret = one(resources, T.secret, "postgres-backup");
+        assert.strictEqual(secret.inputs.metadata.namespace, "postgres");
+        for (const k of ["BACKUP_S3_KEY", "BACKUP_S3_KEY_SECRET", "BACKUP_CIPHER_PASS"]) {
+            assert.ok(isSecretInput(secret, `stringData.${k}`), `${k} is kept secret`);
+        }
+        assert.ok(sts.dependencies.includes(secret.urn));
+    });
+
+    it("restores a new stack from a backup to a point in time when restoreFrom is set", async () => {
+        const run = await evaluate("dev", { "stateful-flask:restoreFrom": "/stateful-flask/prod", "stateful-flask:restoreTargetTime": "2026-11-24T14:01:00Z" });
+        const env = envOf(one(run.resources, T.statefulSet).inputs.spec.template.spec.containers[0]);
+        assert.strictEqual(env.RESTORE_FROM_PATH, "/stateful-flask/prod");
+        assert.strictEqual(env.RESTORE_TARGET_TIME, "2026-11-24T14:01:00Z");
+        assert.strictEqual(env.BACKUP_PATH, "/stateful-flask/dev", "the restored cluster archives to its own path");
+    });
+
+    it("has no backup in the local stack, and says so in the outputs and the pod's environment", async () => {
+        const local = await evaluate("local");
+        const env = envOf(one(local.resources, T.statefulSet).inputs.spec.template.spec.containers[0]);
+        assert.strictEqual(env.BACKUP_S3_BUCKET, undefined);
+        assert.deepStrictEqual(all(local.resources, T.secret).filter(r => r.inputs.metadata.name === "postgres-backup"), []);
+        assert.match(local.exports.backups, /^OFF: this stack.s database has no backup/);
+    });
+
+    it("encrypts every connection: a server certificate for the Services and pod names, its CA to the API, plain TCP refused", async () => {
+        const secret = one(resources, T.secret, "postgres-tls");
+        assert.strictEqual(secret.inputs.type, "kubernetes.io/tls");
+        assert.deepStrictEqual(Object.keys(secret.inputs.stringData).sort(), ["ca.crt", "tls.crt", "tls.key"]);
+        assert.ok(isSecretInput(secret, "stringData.tls.key"), "the private key is kept secret");
+        assert.match(secret.inputs.stringData["tls.crt"], /^-----BEGIN CERTIFICATE-----\n/);
+        assert.match(secret.inputs.stringData["tls.key"], /^-----BEGIN PRIVATE KEY-----\n/);
+        assert.strictEqual(envOf(container).TLS_DIR, "/etc/postgresql-tls");
+        assert.deepStrictEqual(container.volumeMounts.find((m: any) => m.name === "tls"), { name: "tls", mountPath: "/etc/postgresql-tls", readOnly: true });
+        assert.match(sts.inputs.spec.template.metadata.annotations["stateful-flask/tls-sha256"], /^[0-9a-f]{64}$/);
+        const ca = one(resources, T.configMap, "stateful-flask-postgres-ca");
+        assert.strictEqual(ca.inputs.metadata.namespace, "stateful-namespace");
+        assert.strictEqual(ca.inputs.data["ca.crt"], secret.inputs.stringData["ca.crt"]);
+        const api = one(resources, T.deployment, "stateful-flask").inputs.spec.template.spec;
+        assert.deepStrictEqual(api.containers[0].volumeMounts, [{ name: "postgres-ca", mountPath: "/etc/postgres-ca", readOnly: true }]);
+        assert.deepStrictEqual(api.volumes, [{ name: "postgres-ca", configMap: { name: "stateful-flask-postgres-ca" } }]);
+        const job = all(resources, T.job)[0].inputs.spec.template.spec;
+        assert.deepStrictEqual(job.volumes, api.volumes);
+        const db = one(resources, T.secret, "stateful-flask-database").inputs.stringData;
+        assert.match(db.DATABASE_URL, /\?sslmode=verify-full&sslrootcert=\/etc\/postgres-ca\/ca\.crt$/);
+        assert.deepStrictEqual([db.PGSSLMODE, db.PGSSLROOTCERT], ["verify-full", "/etc/postgres-ca/ca.crt"]);
+    });
+
+    it("derives the same certificate on every evaluation (nothing rolls), another one from another seed", async () => {
+        const cert = (r: ProgramResource[]) => one(r, T.secret, "postgres-tls").inputs.stringData["tls.crt"];
+        const a = await evaluate("dev", { "stateful-flask:postgresTlsSeed": "seed-number-one-0123456789" });
+        const b = await evaluate("dev", { "stateful-flask:postgresTlsSeed": "seed-number-one-0123456789" });
+        const c = await evaluate("dev", { "stateful-flask:postgresTlsSeed": "seed-number-two-0123456789" });
+        assert.strictEqual(cert(a.resources), cert(b.resources));
+        assert.notStrictEqual(cert(a.resources), cert(c.resources));
+        assert.deepStrictEqual(all(a.resources, T.randomPassword).filter(p => p.name === "postgres-tls-seed"), []);
+    });
+
+    it("turns TLS off with postgresTls false: no certificate, no CA, a plain DATABASE_URL", async () => {
+        const run = await evaluate("dev", { "stateful-flask:postgresTls": "false" });
+        assert.deepStrictEqual(all(run.resources, T.secret).filter(r => r.inputs.metadata.name === "postgres-tls"), []);
+        assert.strictEqual(envOf(one(run.resources, T.statefulSet).inputs.spec.template.spec.containers[0]).TLS_DIR, undefined);
+        assert.doesNotMatch(one(run.resources, T.secret, "stateful-flask-database").inputs.stringData.DATABASE_URL, /sslmode/);
+        assert.deepStrictEqual(all(run.resources, T.configMap), []);
     });
 
     it("refuses failover timings where a leader could lose its lock while it still retries the API", () => {

@@ -50,7 +50,7 @@ describe("TasksApi component (dev stack)", () => {
         assert.strictEqual(data.POSTGRES_PORT, "5432");
         assert.strictEqual(data.POSTGRES_DB, "stateful-flask-db");
         assert.strictEqual(data.POSTGRES_USER, "stateful-flask-user");
-        assert.match(data.DATABASE_URL, /^postgresql:\/\/stateful-flask-user:[A-Za-z0-9]+@postgres\.postgres\.svc\.cluster\.local:5432\/stateful-flask-db$/);
+        assert.match(data.DATABASE_URL, /^postgresql:\/\/stateful-flask-user:[A-Za-z0-9]+@postgres\.postgres\.svc\.cluster\.local:5432\/stateful-flask-db\?sslmode=verify-full&sslrootcert=\/etc\/postgres-ca\/ca\.crt$/);
         assert.ok(isSecretInput(secret, "stringData.POSTGRES_PASSWORD"), `secret inputs: ${secret.secretInputs}`);
         assert.ok(isSecretInput(secret, "stringData.DATABASE_URL"));
     });

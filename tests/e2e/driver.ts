@@ -162,7 +162,7 @@ export function generatePassword(): string {
 }
 
 /** The stack's secret config that stands in for @pulumi/random (blocked here). */
-export const PASSWORD_KEYS = ["postgresPassword", "replicationPassword", "postgresSuperuserPassword", "patroniApiPassword"];
+export const PASSWORD_KEYS = ["postgresPassword", "replicationPassword", "postgresSuperuserPassword", "patroniApiPassword", "postgresTlsSeed"];
 
 /**
  * The passwords of the stack, kept next to the volumes they open (mode 600): generated once, reused by a stack

@@ -53,7 +53,8 @@ describe("Patroni takes over volumes it did not create, with their data", functi
     const env = withControlPlane();
 
     it("a primary and a standby of the previous entrypoint: the standby, replaced first, waits without promoting while the old primary takes writes; then the primary leads and the standby follows", async () => {
-        const cluster = await env.cluster("adopt-entrypoint", 2);
+        // Without TLS: the writer keeps one connection string across the previous entrypoint (no TLS) and Patroni.
+        const cluster = await env.cluster("adopt-entrypoint", 2, {}, { tls: false });
         const scripts = installPodFiles(path.join(cluster.root, "legacy"), LEGACY);
         const [m0, m1] = cluster.members;
         const legacy0 = new LegacyPod(cluster, 0, scripts);
@@ -102,7 +103,7 @@ describe("Patroni takes over volumes it did not create, with their data", functi
     });
 
     it("a cluster the official image initialised at the volume root is moved into PGDATA, also after an interrupted move, and led by Patroni", async () => {
-        const cluster = await env.cluster("adopt-official", 1);
+        const cluster = await env.cluster("adopt-official", 1, {}, { tls: false });
         const m = cluster.members[0];
         const pg = postgresIdentity();
         const asPostgres = (bin: string, args: string[]) => {

@@ -13,6 +13,7 @@ import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
+import { tlsMaterial } from "../../../components/postgres-tls";
 
 export const ROOT = path.resolve(__dirname, "..", "..", "..");
 export const PG_BIN = "/usr/lib/postgresql/15/bin";
@@ -154,12 +155,14 @@ spec: {automountServiceAccountToken: false, containers: [{name: postgres, image:
 // ------------------------------------------------------------------------------------------------ members
 
 /** Runs psql over TCP (as a client of the Service would) and returns trimmed stdout; throws on failure. */
-export function psql(port: number, sql: string, opts: { user?: string; db?: string; password?: string; timeout?: number } = {}): string {
+export function psql(port: number, sql: string, opts: { user?: string; db?: string; password?: string; timeout?: number; ca?: string; sslmode?: string } = {}): string {
     const user = opts.user ?? "postgres";
     const password = opts.password ?? (user === "postgres" ? PASSWORDS.superuser : user === APP_USER ? PASSWORDS.app : "");
+    // With the cluster's CA: TLS, and the server's certificate checked for 127.0.0.1 (verify-full).
+    const tls = opts.ca ? { PGSSLMODE: opts.sslmode ?? "verify-full", PGSSLROOTCERT: opts.ca } : opts.sslmode ? { PGSSLMODE: opts.sslmode } : {};
     const r = spawnSync(path.join(PG_BIN, "psql"),
         ["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", String(port), "-U", user, "-d", opts.db ?? APP_DB, "-c", sql],
-        { encoding: "utf8", env: { PATH: "/usr/bin:/bin", PGPASSWORD: password, PGCONNECT_TIMEOUT: "3" }, timeout: opts.timeout ?? 15000 });
+        { encoding: "utf8", env: { PATH: "/usr/bin:/bin", PGPASSWORD: password, PGCONNECT_TIMEOUT: "3", ...tls }, timeout: opts.timeout ?? 15000 });
     if (r.status !== 0) throw new Error(`psql :${port} ${sql}: ${r.stderr || r.error}`);
     return r.stdout.trim();
 }
@@ -257,6 +260,11 @@ export class Member {
     async crash(): Promise<void> {
         const pids = new Set<number>();
         if (this.child?.pid && this.running) pids.add(this.child.pid);
+        // The entrypoint's background helpers (backup agent, settings applier) are in its process group; in a pod
+        // they end with the container.
+        if (this.child?.pid) {
+            try { process.kill(-this.child.pid, "SIGKILL"); } catch { /* gone */ }
+        }
         const pm = this.postmasterPid();
         if (pm) {
             pids.add(pm);
@@ -273,6 +281,8 @@ export class Member {
         if (!this.running) return;
         this.child!.kill("SIGTERM");
         await this.exited(timeoutMs);
+        // What outlives Patroni in its process group (the entrypoint's helpers) ends with it, as in a container.
+        try { process.kill(-this.child!.pid!, "SIGKILL"); } catch { /* gone */ }
     }
 
     async rest(route: string, init?: RequestInit): Promise<any> {
@@ -286,8 +296,8 @@ export class Member {
         try { return (await this.rest("/patroni")).body; } catch { return undefined; }
     }
 
-    sql(query: string, opts: { user?: string; db?: string } = {}): string {
-        return psql(this.pgPort, query, opts);
+    sql(query: string, opts: { user?: string; db?: string; sslmode?: string } = {}): string {
+        return psql(this.pgPort, query, { ca: this.cluster.ca, ...opts });
     }
 
     /** Runs a command of the pod (pod.py ...) as the postgres user with this member's environment. */
@@ -299,19 +309,39 @@ export class Member {
     }
 }
 
-/** A Patroni cluster of `size` members in its own namespace of the control plane. */
+/**
+ * A Patroni cluster of `size` members in its own namespace of the control plane. With TLS (the default, as the
+ * program deploys it): a CA and a server certificate for 127.0.0.1 from components/postgres-tls.ts, the members
+ * verify each other's CA, and every client here connects with sslmode verify-full.
+ */
 export class PatroniCluster {
     readonly root: string;
     readonly podDir: string;
     readonly members: Member[] = [];
+    /** The CA clients verify the servers with; undefined without TLS. */
+    readonly ca?: string;
+    readonly env: Record<string, string>;
 
-    private constructor(readonly controlPlane: ControlPlane, readonly namespace: string, readonly env: Record<string, string>) {
+    private constructor(readonly controlPlane: ControlPlane, readonly namespace: string, env: Record<string, string>, tls: boolean) {
         this.root = tempDir(`patroni-${namespace}-`);
         this.podDir = installPodFiles(path.join(this.root, "pod"));
+        this.env = { ...env };
+        if (tls) {
+            const dir = path.join(this.root, "tls");
+            fs.mkdirSync(dir);
+            const m = tlsMaterial(`test-seed-${namespace}-${Date.now()}`, ["localhost"], ["127.0.0.1"]);
+            const pg = postgresIdentity();
+            for (const [f, body, mode] of [["ca.crt", m.caCert, 0o644], ["tls.crt", m.cert, 0o644], ["tls.key", m.key, 0o600]] as const) {
+                fs.writeFileSync(path.join(dir, f), body, { mode });
+                fs.chownSync(path.join(dir, f), pg.uid, pg.gid);
+            }
+            this.ca = path.join(dir, "ca.crt");
+            this.env.TLS_DIR ??= dir;
+        }
     }
 
-    static async create(controlPlane: ControlPlane, namespace: string, size: number, env: Record<string, string> = {}): Promise<PatroniCluster> {
-        const c = new PatroniCluster(controlPlane, namespace, env);
+    static async create(controlPlane: ControlPlane, namespace: string, size: number, env: Record<string, string> = {}, opts: { tls?: boolean } = {}): Promise<PatroniCluster> {
+        const c = new PatroniCluster(controlPlane, namespace, env, opts.tls ?? true);
         for (let i = 0; i < size; i++) c.members.push(new Member(c, i, await freePort(), await freePort()));
         controlPlane.createNamespace(namespace, c.members.map(m => m.name));
         return c;
@@ -320,11 +350,15 @@ export class PatroniCluster {
     /** A libpq DSN over every member that only a writable one accepts: what a failover-aware client uses. */
     dsn(): string {
         return `host=${this.members.map(() => "127.0.0.1").join(",")} port=${this.members.map(m => m.pgPort).join(",")} ` +
-            `dbname=${APP_DB} user=${APP_USER} password=${PASSWORDS.app} target_session_attrs=read-write connect_timeout=2`;
+            `dbname=${APP_DB} user=${APP_USER} password=${PASSWORDS.app} target_session_attrs=read-write connect_timeout=2${this.sslParams()}`;
     }
 
     memberDsns(): string[] {
-        return this.members.map(m => `host=127.0.0.1 port=${m.pgPort} dbname=${APP_DB} user=${APP_USER} password=${PASSWORDS.app}`);
+        return this.members.map(m => `host=127.0.0.1 port=${m.pgPort} dbname=${APP_DB} user=${APP_USER} password=${PASSWORDS.app}${this.sslParams()}`);
+    }
+
+    private sslParams(): string {
+        return this.ca ? ` sslmode=verify-full sslrootcert=${this.ca}` : "";
     }
 
     async cluster(): Promise<any> {
@@ -366,6 +400,9 @@ export class PatroniCluster {
 
 // --------------------------------------------------------------------------------------------- the writer
 
+/** Writers not stopped yet: a failed test's writer is stopped after it (withControlPlane). */
+const LIVE_WRITERS = new Set<Writer>();
+
 /** writer.py as a child: every acknowledged id with its time, and every error. */
 export class Writer {
     readonly acked = new Map<number, number>();
@@ -378,6 +415,7 @@ export class Writer {
         this.child = spawn(PYTHON, [WRITER, "write", dsn, String(intervalMs)], { stdio: ["ignore", "pipe", "inherit"] });
         this.child.stdout!.on("data", (b: Buffer) => this.consume(b.toString()));
         this.done = new Promise(resolve => this.child.once("exit", () => resolve()));
+        LIVE_WRITERS.add(this);
     }
 
     private consume(text: string): void {
@@ -404,6 +442,7 @@ export class Writer {
     }
 
     async stop(): Promise<void> {
+        LIVE_WRITERS.delete(this);
         this.child.kill("SIGTERM");
         await this.done;
     }
@@ -461,15 +500,29 @@ export function tableDigest(member: Member, table = "writes"): { count: number; 
 }
 
 /**
- * For a describe block: a control plane started before its tests, and every cluster made through `cluster()`
- * destroyed after them, with the control plane.
+ * For a describe block: a control plane started before its tests. A cluster made through `cluster()` during a test
+ * is destroyed after that test, pass or fail (with any writer still running), so a failed case leaves nothing
+ * running into the next one; one made in a `before` hook is destroyed after the block, with the control plane.
  */
-export function withControlPlane(): { controlPlane: () => ControlPlane; cluster: (ns: string, size: number, env?: Record<string, string>) => Promise<PatroniCluster> } {
+export function withControlPlane(): {
+    controlPlane: () => ControlPlane;
+    cluster: (ns: string, size: number, env?: Record<string, string>, opts?: { tls?: boolean }) => Promise<PatroniCluster>;
+} {
     let cp: ControlPlane | undefined;
     const clusters: PatroniCluster[] = [];
+    let testClusters: PatroniCluster[] | undefined;
     before(async function () {
         this.timeout(120000);
         cp = await ControlPlane.start();
+    });
+    beforeEach(() => {
+        testClusters = [];
+    });
+    afterEach(async function () {
+        this.timeout(120000);
+        for (const w of [...LIVE_WRITERS]) await w.stop();
+        for (const c of testClusters ?? []) await c.destroy();
+        testClusters = undefined;
     });
     after(async function () {
         this.timeout(120000);
@@ -478,9 +531,9 @@ export function withControlPlane(): { controlPlane: () => ControlPlane; cluster:
     });
     return {
         controlPlane: () => cp!,
-        cluster: async (ns, size, env = {}) => {
-            const c = await PatroniCluster.create(cp!, ns, size, env);
-            clusters.push(c);
+        cluster: async (ns, size, env = {}, opts = {}) => {
+            const c = await PatroniCluster.create(cp!, ns, size, env, opts);
+            (testClusters ?? clusters).push(c);
             return c;
         },
     };
@@ -498,5 +551,85 @@ export class Load {
     async stop(): Promise<void> {
         await this.writer.stop();
         await this.sampler.stop();
+    }
+}
+
+// ----------------------------------------------------------------------------------------- object storage
+
+/**
+ * versitygw (an S3-compatible server, built from Go modules by scripts/toolchain.sh) with its posix backend, over
+ * TLS on loopback: pgBackRest 2.45 speaks only HTTPS to S3. A throwaway CA and a certificate for `localhost`
+ * (2.45 does not match IP addresses in certificates); path-style URLs.
+ */
+export class ObjectStore {
+    readonly dir: string;
+    readonly data: string;
+    readonly ca: string;
+    readonly bucket = "backups";
+    readonly key = "test-access-key";
+    readonly secret = "test-secret-key-0123456789";
+    port = 0;
+    private child?: ChildProcess;
+
+    constructor() {
+        this.dir = tempDir("objectstore-");
+        this.data = path.join(this.dir, "data");
+        fs.mkdirSync(path.join(this.data, this.bucket), { recursive: true });
+        const ssl = (args: string[]) => execFileSync("openssl", args, { cwd: this.dir, stdio: "ignore" });
+        ssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca", "-keyout", "ca.key", "-out", "ca.crt"]);
+        ssl(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "tls.key", "-out", "tls.csr"]);
+        fs.writeFileSync(path.join(this.dir, "tls.ext"), "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n");
+        ssl(["x509", "-req", "-in", "tls.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "tls.ext", "-out", "tls.crt"]);
+        this.ca = path.join(this.dir, "ca.crt");
+        execFileSync("chmod", ["a+r", this.ca]);
+    }
+
+    async start(): Promise<void> {
+        if (this.child && this.child.exitCode === null) return;
+        this.port ||= await freePort();
+        const bin = path.join(execFileSync(path.join(ROOT, "scripts", "toolchain.sh"), ["bin", "versitygw"], { encoding: "utf8" }).trim(), "versitygw");
+        const out = fs.openSync(path.join(this.dir, "versitygw.log"), "a");
+        this.child = spawn(bin, ["--quiet", "--access", this.key, "--secret", this.secret, "--port", `127.0.0.1:${this.port}`,
+            "--cert", path.join(this.dir, "tls.crt"), "--key", path.join(this.dir, "tls.key"), "posix", this.data], { stdio: ["ignore", out, out] });
+        fs.closeSync(out);
+        await waitFor("versitygw listening", 20000, () => new Promise<boolean | undefined>(resolve => {
+            const socket = net.connect(this.port, "127.0.0.1", () => { socket.end(); resolve(true); });
+            socket.once("error", () => resolve(undefined));
+        }));
+    }
+
+    async stop(): Promise<void> {
+        if (!this.child || this.child.exitCode !== null) return;
+        const child = this.child;
+        await new Promise<void>(resolve => { child.once("exit", () => resolve()); child.kill("SIGTERM"); });
+    }
+
+    /** The environment a member gets for a repository at `repoPath` (and a restore from `restoreFrom`). */
+    env(repoPath: string, extra: Record<string, string> = {}): Record<string, string> {
+        return {
+            BACKUP_S3_BUCKET: this.bucket, BACKUP_S3_ENDPOINT: "localhost", BACKUP_S3_PORT: String(this.port), BACKUP_S3_REGION: "us-east-1",
+            BACKUP_S3_URI_STYLE: "path", BACKUP_S3_CA_FILE: this.ca, BACKUP_S3_KEY: this.key, BACKUP_S3_KEY_SECRET: this.secret,
+            BACKUP_CIPHER_PASS: "test-cipher-passphrase", BACKUP_PATH: repoPath, BACKUP_IO_TIMEOUT: "5", BACKUP_AGENT_INTERVAL: "2",
+            ...extra,
+        };
+    }
+
+    /** Object keys under a repository path (files of the posix backend). */
+    files(repoPath: string): string[] {
+        const root = path.join(this.data, this.bucket, repoPath.replace(/^\//, ""));
+        const out: string[] = [];
+        const walk = (d: string) => {
+            if (!fs.existsSync(d)) return;
+            for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+                const p = path.join(d, e.name);
+                if (e.isDirectory()) walk(p); else out.push(path.relative(root, p));
+            }
+        };
+        walk(root);
+        return out.sort();
+    }
+
+    remove(): void {
+        if (!process.env.KEEP_TEST_DIRS) fs.rmSync(this.dir, { recursive: true, force: true });
     }
 }

@@ -51,6 +51,10 @@ describe("Patroni cluster: failover on the Kubernetes DCS, no acknowledged write
         await writer.waitForAcks(100);
         await writer.stop();
         const digest = await sameRowsEverywhere();
+        // TLS everywhere: replication between members, and clients (verify-full); a plain connection is refused.
+        assert.strictEqual(leader.sql("SELECT string_agg(s.ssl::text, ',') FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)"), "true,true");
+        assert.strictEqual(leader.sql("SELECT ssl::text || ' ' || version FROM pg_stat_ssl WHERE pid = pg_backend_pid()"), "true TLSv1.3");
+        assert.throws(() => leader.sql("SELECT 1", { sslmode: "disable" }), /pg_hba.conf rejects connection for host "127.0.0.1", user "postgres", database "stateful-flask-db", no encryption/);
         assert.ok(digest.count >= 100, `rows: ${digest.count}`);
         assert.deepStrictEqual(missingAcks(writer, idsOn(cluster.members[1])), []);
     });
