@@ -61,6 +61,18 @@ fi
 # 2. Patroni's consensus store answers; nothing has been written yet.
 "$PYTHON" "$HERE/pod.py" check-dcs "${DCS_CHECK_TIMEOUT:-60}" || die "the Kubernetes API is not usable (see the line above)"
 
+# A restore (RESTORE_FROM_PATH) makes a new cluster, so it only ever goes into an empty volume. The volume records
+# which restore made it; a volume that holds any other cluster stops the pod here, untouched.
+RESTORE_MARKER="$PARENT/.restored-from"
+if [ -n "${RESTORE_FROM_PATH:-}" ]; then
+  WANT="${RESTORE_FROM_PATH} ${RESTORE_TARGET_TIME:-latest}"
+  if [ -z "$FOUND" ]; then
+    printf '%s\n' "$WANT" >"$RESTORE_MARKER"
+  elif [ "$(cat "$RESTORE_MARKER" 2>/dev/null)" != "$WANT" ]; then
+    die "RESTORE_FROM_PATH is set ($WANT) but $PGDATA already holds a cluster$( [ -f "$RESTORE_MARKER" ] && echo " restored from $(cat "$RESTORE_MARKER")"); refusing to restore over it. A restore goes into a new stack (new volumes); remove restoreFrom to run this cluster as it is"
+  fi
+fi
+
 # 3. Adoption of volumes Patroni has not managed yet.
 # The official image's layout: move every entry of the volume root except lost+found into PGDATA, through
 # PGDATA.adopting so that an interrupted move resumes instead of leaving a cluster split in two.
@@ -111,6 +123,15 @@ if [ "$ADOPTING_STANDBY" = true ]; then
   ) &
 fi
 mv -f "$CONFIG.tmp" "$CONFIG"
+
+# Backups: pgBackRest's configuration (with the S3 key and the passphrase, mode 600, in the pod's memory-backed
+# RUN_DIR), and the agent that takes them on the leader.
+if [ -n "${BACKUP_S3_BUCKET:-}" ]; then
+  "$PYTHON" "$HERE/pod.py" pgbackrest-conf || die "invalid backup settings (see the line above)"
+  "$PYTHON" "$HERE/pod.py" backup-agent &
+else
+  log "WARNING: no backups configured (BACKUP_S3_BUCKET is unset): this database has no backup"
+fi
 
 # The cluster-wide settings (ttl, synchronous mode, parameters) live in the DCS and are bootstrapped once;
 # this applies the pod's desired values to an existing cluster as soon as Patroni answers.

@@ -370,6 +370,7 @@ export class PatroniCluster {
     }
 
     /** Waits until one member leads and `streaming` others replicate from it (running, lag known). */
+    /** A leader whose server accepts writes, and `streaming` running replicas streaming from it. */
     async healthy(streaming: number, timeoutMs = 90000): Promise<{ leader: Member; replicas: Member[] }> {
         return waitFor(`a leader and ${streaming} running replicas`, timeoutMs, async () => {
             const c = await this.cluster();
@@ -377,6 +378,8 @@ export class PatroniCluster {
             const replicas = c.members.filter((m: any) => m.role !== "leader" && m.state === "running");
             if (!leader || replicas.length < streaming) return undefined;
             const l = this.members.find(m => m.name === leader.name)!;
+            // The lock is taken before the promotion ends: a leader is healthy once its server accepts writes.
+            if (l.sql("SELECT pg_is_in_recovery()") !== "f") return undefined;
             if (streaming > 0 && Number(l.sql("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")) < streaming) return undefined;
             return { leader: l, replicas: this.members.filter(m => replicas.some((r: any) => r.name === m.name)) };
         });
