@@ -1,7 +1,7 @@
 /**
  * What Patroni may do in the Kubernetes API, and nothing more: it keeps the leader lock and the cluster state in
  * ConfigMaps (<scope>-config, -leader, -sync, -failover) and labels and annotates the member pods; the backup agent
- * annotates its pod and records Warning events. Namespaced:
+ * annotates its pod and records Warning events; the preStop hook reads the StatefulSet. Namespaced:
  * nothing cluster-wide (bypass_api_service is off, so it does not read the `kubernetes` Endpoints in default).
  */
 import * as k8s from "@pulumi/kubernetes";
@@ -16,6 +16,8 @@ export const PATRONI_RULES: k8s.types.input.rbac.v1.PolicyRule[] = [
     { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "patch", "update", "watch"] },
     // The backup agent's Warning events: a failing WAL archive or backup shows in `kubectl get events`.
     { apiGroups: [""], resources: ["events"], verbs: ["create"] },
+    // The leader's preStop reads the StatefulSet's replica count: it waits for a member that stays to hand over to.
+    { apiGroups: ["apps"], resources: ["statefulsets"], verbs: ["get"] },
 ];
 
 export interface PatroniRbacArgs {

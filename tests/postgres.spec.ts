@@ -157,6 +157,7 @@ describe("Postgres component (dev stack): Patroni in the StatefulSet", () => {
             { apiGroups: [""], resources: ["configmaps"], verbs: ["create", "get", "list", "patch", "update", "watch", "delete", "deletecollection"] },
             { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "patch", "update", "watch"] },
             { apiGroups: [""], resources: ["events"], verbs: ["create"] },
+            { apiGroups: ["apps"], resources: ["statefulsets"], verbs: ["get"] },
         ]);
         assert.deepStrictEqual(role.inputs.rules, PATRONI_RULES);
         const binding = one(resources, T.roleBinding, "postgres");

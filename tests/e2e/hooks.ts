@@ -1,5 +1,16 @@
-/** Root hooks of the e2e suite (.mocharc.e2e.json): the shared cluster is stopped once, after every spec. */
+/**
+ * Root hooks of the e2e suite (.mocharc.e2e.json): the shared cluster is stopped once, after every spec, and also
+ * when the run is interrupted (Ctrl-C, a CI timeout's SIGTERM), so that no kubelet, mount or iptables chain outlives it.
+ */
 import { teardown } from "./fixture";
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+        process.stderr.write(`\n[e2e] ${signal}: stopping the cluster before exiting\n`);
+        teardown();
+        process.exit(signal === "SIGINT" ? 130 : 143);
+    });
+}
 
 export const mochaHooks = {
     afterAll(this: Mocha.Context): void {

@@ -55,7 +55,7 @@ fi
 if [ -n "$FOUND" ]; then
   DATA_MAJOR=$(cat "$FOUND/PG_VERSION" 2>/dev/null || cat "$ADOPTING/PG_VERSION")
   [ "$DATA_MAJOR" = "$SERVER_MAJOR" ] ||
-    die "$FOUND holds a PostgreSQL $DATA_MAJOR cluster but this image runs PostgreSQL $SERVER_MAJOR; nothing was changed. Upgrade the data with pg_upgrade (README.md, \"Major upgrades\") or use an image of major version $DATA_MAJOR"
+    die "$FOUND holds a PostgreSQL $DATA_MAJOR cluster but this image runs PostgreSQL $SERVER_MAJOR; nothing was changed. Upgrade the data with pg_upgrade or a dump and restore into a new stack (docs/failover.md, \"What Patroni does not do\") or use an image of major version $DATA_MAJOR"
 fi
 
 # 2. Patroni's consensus store answers; nothing has been written yet.

@@ -310,7 +310,9 @@ def hba(s):
     if s["adopting_standby"]:
         lines.append('local all "%s" scram-sha-256' % s["app_user"])
     lines.append("local all all reject")
-    for cidr in s["pod_cidrs"]:
+    # Loopback too: Patroni reads its own server's timeline and LSN over a replication connection to localhost
+    # (get_replica_timeline); refused, a replica logs an error every loop and cannot take part in a leader race.
+    for cidr in ["127.0.0.1/32", "::1/128"] + [c for c in s["pod_cidrs"] if c not in ("127.0.0.1/32", "::1/128")]:
         lines.append('%s replication "%s" %s scram-sha-256' % (host, s["replication_user"], cidr))
         # pg_rewind and Patroni's checks between members connect as the superuser.
         lines.append("%s all postgres %s scram-sha-256" % (host, cidr))
@@ -476,7 +478,7 @@ def check_dcs(s, timeout):
         except urllib.error.HTTPError as e:
             if e.code in (401, 403):
                 raise ConfigError("the Kubernetes API at %s refused to %s in namespace %s (HTTP %d): Patroni's "
-                                  "service account needs the Role in components/postgres-rbac.ts"
+                                  "service account needs the Role in components/patroni-rbac.ts"
                                   % (base, what, s["namespace"], e.code))
             error = "HTTP %d on %s" % (e.code, what)
         except (urllib.error.URLError, OSError) as e:
@@ -576,27 +578,65 @@ def ordinal(name):
     return int(m.group(1)) if m else 1 << 30
 
 
-def pre_stop(s, timeout):
+def surviving_ordinals(s):
+    """The other ordinals the StatefulSet keeps (below its spec.replicas), or None outside a StatefulSet."""
+    m = re.fullmatch(r"(.+)-([0-9]+)", s["name"])
+    if not m:
+        return None
+    try:
+        sts = kube_request(s, "GET", "/apis/apps/v1/namespaces/%s/statefulsets/%s" % (s["namespace"], m.group(1)))
+    except urllib.error.HTTPError as e:
+        if e.code == 404:
+            return None
+        raise
+    return [i for i in range(int(sts["spec"].get("replicas", 1))) if i != int(m.group(2))]
+
+
+def pre_stop(s, timeout, wait_for_replica=50):
     """A leader that is being stopped (rolling update, scale-down, node drain) moves the leadership to a running
     replica by a switchover, so the cluster changes leader cleanly instead of by a failover after ttl. The
     synchronous standby is the candidate when there is one (Patroni only allows it in synchronous mode), otherwise
-    the replica with the lowest ordinal (it survives a scale-down longest)."""
-    try:
-        cluster = rest(s, "GET", "/cluster")
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        log("pre-stop: Patroni does not answer (%s); nothing to hand over" % e)
-        return
-    members = cluster.get("members", [])
-    me = next((m for m in members if m["name"] == s["name"]), None)
-    if me is None or me.get("role") != "leader":
-        return
-    replicas = [m for m in members if m["name"] != s["name"] and m.get("state") in ("running", "streaming")
-                and m.get("role") in ("sync_standby", "replica")]
-    sync = [m for m in replicas if m.get("role") == "sync_standby"]
-    pool = sync or sorted(replicas, key=lambda m: ordinal(m["name"]))
-    if not pool:
-        log("pre-stop: this leader has no running replica; stopping without a switchover")
-        return
+    the replica with the lowest ordinal (it survives a scale-down longest).
+
+    When no replica runs yet but the StatefulSet keeps other members (one pod restarts in a rolling update while a
+    scale-down removes this one), it waits up to `wait_for_replica` seconds for one: stopping without a handover
+    would leave the DCS naming this member as the last leader, and in synchronous mode no other member may then
+    promote (Patroni cannot know it has every commit), so the cluster would stay without a leader until this member
+    came back."""
+    deadline = time.time() + wait_for_replica
+    survivors = None
+    waiting = False
+    while True:
+        try:
+            cluster = rest(s, "GET", "/cluster")
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            log("pre-stop: Patroni does not answer (%s); nothing to hand over" % e)
+            return
+        members = cluster.get("members", [])
+        me = next((m for m in members if m["name"] == s["name"]), None)
+        if me is None or me.get("role") != "leader":
+            return
+        replicas = [m for m in members if m["name"] != s["name"] and m.get("state") in ("running", "streaming")
+                    and m.get("role") in ("sync_standby", "replica")]
+        sync = [m for m in replicas if m.get("role") == "sync_standby"]
+        pool = sync if s["synchronous_mode"] != "off" else sorted(replicas, key=lambda m: ordinal(m["name"]))
+        if pool:
+            break
+        if survivors is None:
+            try:
+                survivors = surviving_ordinals(s) or []
+            except (urllib.error.URLError, OSError, ValueError, ConfigError) as e:
+                log("pre-stop: cannot read the StatefulSet (%s)" % e)
+                survivors = []
+        if not survivors or time.time() >= deadline:
+            log("pre-stop: this leader has no running %sreplica; stopping without a switchover"
+                % ("synchronous " if s["synchronous_mode"] != "off" else ""))
+            return
+        if not waiting:
+            log("pre-stop: no replica to hand over to yet; waiting up to %d s for one of the members that stay (ordinals %s)"
+                % (wait_for_replica, ", ".join(map(str, survivors))))
+            waiting = True
+        time.sleep(1)
     candidate = pool[0]["name"]
     log("pre-stop: switching over from %s to %s before stopping" % (s["name"], candidate))
     try:
@@ -835,6 +875,7 @@ def backup_agent(s):
     failing_since = None
     last_stop = None
     last_error = None
+    retry_at = 0.0
     events = {}
 
     def warn(annotations, reason, message):
@@ -867,8 +908,12 @@ def backup_agent(s):
                         if status == 0:
                             info = next((x for x in json.loads(out) if x.get("name") == b["stanza"]), {})
                             last_stop = max([x["timestamp"]["stop"] for x in info.get("backup", [])] or [0])
+                            if last_stop:
+                                # A new pod (or a new leader) shows the repository's last backup, not nothing.
+                                report(s, {"stateful-flask/last-backup": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(last_stop))})
                     due = last_scheduled(b["schedule"], time.time())
-                    if last_stop is not None and (last_stop == 0 or (due is not None and last_stop < due)):
+                    if (last_stop is not None and time.time() >= retry_at
+                            and (last_stop == 0 or (due is not None and last_stop < due))):
                         log("backup: full backup (%s)" % ("the repository has none" if last_stop == 0 else "scheduled"))
                         started = time.time()
                         status, out, err = run_pgbackrest(s, "backup", "--type=full", timeout=6 * 3600)
@@ -878,7 +923,8 @@ def backup_agent(s):
                             log("backup: full backup done in %.0f s" % (last_stop - started))
                             report(s, {"stateful-flask/last-backup": stamp})
                         else:
-                            message = "full backup failed (exit %d): %s" % (status, pgbackrest_error(out, err))
+                            message = "full backup failed (exit %d): %s; next attempt in 10 minutes" % (status, pgbackrest_error(out, err))
+                            retry_at = time.time() + 600
                             log("backup: ERROR %s" % message)
                             warn({}, "BackupFailed", message)
                 a = archiver(s)
@@ -948,7 +994,9 @@ def main(argv):
             b = s["backup"] or {}
             check_archive(s, argv[2] if len(argv) > 2 else b.get("restore_from") or b.get("path"), b.get("restore_target"))
         elif cmd == "pre-stop":
-            pre_stop(s, 60)
+            # Within the pod's 120 s grace period: up to 50 s for a replica, up to 45 s for the switchover, then
+            # Patroni's fast shutdown.
+            pre_stop(s, 45)
         elif cmd == "wait-leader":
             wait_leader(s)
         else:

@@ -133,6 +133,28 @@ spec: {automountServiceAccountToken: false, containers: [{name: postgres, image:
         this.kubectl(["apply", "-f", "-"], pods);
     }
 
+    /**
+     * A StatefulSet object `postgres` with `replicas` in `ns`, as the pods' preStop reads it (no controller runs here:
+     * it creates no pods); `undefined` deletes it.
+     */
+    statefulSet(ns: string, replicas: number | undefined): void {
+        if (replicas === undefined) {
+            this.kubectl(["-n", ns, "delete", "statefulset", "postgres", "--ignore-not-found"]);
+            return;
+        }
+        this.kubectl(["apply", "-f", "-"], `apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: postgres, namespace: ${ns}}
+spec:
+  replicas: ${replicas}
+  serviceName: postgres-headless
+  selector: {matchLabels: {app: postgres}}
+  template:
+    metadata: {labels: {app: postgres}}
+    spec: {containers: [{name: postgres, image: none}]}
+`);
+    }
+
     /** Patroni's ConfigMaps in `ns` (the leader lock and the cluster state). */
     configMaps(ns: string): string[] {
         return this.kubectl(["-n", ns, "get", "configmaps", "-o", "name"]).split("\n").filter(l => l.startsWith("configmap/postgres-")).sort();
@@ -301,6 +323,18 @@ export class Member {
     }
 
     /** Runs a command of the pod (pod.py ...) as the postgres user with this member's environment. */
+    /** podCommand, without blocking: for a hook that waits for something the test then does. */
+    podCommandAsync(args: string[], extra: Record<string, string | undefined> = {}): Promise<{ status: number; stdout: string; stderr: string }> {
+        const pg = postgresIdentity();
+        const child = spawn(PYTHON, [path.join(this.cluster.podDir, "pod.py"), ...args],
+            { env: this.env(extra), uid: pg.uid, gid: pg.gid, cwd: this.runDir, stdio: ["ignore", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        child.stdout!.on("data", (b: Buffer) => (stdout += b.toString()));
+        child.stderr!.on("data", (b: Buffer) => (stderr += b.toString()));
+        return new Promise(resolve => child.once("exit", code => resolve({ status: code ?? -1, stdout, stderr })));
+    }
+
     podCommand(args: string[], extra: Record<string, string | undefined> = {}): { status: number; stdout: string; stderr: string } {
         const pg = postgresIdentity();
         const r = spawnSync(PYTHON, [path.join(this.cluster.podDir, "pod.py"), ...args],
@@ -370,7 +404,7 @@ export class PatroniCluster {
     }
 
     /** Waits until one member leads and `streaming` others replicate from it (running, lag known). */
-    /** A leader whose server accepts writes, and `streaming` running replicas streaming from it. */
+    /** A leader whose server accepts writes, `streaming` running replicas streaming from it, one synchronously unless off. */
     async healthy(streaming: number, timeoutMs = 90000): Promise<{ leader: Member; replicas: Member[] }> {
         return waitFor(`a leader and ${streaming} running replicas`, timeoutMs, async () => {
             const c = await this.cluster();
@@ -381,6 +415,9 @@ export class PatroniCluster {
             // The lock is taken before the promotion ends: a leader is healthy once its server accepts writes.
             if (l.sql("SELECT pg_is_in_recovery()") !== "f") return undefined;
             if (streaming > 0 && Number(l.sql("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")) < streaming) return undefined;
+            // Synchronous: Patroni picks the standby a loop after it streams, and records it in the DCS a loop later;
+            // until then a switchover is refused ("can not find sync_standby").
+            if (streaming > 0 && (this.env.SYNCHRONOUS_MODE ?? "on") !== "off" && !c.members.some((m: any) => m.role === "sync_standby")) return undefined;
             return { leader: l, replicas: this.members.filter(m => replicas.some((r: any) => r.name === m.name)) };
         });
     }

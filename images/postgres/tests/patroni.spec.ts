@@ -5,7 +5,7 @@
  */
 import * as assert from "assert";
 import {
-    ControlPlane, Load, Member, PASSWORDS, PatroniCluster, Writer, idsOn, missingAcks, tableDigest, waitFor, withControlPlane,
+    ControlPlane, Load, Member, PASSWORDS, PatroniCluster, Writer, idsOn, missingAcks, sleep, tableDigest, waitFor, withControlPlane,
 } from "./harness";
 
 describe("Patroni cluster: failover on the Kubernetes DCS, no acknowledged write lost", function () {
@@ -134,6 +134,36 @@ describe("Patroni cluster: failover on the Kubernetes DCS, no acknowledged write
         const noop = replica.podCommand(["pre-stop"]);
         assert.strictEqual(noop.status, 0);
         assert.doesNotMatch(noop.stderr, /switching over/);
+    });
+
+    it("a leader stopped while its replicas are down (scale-down during a rolling update) waits for a member that stays, then hands over", async () => {
+        const { leader } = await cluster.healthy(2);
+        const others = cluster.members.filter(m => m !== leader);
+        const ns = cluster.namespace;
+        // The StatefulSet the hook reads says the other members stay; they are down, as pods being replaced are.
+        const staying = others[0];
+        cluster.controlPlane.statefulSet(ns, cluster.members.length);
+        try {
+            const writer = new Writer(cluster.dsn(), 50);
+            await writer.waitForAcks(20);
+            for (const m of others) await m.stop();
+            const hook = leader.podCommandAsync(["pre-stop"]);
+            await sleep(5000);
+            staying.start();
+            const result = await hook;
+            assert.strictEqual(result.status, 0, result.stderr);
+            assert.match(result.stderr, /pre-stop: no replica to hand over to yet; waiting up to 50 s for one of the members that stay/);
+            assert.match(result.stderr, new RegExp(`pre-stop: switching over from ${leader.name} to ${staying.name} before stopping`));
+            assert.match(result.stderr, new RegExp(`pre-stop: ${staying.name} leads now`));
+            await leader.stop();
+            await writer.waitForAcks(20);
+            await writer.stop();
+            assert.deepStrictEqual(missingAcks(writer, idsOn(staying)), [], "every acknowledged write is on the member that leads now");
+        } finally {
+            cluster.controlPlane.statefulSet(ns, undefined);
+        }
+        for (const m of cluster.members) if (!m.running) m.start();
+        await sameRowsEverywhere();
     });
 
     it("a restart of every member keeps every row and the same system identifier", async () => {

@@ -73,10 +73,15 @@ describe("Postgres pod: Patroni's configuration from the environment (pod.py)", 
         assert.deepStrictEqual([strict.synchronous_mode, strict.synchronous_mode_strict], [true, true]);
     });
 
-    it("admits the app role from clients, replication and the superuser from the pod network only, and rejects the rest", () => {
+    it("admits the app role from clients, replication and the superuser from the pod network and the pod itself only, and rejects the rest", () => {
         assert.deepStrictEqual(config({ POD_CIDR: "10.244.0.0/16" }).postgresql.pg_hba, [
             "local all postgres peer",
             "local all all reject",
+            // Patroni's own replication connection to localhost (its server's timeline), only from the pod itself.
+            'host replication "replicator" 127.0.0.1/32 scram-sha-256',
+            "host all postgres 127.0.0.1/32 scram-sha-256",
+            'host replication "replicator" ::1/128 scram-sha-256',
+            "host all postgres ::1/128 scram-sha-256",
             'host replication "replicator" 10.244.0.0/16 scram-sha-256',
             "host all postgres 10.244.0.0/16 scram-sha-256",
             'host all "replicator" all reject',
