@@ -21,7 +21,7 @@ fi
 if [[ "$mode" == ci ]]; then
   if ! scripts/toolchain.sh bin >/dev/null 2>&1; then
     missing=()
-    for c in etcd kube versitygw node coredns pulumi kubernetes policy-nodejs; do
+    for c in etcd kube versitygw node coredns pulumi kubernetes policy-nodejs traefik; do
       scripts/toolchain.sh bin "$c" >/dev/null 2>&1 || missing+=("$c")
     done
     echo "e2e skipped: toolchain incomplete, missing ${missing[*]:-a required component} in ${TOOLCHAIN_CACHE:-$HOME/.cache/stateful-flask-toolchain} (build it with: bash scripts/toolchain.sh build ${missing[*]:-}; about 50 min on 2 cores for everything)"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A real single-node Kubernetes on this machine, without Docker: etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler, containerd + runc (Debian packages), a kubelet, bridge CNI (Debian's plugins), kube-proxy in
-# iptables mode, CoreDNS as a pod, and a small dynamic provisioner for the `standard` StorageClass. Containers
-# really run: pods get container IDs, IPs, DNS names and volumes on disk.
+# iptables mode, CoreDNS and Traefik (the ingress controller, class `traefik`) as pods, and a small dynamic
+# provisioner for the `standard` StorageClass. Containers really run: pods get container IDs, IPs, DNS names and
+# volumes on disk.
 #
 #   scripts/local-cluster.sh start          start everything (idempotent); prints `export KUBECONFIG=...`
 #   scripts/local-cluster.sh stop           drain the node, stop everything, remove every trace (processes,
@@ -17,7 +18,8 @@
 # $LOCAL_CLUSTER_VOLUMES/<namespace>/<claim> (default ~/.cache/stateful-flask-volumes). They outlive `stop`, and
 # a claim of the same name in a new cluster gets the same directory back (as a re-attached disk would).
 #
-# Binaries: scripts/toolchain.sh (kube, node, etcd, coredns); images: scripts/images.sh (pause, coredns).
+# Binaries: scripts/toolchain.sh (kube, node, etcd, coredns, traefik); images: scripts/images.sh (pause, coredns,
+# traefik).
 # Host settings it changes and restores on stop: net.ipv4.ip_forward, net.bridge.bridge-nf-call-iptables.
 # Versions and why: docs/local-cluster.md.
 set -euo pipefail
@@ -38,6 +40,8 @@ NODE_POD_SUBNET=10.244.0.0/24
 SERVICE_CIDR=10.96.0.0/16
 SERVICE_IP=10.96.0.1
 DNS_IP=10.96.0.10
+# The ingress controller's Service, fixed so that Traefik can publish it on Ingress status (no load balancer here).
+INGRESS_IP=10.96.0.80
 BRIDGE=sfcni0
 PROVISIONER=stateful-flask.local/hostpath
 COMPONENTS=(etcd kube-apiserver containerd kube-controller-manager kube-scheduler kubelet kube-proxy provisioner)
@@ -55,8 +59,8 @@ DIE_LOG_LINES=4
 resolve_bin() {
   BIN="${LOCAL_CLUSTER_BIN:-}"
   if [[ -z "$BIN" ]]; then
-    BIN="$("$HERE/toolchain.sh" bin etcd kube node coredns)" ||
-      die "toolchain missing; run: scripts/toolchain.sh build etcd kube node coredns"
+    BIN="$("$HERE/toolchain.sh" bin etcd kube node coredns traefik)" ||
+      die "toolchain missing; run: scripts/toolchain.sh build etcd kube node coredns traefik"
   fi
   local b
   for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do
@@ -304,6 +308,7 @@ host_setup() {
 # ------------------------------------------------------------------------------------------------ start
 node_ready() { [[ "$(kubectl get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" == True ]]; }
 coredns_ready() { [[ "$(kubectl -n kube-system get deploy coredns -o jsonpath='{.status.readyReplicas}')" == 1 ]]; }
+traefik_ready() { [[ "$(kubectl -n traefik get deploy traefik -o jsonpath='{.status.readyReplicas}')" == 1 ]]; }
 
 start() {
   resolve_bin
@@ -326,8 +331,9 @@ start() {
   start_component containerd
   wait_for "kube-apiserver ready" 120 kubectl get --raw /readyz
   wait_for "containerd answering" 60 ctr --address "$CONTAINERD_SOCK" version
-  # The sandbox image must be there before the kubelet creates the first pod; CoreDNS's too.
-  bash "$HERE/images.sh" import --address "$CONTAINERD_SOCK" pause coredns >&2 || die "could not import the pause and coredns images"
+  # The sandbox image must be there before the kubelet creates the first pod; CoreDNS's and Traefik's too.
+  bash "$HERE/images.sh" import --address "$CONTAINERD_SOCK" pause coredns traefik >&2 ||
+    die "could not import the pause, coredns and traefik images"
   start_component kube-controller-manager
   start_component kube-scheduler
   start_component kubelet
@@ -336,8 +342,11 @@ start() {
   kubectl apply --server-side --force-conflicts --field-manager=local-cluster -f "$HERE/local-cluster/storage.yaml" >/dev/null
   sed -e "s/__DNS_IP__/$DNS_IP/g" "$HERE/local-cluster/coredns.yaml" |
     kubectl apply --server-side --force-conflicts --field-manager=local-cluster -f - >/dev/null
+  sed -e "s/__INGRESS_IP__/$INGRESS_IP/g" "$HERE/local-cluster/traefik.yaml" |
+    kubectl apply --server-side --force-conflicts --field-manager=local-cluster -f - >/dev/null
   start_component provisioner
   wait_for "CoreDNS Ready" 180 coredns_ready
+  wait_for "Traefik Ready (ingress class traefik at $INGRESS_IP)" 180 traefik_ready
   log "cluster ready in $((SECONDS - t0))s (node $NODE_NAME at $NODE_IP, API https://$NODE_IP:$APISERVER_PORT)"
   echo "export KUBECONFIG=$KUBECONFIG_PATH"
 }

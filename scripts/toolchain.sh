@@ -12,7 +12,8 @@
 # everything from an empty Go build cache); they run under `nice` with -p 2.
 #
 # Components (all required): etcd kube (the API the Patroni tests and the cluster run on), versitygw (the backup
-# tests' S3 server), node coredns (the real single-node cluster), pulumi kubernetes policy-nodejs (the real engine).
+# tests' S3 server), node coredns traefik (the real single-node cluster), pulumi kubernetes policy-nodejs (the real
+# engine).
 # Blocked, tried and reported: random language-nodejs.
 # Every pinned version below can be overridden from the environment (e.g. K8S_VERSION=v1.36.1).
 # shellcheck disable=SC2317 # the build_* functions are called indirectly, by name
@@ -40,11 +41,16 @@ K8S_VERSION="${K8S_VERSION:-v1.36.3}"
 # CoreDNS and versitygw are tagged modules that build with plain `go build` (no replace directives).
 COREDNS_VERSION="${COREDNS_VERSION:-v1.14.7}"
 VERSITYGW_VERSION="${VERSITYGW_VERSION:-v1.8.0}"
+# Traefik, the local cluster's ingress controller. 3.6.12, not 3.7.x (what the dev stack's chart runs): every 3.7
+# release replaces github.com/traefik/traefik/dynamic/ext with ./pkg/config/dynamic/ext, a nested module that is
+# neither in the module zip nor served by the proxy (403 "This module version is not available"). The Ingress API
+# the program uses is the same in both.
+TRAEFIK_VERSION="${TRAEFIK_VERSION:-v3.6.12}"
 
 # REQUIRED: what the e2e suite needs. BLOCKED: refused by the proxy here; tried on every build (one request
 # each) and reported, but their absence is not a failure.
 # Build order: what `npm test` needs first (etcd, kube, versitygw), then the cluster's node, then the engine.
-REQUIRED_COMPONENTS=(etcd kube versitygw node coredns pulumi kubernetes policy-nodejs)
+REQUIRED_COMPONENTS=(etcd kube versitygw node coredns pulumi kubernetes policy-nodejs traefik)
 BLOCKED_COMPONENTS=(random language-nodejs)
 ALL_COMPONENTS=("${REQUIRED_COMPONENTS[@]}" "${BLOCKED_COMPONENTS[@]}")
 
@@ -66,6 +72,7 @@ component_dir() {
     node) echo "$CACHE/kubernetes-node-$K8S_VERSION" ;;
     coredns) echo "$CACHE/coredns-$COREDNS_VERSION" ;;
     versitygw) echo "$CACHE/versitygw-$VERSITYGW_VERSION" ;;
+    traefik) echo "$CACHE/traefik-$TRAEFIK_VERSION" ;;
     *) echo "unknown component: $1 (known: ${ALL_COMPONENTS[*]})" >&2; return 1 ;;
   esac
 }
@@ -253,6 +260,12 @@ build_versitygw() {
   build_go_tool "$1" versitygw github.com/versity/versitygw "$VERSITYGW_VERSION" github.com/versity/versitygw/cmd/versitygw versitygw
 }
 
+# Traefik, the ingress controller of the real single-node cluster (scripts/local-cluster/traefik.yaml).
+build_traefik() {
+  build_go_tool "$1" traefik github.com/traefik/traefik/v3 "$TRAEFIK_VERSION" github.com/traefik/traefik/v3/cmd/traefik traefik \
+    "-X github.com/traefik/traefik/v3/pkg/version.Version=${TRAEFIK_VERSION#v}"
+}
+
 # ------------------------------------------------------------------------------------------------ driver
 build_component() {
   local c="$1" dir; dir="$(component_dir "$c")"
@@ -262,12 +275,17 @@ build_component() {
   fi
   mkdir -p "$dir"
   log "building $c into $dir (log: $dir/build.log)"
-  local start=$SECONDS
+  local start=$SECONDS heartbeat
+  # A line a minute while it builds: some parts take several minutes on 2 cores.
+  (while sleep 60; do log "still building $c ($((SECONDS - start))s; $(wc -l <"$dir/build.log" 2>/dev/null || echo 0) lines in build.log)"; done) &
+  heartbeat=$!
   if "build_${c//-/_}" "$dir" >"$dir/build.log" 2>&1; then
+    kill "$heartbeat" 2>/dev/null || true; wait "$heartbeat" 2>/dev/null || true
     local took=$((SECONDS - start))
     echo "built in ${took}s on $(date -u +%FT%TZ), $(nproc) cores" >"$dir/bin/.complete"
     log "built $c in ${took}s: $(find "$dir/bin" -mindepth 1 -maxdepth 1 ! -name '.*' -printf '%f ')"
   else
+    kill "$heartbeat" 2>/dev/null || true; wait "$heartbeat" 2>/dev/null || true
     log "could not build $c (after $((SECONDS - start))s); last lines of $dir/build.log:"
     tail -n 15 "$dir/build.log" >&2
     return 1

@@ -126,6 +126,11 @@ export function imageSpecs(): ImageSpec[] {
             context: assembledContext("coredns", path.join(local, "coredns"), { coredns: () => path.join(toolchainBin("coredns"), "coredns") }),
             refs: ["stateful-flask.local/coredns:1.14.7"],
         },
+        {
+            name: "traefik", dockerfile: path.join(local, "traefik", "Dockerfile"),
+            context: assembledContext("traefik", path.join(local, "traefik"), { traefik: () => path.join(toolchainBin("traefik"), "traefik") }),
+            refs: ["stateful-flask.local/traefik:3.6.12"],
+        },
     ];
 }
 

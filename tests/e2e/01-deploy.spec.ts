@@ -4,8 +4,8 @@
  */
 import * as assert from "assert";
 import * as path from "path";
-import { ROOT, key, onOutput } from "./driver";
-import { API, API_NS, NS, configure, converge, e2e, get, healthy, listTasks, postTask, postgresPods, psql, rowsEverywhere, up } from "./fixture";
+import { LOCAL_INGRESS_HOST, LOCAL_INGRESS_IP, ROOT, key, onOutput } from "./driver";
+import { API, API_NS, NS, configure, converge, e2e, get, healthy, listTasks, postTask, postgresPods, psql, rowsEverywhere, up, viaIngress } from "./fixture";
 
 describe("e2e 01: the local stack deployed with the real engine on a real node", function () {
     it("deploys everything; Postgres bootstraps through Patroni and the migration Job runs against it", async () => {
@@ -47,6 +47,20 @@ describe("e2e 01: the local stack deployed with the real engine on a real node",
         assert.ok(listed.some(t => t.id === r.task!.id && t.title === "New task"));
         const rows = await rowsEverywhere();
         assert.ok(rows.count >= 1);
+    });
+
+    it("serves the API through the ingress: Host drexii.me reaches it through Traefik, and the Ingress publishes the controller's address", async () => {
+        const result = await up();
+        assert.strictEqual(result.outputs.ingressAddress.value, LOCAL_INGRESS_IP);
+        assert.strictEqual(result.outputs.apiUrl.value, `http://${LOCAL_INGRESS_HOST}`);
+        const created = await viaIngress(LOCAL_INGRESS_HOST, "POST", "/tasks", { title: "Through the ingress", description: "Host: drexii.me" });
+        assert.strictEqual(created.status, 201, created.body);
+        const id = JSON.parse(created.body).id;
+        const listed = await viaIngress(LOCAL_INGRESS_HOST, "GET", "/tasks");
+        assert.strictEqual(listed.status, 200);
+        assert.ok(JSON.parse(listed.body).tasks.some((t: any) => t.id === id && t.title === "Through the ingress"));
+        assert.strictEqual((await viaIngress("other.example", "GET", "/tasks")).status, 404, "a host the Ingress does not name is not routed");
+        await rowsEverywhere();
     });
 
     it("a second up and a preview change nothing", async () => {

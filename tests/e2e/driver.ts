@@ -185,11 +185,25 @@ export function stackPasswords(volumesDir: string): Record<string, string> {
     return have;
 }
 
+/** The local cluster's ingress controller (scripts/local-cluster/traefik.yaml): the Service it publishes on Ingress status. */
+export const LOCAL_INGRESS_IP = "10.96.0.80";
+export const LOCAL_INGRESS_HOST = "drexii.me";
+
+/**
+ * What the local cluster adds to Pulumi.local.yaml: its Traefik as an existing controller, serving the seed's host.
+ * (The committed stack file keeps `ingressController: none` for kind and minikube, which have no controller.)
+ */
+export const LOCAL_CLUSTER_CONFIG: Record<string, string> = {
+    [key("ingressController")]: "existing",
+    [key("ingressClassName")]: "traefik",
+    [key("ingressHost")]: LOCAL_INGRESS_HOST,
+};
+
 export interface OpenStackArgs {
     /** Holds the backend, PULUMI_HOME, the workspace and the passphrase; created when missing. */
     readonly stateDir: string;
     readonly cluster: Cluster;
-    /** Extra config on top of Pulumi.local.yaml (namespaced keys). */
+    /** Extra config on top of Pulumi.local.yaml and LOCAL_CLUSTER_CONFIG (namespaced keys). */
     readonly config?: Record<string, string>;
 }
 
@@ -228,7 +242,7 @@ export async function openStack(args: OpenStackArgs): Promise<Stack> {
     });
 
     const config: ConfigMap = {};
-    for (const [k, v] of Object.entries({ ...committedConfig(), ...(args.config ?? {}) })) {
+    for (const [k, v] of Object.entries({ ...committedConfig(), ...LOCAL_CLUSTER_CONFIG, ...(args.config ?? {}) })) {
         config[k] = { value: v };
     }
     for (const [k, v] of Object.entries(stackPasswords(args.cluster.volumesDir))) {

@@ -7,19 +7,21 @@
 import * as assert from "assert";
 import * as crypto from "crypto";
 import * as fs from "fs";
+import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import { Stack, UpResult } from "@pulumi/pulumi/automation";
 import { BuiltImage, buildImage, debianMirrors, imageSpecs, importImage } from "../../scripts/images/build";
 import {
-    Cluster, ROOT, committedConfig, getJson, importImages, key, kubectl, onOutput, openStack, progress, setConfig,
+    Cluster, LOCAL_CLUSTER_CONFIG, LOCAL_INGRESS_IP, ROOT, committedConfig, getJson, importImages, key, kubectl, onOutput, openStack, progress, setConfig,
     someClusterRunning, startCluster, stopCluster, toolchainBin, waitFor,
 } from "./driver";
 
 export const NS = "postgres";
 export const API_NS = "stateful-namespace";
 export const API = "stateful-flask";
-export const BASE = committedConfig();
+/** The stack's config as deployed here: Pulumi.local.yaml plus the local cluster's ingress (driver.ts). */
+export const BASE = { ...committedConfig(), ...LOCAL_CLUSTER_CONFIG };
 export const IMAGE_V1 = BASE[key("apiImage")];
 export const IMAGE_V2 = IMAGE_V1.replace(/:[^:/]+$/, ":v1.1.0");
 export const POSTGRES_IMAGE = BASE[key("postgresImage")];
@@ -189,6 +191,24 @@ export async function listTasks(): Promise<Task[]> {
     const r = await fetch(`${await apiBase()}/tasks`, { signal: AbortSignal.timeout(10000) });
     assert.strictEqual(r.status, 200, `GET /tasks answered ${r.status}`);
     return ((await r.json()) as { tasks: Task[] }).tasks;
+}
+
+/** A request through the local cluster's ingress controller (its Service), with the given Host header. */
+export function viaIngress(host: string, method: string, route: string, body?: unknown): Promise<{ status: number; body: string }> {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+        const req = http.request({
+            host: LOCAL_INGRESS_IP, port: 80, method, path: route, timeout: 10000,
+            headers: { Host: host, ...(data ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(data) } : {}) },
+        }, res => {
+            let text = "";
+            res.on("data", (c: Buffer) => (text += c.toString()));
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+        });
+        req.on("timeout", () => req.destroy(new Error(`${method} ${route} via the ingress timed out`)));
+        req.on("error", reject);
+        req.end(data);
+    });
 }
 
 /** The rows through the API, and on every Postgres pod (replicas waited for), all equal. */

@@ -10,10 +10,12 @@ import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
 import {
-    Cluster, ROOT, getJson, importImages, localUpDirs, openStack, progress, sh, someClusterRunning, startCluster, toolchainBin,
+    Cluster, LOCAL_INGRESS_HOST, LOCAL_INGRESS_IP, ROOT, getJson, importImages, localUpDirs, openStack, progress, sh, someClusterRunning, startCluster,
+    toolchainBin,
 } from "./driver";
 
 const PORT = Number(process.env.LOCAL_UP_PORT ?? 8080);
+const INGRESS_PORT = Number(process.env.LOCAL_UP_INGRESS_PORT ?? 8081);
 
 async function portFree(port: number): Promise<boolean> {
     return new Promise(resolve => {
@@ -22,27 +24,31 @@ async function portFree(port: number): Promise<boolean> {
     });
 }
 
-/** socat from 127.0.0.1:PORT to the API Service's ClusterIP (kube-proxy routes it), restarted when it changed. */
-async function forward(state: string, clusterIp: string): Promise<string> {
-    const pidFile = path.join(state, "forwarder.pid");
-    const target = `TCP:${clusterIp}:80`;
+/**
+ * socat from 127.0.0.1:`port` to `target` (a ClusterIP:port that kube-proxy routes), restarted when it changed; its
+ * pid in `<state>/<name>.pid` (local:down stops it).
+ */
+async function forward(state: string, name: string, port: number, target: string): Promise<string> {
+    const pidFile = path.join(state, `${name}.pid`);
+    const to = `TCP:${target}`;
     if (fs.existsSync(pidFile)) {
         const [pid, oldTarget, oldPort] = fs.readFileSync(pidFile, "utf8").trim().split(" ");
         let alive = false;
         try { process.kill(Number(pid), 0); alive = true; } catch { /* gone */ }
-        if (alive && oldTarget === target && Number(oldPort) === PORT) return `http://127.0.0.1:${PORT}`;
+        if (alive && oldTarget === to && Number(oldPort) === port) return `http://127.0.0.1:${port}`;
         if (alive) process.kill(Number(pid), "SIGTERM");
         await new Promise(r => setTimeout(r, 500));
     }
-    if (!(await portFree(PORT))) {
-        throw new Error(`127.0.0.1:${PORT} is in use; set LOCAL_UP_PORT to a free port`);
+    if (!(await portFree(port))) {
+        throw new Error(`127.0.0.1:${port} is in use; set ${name === "forwarder" ? "LOCAL_UP_PORT" : "LOCAL_UP_INGRESS_PORT"} to a free port`);
     }
-    const child = spawn("socat", [`TCP-LISTEN:${PORT},bind=127.0.0.1,reuseaddr,fork`, target], {
-        detached: true, stdio: ["ignore", fs.openSync(path.join(state, "forwarder.log"), "a"), fs.openSync(path.join(state, "forwarder.log"), "a")],
+    const logFile = path.join(state, `${name}.log`);
+    const child = spawn("socat", [`TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`, to], {
+        detached: true, stdio: ["ignore", fs.openSync(logFile, "a"), fs.openSync(logFile, "a")],
     });
     child.unref();
-    fs.writeFileSync(pidFile, `${child.pid} ${target} ${PORT}\n`);
-    return `http://127.0.0.1:${PORT}`;
+    fs.writeFileSync(pidFile, `${child.pid} ${to} ${port}\n`);
+    return `http://127.0.0.1:${port}`;
 }
 
 async function main(): Promise<void> {
@@ -50,8 +56,8 @@ async function main(): Promise<void> {
     fs.mkdirSync(dirs.state, { recursive: true });
     const bin = toolchainBin();
 
-    progress("images: api, postgres, pause, coredns (built from Debian packages when missing; cached by content)");
-    sh(path.join(ROOT, "scripts", "images.sh"), ["build", "api", "postgres", "pause", "coredns"]);
+    progress("images: api, postgres, pause, coredns, traefik (built when missing; cached by content)");
+    sh(path.join(ROOT, "scripts", "images.sh"), ["build", "api", "postgres", "pause", "coredns", "traefik"]);
 
     if (someClusterRunning() && !fs.existsSync(path.join(dirs.cluster, "pids", "kube-apiserver.pid"))) {
         throw new Error("another local cluster runs on this machine (node address 10.250.0.1 is taken): stop it first (its state dir's local-cluster.sh stop, or npm run local:down)");
@@ -68,9 +74,11 @@ async function main(): Promise<void> {
     progress(`deploy: ${JSON.stringify(result.summary.resourceChanges ?? {})} in ${((Date.now() - started) / 1000).toFixed(0)}s`);
 
     const svc = getJson(cluster, ["service", "stateful-flask", "-n", "stateful-namespace"]);
-    const url = await forward(dirs.state, svc.spec.clusterIP);
+    const url = await forward(dirs.state, "forwarder", PORT, `${svc.spec.clusterIP}:80`);
     const health = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(10000) });
     if (health.status !== 200) throw new Error(`${url}/healthz answered ${health.status}`);
+    // The ingress path: Traefik's Service, which routes by the Host header the Ingress names.
+    const ingress = await forward(dirs.state, "ingress-forwarder", INGRESS_PORT, `${LOCAL_INGRESS_IP}:80`);
 
     const outputs = Object.entries(result.outputs)
         .map(([k, o]) => `  ${k}: ${o.secret ? "[secret]" : JSON.stringify(o.value)}`).join("\n");
@@ -79,6 +87,7 @@ async function main(): Promise<void> {
     process.stdout.write(`The API serves at ${url}\n`);
     process.stdout.write(`  curl -X POST -H "Content-Type: application/json" -d '{"title": "New task", "description": "Deploy the stateful microservice"}' ${url}/tasks\n`);
     process.stdout.write(`  curl ${url}/tasks\n`);
+    process.stdout.write(`Through the ingress (Traefik, Host ${LOCAL_INGRESS_HOST}): curl -H "Host: ${LOCAL_INGRESS_HOST}" ${ingress}/tasks\n`);
 }
 
 main().catch(err => {
