@@ -159,6 +159,9 @@ export = async () => {
             backupEndpoint: backup.endpoint,
             // Every backup is encrypted with it: keep a copy outside this stack (docs/backups.md).
             backupCipherPassphrase: backup.cipherPassphrase,
+            // The last backup and the WAL archive's state, from the leader (docs/backups.md, "Is it working?").
+            backupStatus: `kubectl -n ${postgres.namespaceName} exec "$(kubectl -n ${postgres.namespaceName} get pods -l role=master -o name)" -c postgres -- ` +
+                "/usr/local/lib/stateful-flask-postgres/pod.py backup-status",
         } : {
             backups: "OFF: this stack's database has no backup; set backupMode (docs/backups.md)",
         }),

@@ -284,7 +284,13 @@ export class Postgres extends pulumi.ComponentResource {
         if (tlsArg !== false) {
             const seed = tlsArg === true ? generated("tls-seed") : pulumi.output(tlsArg.seed);
             const names = postgresDnsNames(ns, { primary: PRIMARY_SERVICE, readOnly: READ_ONLY_SERVICE, headless: HEADLESS_SERVICE });
-            const material = pulumi.secret(seed).apply(s => tlsMaterial(s, names));
+            const material = pulumi.secret(seed).apply(s => {
+                if (s.length < 16) {
+                    throw new ConfigError("postgresTlsSeed", `a secret of ${s.length} characters`,
+                        "expected at least 16 characters; set it with pulumi config set --secret postgresTlsSeed, or unset it to generate one");
+                }
+                return tlsMaterial(s, names);
+            });
             this.caCertificate = pulumi.unsecret(material.apply(m => m.caCert));
             tlsChecksum = pulumi.unsecret(material.apply(m => crypto.createHash("sha256").update(m.cert).digest("hex")));
             this.tlsSecret = new k8s.core.v1.Secret(`${name}-tls`, {

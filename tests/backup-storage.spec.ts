@@ -140,6 +140,8 @@ describe("backups (dev stack): a Spaces bucket and a key limited to it", () => {
         assert.strictEqual((await unwrap(run.exports.backupEndpoint)).value, "fra1.digitaloceanspaces.com");
         assert.deepStrictEqual(await unwrap(run.exports.backupCipherPassphrase), { value: "mockpasswordbackupscipherpassphrase", secret: true });
         assert.strictEqual(run.exports.backups, undefined);
+        assert.strictEqual(run.exports.backupStatus,
+            'kubectl -n postgres exec "$(kubectl -n postgres get pods -l role=master -o name)" -c postgres -- /usr/local/lib/stateful-flask-postgres/pod.py backup-status');
     });
 
     it("keeps overwritten and deleted versions for backupRetentionDays", async () => {

@@ -317,6 +317,11 @@ describe("Postgres component (dev stack): Patroni in the StatefulSet", () => {
         assert.deepStrictEqual(all(a.resources, T.randomPassword).filter(p => p.name === "postgres-tls-seed"), []);
     });
 
+    it("refuses a TLS seed shorter than 16 characters, naming the key and not the secret", async () => {
+        await assert.rejects(evaluate("dev", { "stateful-flask:postgresTlsSeed": "short-seed" }),
+            /postgresTlsSeed: "a secret of 10 characters" is not valid; expected at least 16 characters/);
+    });
+
     it("turns TLS off with postgresTls false: no certificate, no CA, a plain DATABASE_URL", async () => {
         const run = await evaluate("dev", { "stateful-flask:postgresTls": "false" });
         assert.deepStrictEqual(all(run.resources, T.secret).filter(r => r.inputs.metadata.name === "postgres-tls"), []);

@@ -5,6 +5,7 @@
 import * as assert from "assert";
 import { spawnSync } from "child_process";
 import * as path from "path";
+import { installedVersions, pinnedPackages } from "../../../scripts/images/packages";
 import { PYTHON } from "./harness";
 
 const POD_PY = path.join(__dirname, "..", "pod", "pod.py");
@@ -32,6 +33,14 @@ function fails(env: Record<string, string | undefined>, message: string): void {
 }
 
 describe("Postgres pod: Patroni's configuration from the environment (pod.py)", () => {
+    it("runs on exactly the Debian packages the image installs (images/postgres/packages.txt): what is tested is what ships", () => {
+        const pinned = pinnedPackages(path.join(__dirname, "..", "packages.txt"));
+        assert.strictEqual(pinned["postgresql-15"], "15.20-0+deb12u1");
+        assert.strictEqual(pinned.patroni, "3.0.2-1");
+        assert.strictEqual(pinned.pgbackrest, "2.45-1");
+        assert.deepStrictEqual(installedVersions(Object.keys(pinned)), pinned);
+    });
+
     it("names the member after the pod and keeps the DCS in ConfigMaps of the pod's namespace, found by the pods' labels", () => {
         const c = config();
         assert.strictEqual(c.name, "postgres-1");
