@@ -9,7 +9,7 @@ import {
     ConfigError, validateCidr, validateEmail, validateHost, validateHttpPath, validateInteger, validateName,
     validateOneOf, validatePinnedImage, validateStorageSize, validateTimeOfDay,
 } from "./components/validate";
-import { validateAddressList, validateCronSchedule, validateRepositoryPath, validateTimestamp } from "./components/validate";
+import { validateAddressList, validateCronSchedule, validatePemCertificates, validateRepositoryPath, validateTimestamp } from "./components/validate";
 import { docrRegistryName } from "./components/registry-access";
 import { MAINTENANCE_DAYS, validateNodePool } from "./components/doks-cluster";
 import { SYNCHRONOUS_MODES, SynchronousMode } from "./components/postgres";
@@ -131,6 +131,10 @@ interface BackupSettings {
     readonly cipherPassphrase?: pulumi.Output<string>;
     /** Create this stack's cluster from another repository in the bucket, optionally at a point in time. */
     readonly restoreFrom?: { readonly path: string; readonly targetTime?: string };
+    /** `host` (virtual-hosted, Spaces) or `path` style S3 requests. */
+    readonly uriStyle: "host" | "path";
+    /** PEM CA(s) the S3 endpoint's certificate is checked against instead of the public CAs (a private store). */
+    readonly caCertificate?: string;
 }
 
 /** A bucket and a key limited to it are created by the program. */
@@ -341,8 +345,8 @@ export function parseConfig(stack: string, read: ConfigReader, readSecret: Secre
 }
 
 // Every key of the backup section but backupMode; with backups off, setting any of them is refused.
-const BACKUP_KEYS = ["backupBucket", "backupRegion", "backupEndpoint", "backupPath", "backupSchedule", "backupRetentionFull",
-    "backupRetentionDays", "archiveTimeout", "restoreFrom", "restoreTargetTime"] as const;
+const BACKUP_KEYS = ["backupBucket", "backupRegion", "backupEndpoint", "backupUriStyle", "backupCaCertificate", "backupPath",
+    "backupSchedule", "backupRetentionFull", "backupRetentionDays", "archiveTimeout", "restoreFrom", "restoreTargetTime"] as const;
 const BACKUP_SECRET_KEYS = ["backupAccessKeyId", "backupSecretAccessKey", "backupCipherPassphrase"] as const;
 
 function parseBackupConfig(stack: string, cluster: AppConfig["cluster"], r: Reader, readSecret: SecretReader): BackupConfig {
@@ -406,7 +410,19 @@ function parseBackupConfig(stack: string, cluster: AppConfig["cluster"], r: Read
         restoreFrom = { path: sourcePath, ...(targetTime !== undefined ? { targetTime: validateTimestamp("restoreTargetTime", targetTime) } : {}) };
     }
 
+    // Another S3-compatible store (MinIO, versitygw, the local cluster's) may answer only path-style requests and
+    // have a private CA; the bucket this stack creates is in Spaces, host-style with the public CAs.
+    const uriStyle = validateOneOf("backupUriStyle", r.string("backupUriStyle", "host"), ["host", "path"] as const);
+    const caSet = r.string("backupCaCertificate");
+    if (mode === "spaces" && (r.string("backupUriStyle") !== undefined || caSet !== undefined)) {
+        const key = r.string("backupUriStyle") !== undefined ? "backupUriStyle" : "backupCaCertificate";
+        throw new ConfigError(key, r.string(key), "backupMode spaces reaches its bucket in DigitalOcean Spaces host-style with the public CAs; this key is for backupMode existing with another S3 store");
+    }
+    const caCertificate = caSet === undefined ? undefined : validatePemCertificates("backupCaCertificate", caSet);
+
     const settings: BackupSettings = {
+        uriStyle,
+        ...(caCertificate !== undefined ? { caCertificate } : {}),
         bucket,
         region,
         endpoint,

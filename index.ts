@@ -82,6 +82,8 @@ export = async () => {
             retentionFull: b.retentionFull,
             archiveTimeout: b.archiveTimeout,
             restoreFrom: b.restoreFrom,
+            uriStyle: b.uriStyle,
+            caCertificate: b.caCertificate,
         };
     }
 

@@ -34,6 +34,9 @@ export const TLS_SECRET = "postgres-tls";
 export const TLS_DIR = "/etc/postgresql-tls";
 /** The Secret with the object store's key and the repository's passphrase. */
 export const BACKUP_SECRET = "postgres-backup";
+/** The ConfigMap with the object store's CA, when it has a private one; mounted at {@link BACKUP_CA_DIR}. */
+export const BACKUP_CA_CONFIG_MAP = "postgres-backup-ca";
+export const BACKUP_CA_DIR = "/etc/postgres-backup-ca";
 
 export { SYNCHRONOUS_MODES, SynchronousMode };
 
@@ -62,6 +65,8 @@ export interface PostgresBackupArgs {
     readonly archiveTimeout?: number;
     /** `host` (virtual-hosted, Spaces) or `path` style S3 URLs. @default "host" */
     readonly uriStyle?: "host" | "path";
+    /** PEM CA(s) the endpoint's certificate is verified against instead of the image's public CAs. @default the public CAs */
+    readonly caCertificate?: string;
     /** Create this cluster from a backup: the source repository's path (same bucket), and optionally a time. */
     readonly restoreFrom?: { readonly path: string; readonly targetTime?: string };
 }
@@ -185,6 +190,8 @@ export class Postgres extends pulumi.ComponentResource {
     public readonly synchronousMode: SynchronousMode;
     /** The object store's key and the repository passphrase, when backups are on. */
     public readonly backupSecret?: k8s.core.v1.Secret;
+    /** The object store's private CA, when one is given. */
+    public readonly backupCaConfigMap?: k8s.core.v1.ConfigMap;
     /** The server's TLS certificate, key and CA, when TLS is on. */
     public readonly tlsSecret?: k8s.core.v1.Secret;
     /** The CA clients verify the server with (PEM, public); undefined without TLS. */
@@ -309,6 +316,8 @@ export class Postgres extends pulumi.ComponentResource {
         }
 
         let backupEnv: k8s.types.input.core.v1.EnvVar[] = [];
+        const backupMounts: k8s.types.input.core.v1.VolumeMount[] = [];
+        const backupVolumes: k8s.types.input.core.v1.Volume[] = [];
         if (args.backup) {
             const b = args.backup;
             this.backupSecret = new k8s.core.v1.Secret(`${name}-backup`, {
@@ -336,6 +345,15 @@ export class Postgres extends pulumi.ComponentResource {
                 ...(b.restoreFrom ? [{ name: "RESTORE_FROM_PATH", value: b.restoreFrom.path }] : []),
                 ...(b.restoreFrom?.targetTime ? [{ name: "RESTORE_TARGET_TIME", value: b.restoreFrom.targetTime }] : []),
             ];
+            if (b.caCertificate !== undefined) {
+                this.backupCaConfigMap = new k8s.core.v1.ConfigMap(`${name}-backup-ca`, {
+                    metadata: { name: BACKUP_CA_CONFIG_MAP, namespace: ns, labels },
+                    data: { "ca.crt": b.caCertificate },
+                }, inNamespace);
+                backupEnv.push({ name: "BACKUP_S3_CA_FILE", value: `${BACKUP_CA_DIR}/ca.crt` });
+                backupMounts.push({ name: "backup-ca", mountPath: BACKUP_CA_DIR, readOnly: true });
+                backupVolumes.push({ name: "backup-ca", configMap: { name: BACKUP_CA_CONFIG_MAP } });
+            }
         }
 
         this.rbac = new PatroniRbac(`${name}-patroni`, { namespace: ns, name: "postgres", labels }, { parent: this, dependsOn: [this.namespace] });
@@ -398,8 +416,8 @@ export class Postgres extends pulumi.ComponentResource {
                     resources,
                     imagePullSecrets: this.pullSecret ? [this.pullSecret.secretName] : undefined,
                     extraEnv: [...tlsEnv, ...backupEnv],
-                    extraMounts: tlsMounts,
-                    extraVolumes: tlsVolumes,
+                    extraMounts: [...tlsMounts, ...backupMounts],
+                    extraVolumes: [...tlsVolumes, ...backupVolumes],
                     annotations: tlsChecksum ? { "stateful-flask/tls-sha256": tlsChecksum } : undefined,
                 }),
                 // Exactly the tutorial's template: any difference in this immutable field replaces the StatefulSet.
@@ -415,7 +433,8 @@ export class Postgres extends pulumi.ComponentResource {
         }, {
             ...inNamespace,
             dependsOn: [this.namespace, this.credentials, this.rbac, this.headlessService, ...(this.pullSecret ? [this.pullSecret] : []),
-                ...(this.backupSecret ? [this.backupSecret] : []), ...(this.tlsSecret ? [this.tlsSecret] : [])],
+                ...(this.backupSecret ? [this.backupSecret] : []), ...(this.backupCaConfigMap ? [this.backupCaConfigMap] : []),
+                ...(this.tlsSecret ? [this.tlsSecret] : [])],
             protect,
             // volumeClaimTemplates are immutable (pulumi-kubernetes #4328): a new size there would replace the
             // StatefulSet. The size is applied to the existing PVCs instead (volumeSizes below); the template

@@ -1,3 +1,4 @@
+import * as crypto from "crypto";
 /**
  * Pure validators shared by `config.ts` and the components. Each throws a `ConfigError` whose message names
  * the key, the value that was given and what is allowed, so a bad input fails before any resource is
@@ -253,3 +254,21 @@ export function validateTimestamp(key: string, value: unknown): string {
     }
     return value as string;
 }
+
+/** One or more PEM certificates (a CA bundle), each parsed; returns the text unchanged. */
+export function validatePemCertificates(key: string, value: unknown): string {
+    const blocks = typeof value === "string" ? value.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) : null;
+    const shown = typeof value === "string" && value.length > 60 ? `${value.slice(0, 57)}...` : value;
+    if (!blocks) {
+        throw new ConfigError(key, shown, "expected PEM certificates (-----BEGIN CERTIFICATE----- ...), such as the contents of the S3 server's CA file");
+    }
+    for (const block of blocks) {
+        try {
+            new crypto.X509Certificate(block);
+        } catch (err) {
+            throw new ConfigError(key, shown, `expected PEM certificates; one does not parse (${err instanceof Error ? err.message : String(err)})`);
+        }
+    }
+    return value as string;
+}
+

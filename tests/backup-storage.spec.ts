@@ -1,5 +1,6 @@
 import * as assert from "assert";
 import * as postgresModule from "../components/postgres";
+import { tlsMaterial } from "../components/postgres-tls";
 import { ConfigError, validateCronSchedule, validateTimestamp } from "../components/validate";
 import { evaluate, MOCK_SPACES_KEY, ProgramResource, ProgramRun, unwrap } from "./helpers/program";
 import { all, one, T } from "./helpers/resources";
@@ -16,6 +17,9 @@ const EXISTING_BUCKET = {
     "stateful-flask:backupAccessKeyId": "DO00EXISTINGKEY",
     "stateful-flask:backupSecretAccessKey": "existing-secret",
 };
+
+/** The same on the local stack (an existing cluster: the bucket's region must be given). */
+const EXISTING_BUCKET_LOCAL = { ...EXISTING_BUCKET, "stateful-flask:backupRegion": "fra1" };
 
 /**
  * Evaluates the program and captures the arguments index.ts hands to the Postgres component. The component does
@@ -130,6 +134,8 @@ describe("backups (dev stack): a Spaces bucket and a key limited to it", () => {
             retentionFull: 7,
             archiveTimeout: 60,
             restoreFrom: undefined,
+            uriStyle: "host",
+            caCertificate: undefined,
         });
         assert.deepStrictEqual(secrets, ["accessKeyId", "cipherPassphrase", "secretAccessKey"]);
     });
@@ -250,6 +256,60 @@ describe("backups in an existing bucket (backupMode existing)", () => {
         assert.strictEqual(values.region, "us-east-1");
         assert.strictEqual(values.endpoint, "s3.us-east-1.amazonaws.com");
     });
+});
+
+describe("backups in a private S3-compatible store (backupUriStyle, backupCaCertificate)", () => {
+    // A throwaway CA, as a store such as MinIO or versitygw behind a private CA would have.
+    const CA = tlsMaterial("a-seed-for-a-test-ca-0123456789", ["s3.example.internal"]).caCert;
+    const PRIVATE_STORE = {
+        ...EXISTING_BUCKET,
+        "stateful-flask:backupRegion": "us-east-1",
+        "stateful-flask:backupEndpoint": "s3.example.internal",
+        "stateful-flask:backupUriStyle": "path",
+        "stateful-flask:backupCaCertificate": CA,
+    };
+
+    it("sends path-style requests and verifies the store against its CA, mounted from a ConfigMap", async () => {
+        const run = await evaluate("local", PRIVATE_STORE);
+        const sts = one(run.resources, T.statefulSet, "postgres");
+        const container = sts.inputs.spec.template.spec.containers[0];
+        const env = Object.fromEntries(container.env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
+        assert.strictEqual(env.BACKUP_S3_URI_STYLE, "path");
+        assert.strictEqual(env.BACKUP_S3_ENDPOINT, "s3.example.internal");
+        assert.strictEqual(env.BACKUP_S3_CA_FILE, "/etc/postgres-backup-ca/ca.crt");
+        const ca = one(run.resources, T.configMap, "postgres-backup-ca");
+        assert.strictEqual(ca.inputs.metadata.namespace, "postgres");
+        assert.strictEqual(ca.inputs.data["ca.crt"], CA);
+        assert.deepStrictEqual(container.volumeMounts.find((m: any) => m.name === "backup-ca"), { name: "backup-ca", mountPath: "/etc/postgres-backup-ca", readOnly: true });
+        assert.deepStrictEqual(sts.inputs.spec.template.spec.volumes.find((v: any) => v.name === "backup-ca"), { name: "backup-ca", configMap: { name: "postgres-backup-ca" } });
+        assert.ok(sts.dependencies.includes(ca.urn));
+    });
+
+    it("defaults to host-style requests and the public CAs", async () => {
+        const run = await evaluate("local", EXISTING_BUCKET_LOCAL);
+        const env = Object.fromEntries(one(run.resources, T.statefulSet, "postgres").inputs.spec.template.spec.containers[0].env.map((e: any) => [e.name, e.value]));
+        assert.strictEqual(env.BACKUP_S3_URI_STYLE, "host");
+        assert.strictEqual(env.BACKUP_S3_CA_FILE, undefined);
+        assert.deepStrictEqual(all(run.resources, T.configMap).filter(c => c.name === "postgres-backup-ca"), []);
+    });
+
+    for (const [what, stack, overrides, message] of [
+        ["an unknown URI style", "local", { ...PRIVATE_STORE, "stateful-flask:backupUriStyle": "virtual" },
+            'backupUriStyle: "virtual" is not valid; expected one of host, path'],
+        ["a CA that is not PEM", "local", { ...PRIVATE_STORE, "stateful-flask:backupCaCertificate": "not a certificate" },
+            'backupCaCertificate: "not a certificate" is not valid; expected PEM certificates (-----BEGIN CERTIFICATE----- ...), such as the contents of the S3 server\'s CA file'],
+        ["a URI style for the bucket Spaces holds", "dev", { "stateful-flask:backupUriStyle": "path" },
+            'backupUriStyle: "path" is not valid; backupMode spaces reaches its bucket in DigitalOcean Spaces host-style with the public CAs; this key is for backupMode existing with another S3 store'],
+    ] as const) {
+        it(`refuses ${what}, before anything is registered`, async () => {
+            await assert.rejects(evaluate(stack, overrides), (err: any) => {
+                assert.ok(err instanceof ConfigError, `${err?.name}: ${err?.message}`);
+                assert.strictEqual(err.message, message);
+                assert.deepStrictEqual(((err as any).registered as ProgramResource[]).filter(r => r.type !== "pulumi:pulumi:Stack"), []);
+                return true;
+            });
+        });
+    }
 });
 
 describe("backups off", () => {

@@ -56,6 +56,7 @@ describe("config", () => {
             retentionDays: 7,
             archiveTimeout: 60,
             cipherPassphrase: undefined,
+            uriStyle: "host",
         });
         assert.deepStrictEqual(parseConfig("test", reader({ ...minimal, clusterMode: "existing" })).backup, { mode: "off" });
     });
