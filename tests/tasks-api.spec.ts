@@ -33,11 +33,13 @@ describe("TasksApi component (dev stack)", () => {
         assert.deepStrictEqual(c.lifecycle.preStop.exec.command, ["/bin/sh", "-c", "sleep 5"]);
     });
 
-    it("runs as non-root", () => {
+    it("runs as non-root on a read-only root filesystem, the migration Job too, with no capabilities", () => {
         const pod = deployment.inputs.spec.template.spec;
         assert.strictEqual(pod.securityContext.runAsNonRoot, true);
         assert.strictEqual(pod.securityContext.runAsUser, 10001);
-        assert.strictEqual(pod.containers[0].securityContext.allowPrivilegeEscalation, false);
+        const hardened = { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } };
+        assert.deepStrictEqual(pod.containers[0].securityContext, hardened);
+        assert.deepStrictEqual(all(resources, T.job)[0].inputs.spec.template.spec.containers[0].securityContext, hardened);
     });
 
     it("gets DATABASE_URL and POSTGRES_* from a Secret, with the password kept secret", () => {
