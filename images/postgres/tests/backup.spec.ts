@@ -105,6 +105,23 @@ describe("Backups: WAL archive and base backups to object storage, and point-in-
         assert.ok(window <= 10 + 5, `writes older than archive_timeout were lost: the last ${window.toFixed(1)} s`);
     });
 
+    it("restoreFrom on a volume that already holds a cluster: the pod stops naming it, and the data is untouched", async () => {
+        const src = await source("restore-over", "/repo/over");
+        const m = src.members[0];
+        m.sql("INSERT INTO rows (phase) SELECT 'kept' FROM generate_series(1, 30)", { user: "stateful-flask-user" });
+        const before = rows(m);
+        await m.stop();
+        const listing = () => fs.readdirSync(m.pgdata).sort().join(",") + ` ${fs.statSync(path.join(m.pgdata, "global", "pg_control")).mtimeMs}`;
+        const untouched = listing();
+        m.start({ env: { RESTORE_FROM_PATH: "/repo/pitr" } });
+        assert.notStrictEqual(await m.exited(60000), 0);
+        assert.match(m.log(), /FATAL: RESTORE_FROM_PATH is set \(\/repo\/pitr latest\) but \S+ already holds a cluster; refusing to restore over it/);
+        assert.strictEqual(listing(), untouched, "nothing in PGDATA changed");
+        m.start();
+        await src.healthy(0);
+        assert.strictEqual(rows(m), before, "the cluster starts as it was once restoreFrom is gone");
+    });
+
     for (const damage of ["missing", "corrupted"] as const) {
         it(`a ${damage} WAL segment in the repository: the restore stops with an error naming it and never starts a database`, async () => {
             const repo = `/repo/${damage}`;
