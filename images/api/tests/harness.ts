@@ -34,7 +34,7 @@ const PYTHON_MODULES: Record<string, string> = {
     flask_migrate: "python3-flask-migrate",
     psycopg2: "python3-psycopg2",
     gunicorn: "gunicorn",
-    // pkg_resources, which gunicorn 20.1 imports, with the setuptools metadata requirements.txt pins.
+    // pkg_resources, which gunicorn 20.1 imports, with setuptools' metadata.
     setuptools: "python3-setuptools",
 };
 

@@ -27,7 +27,7 @@ import {
     tempDir,
 } from "./harness";
 
-/** The revision of app/migrations/versions that creates the tutorial's table. */
+/** The revision of images/api/migrations/versions that creates the tutorial's table. */
 const INITIAL_REVISION = "b272c71feea9";
 const USER = "stateful-flask-user";
 const PASSWORD = "AppPassw0rd";
@@ -36,12 +36,12 @@ const DB = "stateful-flask-db";
 const RELEASE_DB = "release-db";
 const TUTORIAL_DB = "tutorial-db";
 const TUTORIAL_TASK = { title: "New task", description: "Goddhi is fvcking good!!!!!" };
-/** tests/app/fixtures/: the one revision a simulated second release ("v2") adds, a nullable `priority` column. */
+/** images/api/tests/fixtures/: the one revision a simulated second release ("v2") adds, a nullable `priority` column. */
 const V2_REVISION = "c4d1e2f3a4b5";
 const V2_MIGRATION = path.join(__dirname, "fixtures", `${V2_REVISION}_add_task_priority.py`);
 /** A revision on top of V2_REVISION that adds a column, then fails. */
 const V3_FAILING_MIGRATION = path.join(__dirname, "fixtures", "d5e6f7a8b9c0_failing_revision.py");
-/** app/tasks_api/release_migrate.py's MIGRATION_LOCK_ID, which every release must keep. */
+/** images/api/tasks_api/release_migrate.py's MIGRATION_LOCK_ID, which every release must keep. */
 const MIGRATION_LOCK_ID = 0x7461736b73;
 const STAMP_STEP = 'docs/app.md, "Adopting a tutorial database (one-time stamp)"';
 const V1_COLUMNS = "id integer NO, title character varying 80 NO, description character varying 200 YES";
@@ -74,14 +74,14 @@ async function http(base: string, method: string, route: string, body?: unknown,
     return { status: r.status, body: await r.json() };
 }
 
-describe("tasks API (app/) on PostgreSQL 15", function () {
+describe("tasks API (images/api) on PostgreSQL 15", function () {
     this.timeout(120000);
     const image = dockerfile();
     let imageDir: string;
     let pg: PgServer;
     let app: AppServer;
     let initial: string[];
-    /** A second release: app/ plus the V2_MIGRATION revision, used by the release-migrate tests. */
+    /** A second release: images/api plus the V2_MIGRATION revision, used by the release-migrate tests. */
     let v2Dir: string;
     let initialV2: string[];
 
@@ -132,7 +132,7 @@ describe("tasks API (app/) on PostgreSQL 15", function () {
         pg.sql("postgres", `CREATE ROLE "${USER}" LOGIN PASSWORD '${PASSWORD}'`);
         createDatabase(DB);
         createDatabase(RELEASE_DB);
-        // A second release: this app/ plus one revision, installed like the image.
+        // A second release: this images/api plus one revision, installed like the image.
         v2Dir = path.join(tempDir("app-v2-"), "app");
         installImage(v2Dir);
         fs.copyFileSync(V2_MIGRATION, path.join(v2Dir, "migrations", "versions", path.basename(V2_MIGRATION)));
