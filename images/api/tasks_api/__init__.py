@@ -8,8 +8,8 @@ from typing import Mapping, Optional
 from flask import Flask, jsonify, request
 from flask_migrate import Migrate
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import InterfaceError, OperationalError
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import InterfaceError, InternalError, OperationalError
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .models import Task, db
 from .release_migrate import release_migrate
@@ -20,6 +20,9 @@ MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__
 TITLE_MAX = Task.__table__.c.title.type.length
 DESCRIPTION_MAX = Task.__table__.c.description.type.length
 FIELDS = ("title", "description")
+# SQLSTATE read_only_sql_transaction: the server the read-write Service led to is a replica, which is what a
+# client sees for a moment during a failover (the new leader is still promoting, or the old one was demoted).
+READ_ONLY_SQL_TRANSACTION = "25006"
 
 
 def database_url(env: Mapping[str, str]) -> str:
@@ -118,5 +121,18 @@ def create_app(env: Optional[Mapping[str, str]] = None) -> Flask:
         db.session.rollback()
         app.logger.warning("database unavailable: %s", getattr(e, "orig", e))
         return jsonify(error="database unavailable, retry later"), 503, {"Retry-After": "5"}
+
+    @app.errorhandler(InternalError)
+    def database_internal_error(e):
+        db.session.rollback()
+        if getattr(e.orig, "pgcode", None) == READ_ONLY_SQL_TRANSACTION:
+            # A failover is under way: retryable. Every pooled connection may lead to the same former or not yet
+            # promoted leader (a connection outlives a change of the Service's endpoints), so they all go; the next
+            # request connects through the Service again, to the leader.
+            db.engine.dispose()
+            app.logger.warning("database is read-only, a failover is under way: %s", e.orig)
+            return jsonify(error="database unavailable, retry later"), 503, {"Retry-After": "5"}
+        app.logger.error("database error: %s", e.orig)
+        return jsonify(error=InternalServerError.description), 500
 
     return app

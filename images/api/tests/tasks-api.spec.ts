@@ -248,6 +248,27 @@ describe("tasks API (images/api) on PostgreSQL 15", function () {
         await app.stop();
     });
 
+    it("answers 503, not 500, when the server behind the Service is read-only (a failover under way), and writes again once it is not", async function () {
+        app = await gunicorn(DB);
+        await app.start();
+        strictEqual((await http(app.url, "POST", "/tasks", { title: "Before the failover" })).status, 201);
+        // What a replica does to every write; the pooled connections are cut, as a demoted leader's would be.
+        // (From another database: the setting applies to every new session of this one, psql's too.)
+        pg.sql("postgres", `ALTER DATABASE "${DB}" SET default_transaction_read_only = on`);
+        pg.sql("postgres", `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '${DB}'`);
+        try {
+            deepStrictEqual(await http(app.url, "POST", "/tasks", { title: "During the failover" }), { status: 503, body: { error: "database unavailable, retry later" } });
+            match(app.log, /database is read-only, a failover is under way/);
+        } finally {
+            pg.sql("postgres", `ALTER DATABASE "${DB}" RESET default_transaction_read_only`);
+        }
+        // No session is cut this time: the 503 dropped the pool, so the next request gets a writable connection.
+        const after = await http(app.url, "POST", "/tasks", { title: "After the failover" });
+        strictEqual(after.status, 201, JSON.stringify(after.body));
+        strictEqual(pg.sql(DB, "SELECT string_agg(title, ',' ORDER BY id) FROM task WHERE title LIKE '%the failover'"), "Before the failover,After the failover");
+        await app.stop();
+    });
+
     it("adopts a database made by the tutorial's flask db init/migrate/upgrade after a one-time stamp", async function () {
         createDatabase(TUTORIAL_DB);
         // The tutorial's steps, with a migrations directory of its own (the tutorial made it inside the pod).
