@@ -7,6 +7,7 @@
     pod.py apply-dynamic-config   once the local Patroni answers, make the DCS settings equal `dynamic-config`
     pod.py wait-leader            block until the cluster has a leader other than this member and this member runs
     pod.py pre-stop               the pod's preStop hook: a leader with a healthy replica hands leadership over first
+    pod.py sync-guard             on the leader: un-stick commits that wait for a synchronous standby that is gone
     pod.py pgbackrest-conf        write pgBackRest's configuration (RUN_DIR, mode 600)
     pod.py backup-agent           on the leader: the stanza, the first and the scheduled backups, the archiver's state
     pod.py backup-status          the repository's backups and the archiver, as JSON
@@ -659,6 +660,92 @@ def pre_stop(s, timeout, wait_for_replica=50):
         time.sleep(1)
 
 
+# ------------------------------------------------------------------------------------------------ sync guard
+
+def standby_names(value):
+    """The member names in a synchronous_standby_names value: `"a"`, `a, b`, `2 ("a","b")`, `ANY 1 (a)`; '*' as is."""
+    value = value.strip()
+    m = re.match(r'^(?:(?:FIRST|ANY)\s+)?\d+\s*\((.*)\)$', value, re.IGNORECASE | re.DOTALL)
+    if m:
+        value = m.group(1)
+    names = []
+    for part in value.split(","):
+        part = part.strip()
+        if part.startswith('"') and part.endswith('"') and len(part) >= 2:
+            part = part[1:-1].replace('""', '"')
+        if part:
+            names.append(part)
+    return names
+
+
+def sync_stale(ssn_names, streaming, dcs_sync):
+    """The synchronous standbys the server waits for that can never answer: named in synchronous_standby_names,
+    not streaming, and not what the DCS records (so Patroni 3.0.2, which compares its pick with the DCS only, never
+    takes them out). Empty in strict mode ('*' is the setting, not a member)."""
+    if ssn_names == ["*"]:
+        return []
+    return sorted(n for n in ssn_names if n not in streaming and n not in dcs_sync)
+
+
+def sync_guard(s):
+    """
+    Works around Patroni 3.0.2 (Debian bookworm's), whose leader compares the synchronous standby it would pick with
+    the one the DCS records, not with synchronous_standby_names: when it names a standby and that standby goes away
+    within the 2 s before the DCS is written (a scale-down right after a switchover), both are empty afterwards and
+    the setting stays, so every commit waits forever (wait event SyncRep) for a member that no longer exists (found
+    by the e2e suite; the same upstream as patroni/patroni#3468, rewritten in 3.1). When that state lasts over two
+    checks, this records in the DCS sync key (<scope>-sync) the standbys the server really waits for, which keeps
+    Patroni's invariant (what the DCS names, the leader's setting names too); Patroni's next loop then sees its pick
+    differ, takes them out of the DCS and the setting, and the commits go through. No other state is touched.
+    """
+    import psycopg2
+    interval = env_int("SYNC_GUARD_INTERVAL", 5, 1, 3600)
+    path = "/api/v1/namespaces/%s/configmaps/%s-sync" % (s["namespace"], s["scope"])
+    suspect = None
+    last_error = None
+    while True:
+        time.sleep(interval)
+        try:
+            me = rest(s, "GET", "/patroni")
+            if me.get("role") != "master" or me.get("state") != "running":
+                suspect = None
+                continue
+            conn = psycopg2.connect(host=s["socket_dir"], port=s["pgport"], user="postgres", dbname="postgres", connect_timeout=3)
+            try:
+                conn.autocommit = True
+                with conn.cursor() as cur:
+                    cur.execute("SHOW synchronous_standby_names")
+                    ssn = cur.fetchone()[0]
+                    cur.execute("SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'")
+                    streaming = {r[0] for r in cur.fetchall()}
+            finally:
+                conn.close()
+            cm = kube_request(s, "GET", path)
+            annotations = (cm.get("metadata") or {}).get("annotations") or {}
+            dcs_sync = [n for n in (annotations.get("sync_standby") or "").split(",") if n]
+            stale = sync_stale(standby_names(ssn), streaming, dcs_sync)
+            if not stale or annotations.get("leader") not in (None, "", s["name"]):
+                suspect = None
+                continue
+            if suspect != stale:
+                # Patroni waits up to 2 s after setting a standby before it records it: act on the next check only.
+                suspect = stale
+                continue
+            log("sync-guard: synchronous_standby_names is %s, but %s %s not streaming and the DCS records %s: commits wait "
+                "for a standby that is gone; recording it in %s-sync so that Patroni takes it out"
+                % (ssn, ", ".join(stale), "is" if len(stale) == 1 else "are", dcs_sync or "none", s["scope"]))
+            kube_request(s, "PATCH", path, {"metadata": {
+                "resourceVersion": cm["metadata"]["resourceVersion"],
+                "annotations": {"leader": s["name"], "sync_standby": ",".join(sorted(set(dcs_sync) | set(stale)))},
+            }})
+            suspect = None
+            last_error = None
+        except Exception as e:  # noqa: BLE001 -- the guard outlives every error; each is logged, once
+            if str(e) != last_error:
+                log("sync-guard: %s" % e)
+            last_error = str(e)
+
+
 # ------------------------------------------------------------------------------------------------ backups
 
 def run_pgbackrest(s, *args, path=None, timeout=None):
@@ -997,6 +1084,9 @@ def main(argv):
             # Within the pod's 120 s grace period: up to 50 s for a replica, up to 45 s for the switchover, then
             # Patroni's fast shutdown.
             pre_stop(s, 45)
+        elif cmd == "sync-guard":
+            if s["synchronous_mode"] != "off":
+                sync_guard(s)
         elif cmd == "wait-leader":
             wait_leader(s)
         else:

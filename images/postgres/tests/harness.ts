@@ -298,6 +298,16 @@ export class Member {
         if (this.exit) await this.exited(10000);
     }
 
+    /** SIGSTOP to Patroni alone (PostgreSQL and the entrypoint's helpers run on): its HA loop stands still until resume(). */
+    pause(): void {
+        if (!this.running) throw new Error(`${this.name} does not run`);
+        process.kill(this.child!.pid!, "SIGSTOP");
+    }
+
+    resume(): void {
+        process.kill(this.child!.pid!, "SIGCONT");
+    }
+
     /** SIGTERM to Patroni (what the kubelet sends): it stops PostgreSQL and releases the leader key. */
     async stop(timeoutMs = 60000): Promise<void> {
         if (!this.running) return;
@@ -481,10 +491,13 @@ export class Writer {
         await waitFor(`${n} more acknowledged writes`, timeoutMs, () => this.acked.size >= target || undefined);
     }
 
+    /** SIGTERM (it ends between writes); SIGKILL after 10 s, for a writer blocked in a commit that never returns. */
     async stop(): Promise<void> {
         LIVE_WRITERS.delete(this);
         this.child.kill("SIGTERM");
+        const timer = setTimeout(() => this.child.kill("SIGKILL"), 10000);
         await this.done;
+        clearTimeout(timer);
     }
 }
 
