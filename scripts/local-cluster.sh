@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A real single-node Kubernetes on this machine, without Docker: etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler, containerd + runc (Debian packages), a kubelet, bridge CNI (Debian's plugins), kube-proxy in
-# iptables mode, CoreDNS and Traefik (the ingress controller, class `traefik`) as pods, and a small dynamic
-# provisioner for the `standard` StorageClass. Containers really run: pods get container IDs, IPs, DNS names and
+# iptables mode, CoreDNS, Traefik (the ingress controller, class `traefik`) and versitygw (an S3 store for the
+# local stack's backups) as pods, and a small dynamic provisioner for the `standard` StorageClass. Containers really run: pods get container IDs, IPs, DNS names and
 # volumes on disk.
 #
 #   scripts/local-cluster.sh start          start everything (idempotent); prints `export KUBECONFIG=...`
@@ -11,15 +11,19 @@
 #                                           address); keeps the volumes (see below) and says so
 #   scripts/local-cluster.sh status         each process, the node, the system pods
 #   scripts/local-cluster.sh check-clean    exit 1 and list what a stopped cluster left behind
+#   scripts/local-cluster.sh reclaim        clean up after a cluster whose processes are gone without a stop (a
+#                                           killed run, a restored machine): exit 0 when the node is free after
+#                                           it, 3 (naming the state dir) when a cluster still runs
 #   scripts/local-cluster.sh restart-node   restart containerd and the kubelet (pods keep running)
 #   scripts/local-cluster.sh env            print `export KUBECONFIG=...`
 #
 # Volumes: PVCs of the `standard` (reclaim Delete) and `standard-retain` (Retain) classes are directories
 # $LOCAL_CLUSTER_VOLUMES/<namespace>/<claim> (default ~/.cache/stateful-flask-volumes). They outlive `stop`, and
-# a claim of the same name in a new cluster gets the same directory back (as a re-attached disk would).
+# a claim of the same name in a new cluster gets the same directory back (as a re-attached disk would). The backup
+# store's data, CA and key are kept beside them, in $LOCAL_CLUSTER_VOLUMES/.backup-store.
 #
-# Binaries: scripts/toolchain.sh (kube, node, etcd, coredns, traefik); images: scripts/images.sh (pause, coredns,
-# traefik).
+# Binaries: scripts/toolchain.sh (kube, node, etcd, coredns, traefik, versitygw); images: scripts/images.sh (pause,
+# coredns, traefik, versitygw).
 # Host settings it changes and restores on stop: net.ipv4.ip_forward, net.bridge.bridge-nf-call-iptables.
 # Versions and why: docs/local-cluster.md.
 set -euo pipefail
@@ -42,9 +46,15 @@ SERVICE_IP=10.96.0.1
 DNS_IP=10.96.0.10
 # The ingress controller's Service, fixed so that Traefik can publish it on Ingress status (no load balancer here).
 INGRESS_IP=10.96.0.80
+# The S3 store of the local stack's backups (scripts/local-cluster/backup-store.yaml): its data, CA and key.
+BACKUP_STORE="$VOLUMES/.backup-store"
+BACKUP_BUCKET=local-backups
 BRIDGE=sfcni0
 PROVISIONER=stateful-flask.local/hostpath
 COMPONENTS=(etcd kube-apiserver containerd kube-controller-manager kube-scheduler kubelet kube-proxy provisioner)
+
+# One cluster per machine (the node address, the ports, the bridge): the running one's dirs, for `reclaim`.
+MARKER="${LOCAL_CLUSTER_MARKER:-/run/stateful-flask-cluster}"
 
 KUBECONFIG_PATH="$STATE/kubeconfig"
 PKI="$STATE/pki"
@@ -59,8 +69,8 @@ DIE_LOG_LINES=4
 resolve_bin() {
   BIN="${LOCAL_CLUSTER_BIN:-}"
   if [[ -z "$BIN" ]]; then
-    BIN="$("$HERE/toolchain.sh" bin etcd kube node coredns traefik)" ||
-      die "toolchain missing; run: scripts/toolchain.sh build etcd kube node coredns traefik"
+    BIN="$("$HERE/toolchain.sh" bin etcd kube node coredns traefik versitygw)" ||
+      die "toolchain missing; run: scripts/toolchain.sh build etcd kube node coredns traefik versitygw"
   fi
   local b
   for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do
@@ -113,6 +123,31 @@ gen_pki() {
   )
   touch "$PKI/.complete"
 }
+
+# The backup store's CA, its certificate (for the Service's names; pgBackRest 2.45 matches no IP addresses) and its
+# root key, kept beside the volumes with the store's data, so backups and the means to read them outlive the
+# cluster as the volumes do.
+gen_backup_store() {
+  mkdir -p "$BACKUP_STORE/data/$BACKUP_BUCKET"
+  chown -R 65532:65532 "$BACKUP_STORE/data"
+  [[ -f "$BACKUP_STORE/.complete" ]] && return 0
+  (
+    cd "$BACKUP_STORE"
+    umask 077
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=stateful-flask-local-backup-store-ca" -keyout ca.key -out ca.crt 2>/dev/null
+    cert tls "/CN=s3.backup-store.svc.cluster.local" \
+      'subjectAltName=DNS:s3.backup-store.svc.cluster.local,DNS:s3.backup-store.svc\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment'
+    rm -f ca.srl
+    # No trailing newline: the Secret made from these files gives versitygw its root key verbatim (and the stack
+    # reads them as its backup key, tests/e2e/driver.ts).
+    openssl rand -hex 10 | tr a-f A-F | tr -d '\n' >access-key
+    openssl rand -hex 20 | tr -d '\n' >secret-key
+    chmod 644 ca.crt
+  )
+  touch "$BACKUP_STORE/.complete"
+}
+
+backup_store_ready() { [[ "$(kubectl -n backup-store get deploy versitygw -o jsonpath='{.status.readyReplicas}')" == 1 ]]; }
 
 kubeconfig_for() { # kubeconfig_for FILE CERT
   local kc="$1"
@@ -292,6 +327,7 @@ stop_component() { # stop_component NAME [SECONDS]
 
 # ------------------------------------------------------------------------------------------------ host
 host_setup() {
+  printf 'STATE=%q\nVOLUMES=%q\n' "$STATE" "$VOLUMES" >"$MARKER"
   if ! ip -4 addr show dev lo | grep -q " $NODE_IP/32"; then
     ip addr add "$NODE_IP/32" dev lo
   fi
@@ -332,8 +368,8 @@ start() {
   wait_for "kube-apiserver ready" 120 kubectl get --raw /readyz
   wait_for "containerd answering" 60 ctr --address "$CONTAINERD_SOCK" version
   # The sandbox image must be there before the kubelet creates the first pod; CoreDNS's and Traefik's too.
-  bash "$HERE/images.sh" import --address "$CONTAINERD_SOCK" pause coredns traefik >&2 ||
-    die "could not import the pause, coredns and traefik images"
+  bash "$HERE/images.sh" import --address "$CONTAINERD_SOCK" pause coredns traefik versitygw >&2 ||
+    die "could not import the pause, coredns, traefik and versitygw images"
   start_component kube-controller-manager
   start_component kube-scheduler
   start_component kubelet
@@ -344,9 +380,17 @@ start() {
     kubectl apply --server-side --force-conflicts --field-manager=local-cluster -f - >/dev/null
   sed -e "s/__INGRESS_IP__/$INGRESS_IP/g" "$HERE/local-cluster/traefik.yaml" |
     kubectl apply --server-side --force-conflicts --field-manager=local-cluster -f - >/dev/null
+  gen_backup_store
+  sed -e "s|__DATA_DIR__|$BACKUP_STORE/data|g" "$HERE/local-cluster/backup-store.yaml" |
+    kubectl apply --server-side --force-conflicts --field-manager=local-cluster -f - >/dev/null
+  kubectl -n backup-store create secret generic versitygw --from-file=access-key="$BACKUP_STORE/access-key" \
+    --from-file=secret-key="$BACKUP_STORE/secret-key" --from-file=tls.crt="$BACKUP_STORE/tls.crt" \
+    --from-file=tls.key="$BACKUP_STORE/tls.key" --dry-run=client -o yaml |
+    kubectl apply --server-side --force-conflicts --field-manager=local-cluster -f - >/dev/null
   start_component provisioner
   wait_for "CoreDNS Ready" 180 coredns_ready
   wait_for "Traefik Ready (ingress class traefik at $INGRESS_IP)" 180 traefik_ready
+  wait_for "the backup store Ready (https://s3.backup-store.svc.cluster.local, bucket $BACKUP_BUCKET)" 180 backup_store_ready
   log "cluster ready in $((SECONDS - t0))s (node $NODE_NAME at $NODE_IP, API https://$NODE_IP:$APISERVER_PORT)"
   echo "export KUBECONFIG=$KUBECONFIG_PATH"
 }
@@ -365,6 +409,17 @@ restart_node() {
 # ------------------------------------------------------------------------------------------------ stop
 our_mounts() { findmnt -rn -o TARGET | grep -E "^($STATE|$VOLUMES)(/|$)" | sort -r || true; }
 our_processes() { pgrep -af -- "$STATE" 2>/dev/null | grep -v -e "pgrep" -e "local-cluster.sh" || true; }
+# Processes of our containers (a shim killed with -9, or containerd gone with the machine's other processes, leaves
+# them running; a postmaster among them would still hold its volume): in their own mount namespace, their root "/"
+# is an overlay whose layers are under the state dir. (/proc/PID/root reads "/" from outside that namespace.)
+container_pids() {
+  local p
+  for p in /proc/[0-9]*; do
+    awk -v state="=$STATE/" '$5 == "/" && index($0, state) { found = 1 } END { exit !found }' "$p/mountinfo" 2>/dev/null &&
+      echo "${p#/proc/}"
+  done
+  return 0
+}
 our_netns() { ip netns list 2>/dev/null | awk '{print $1}' | grep '^cni-' || true; }
 our_chains() {
   local t
@@ -377,9 +432,10 @@ remove_chains() {
   local t chain
   for t in filter nat mangle; do
     # Jumps into the chains first (from any chain), then the chains.
-    { iptables -t "$t" -S 2>/dev/null | grep -E -- '^-A .*-j (KUBE-|CNI-)' || true; } | while read -r -a rule; do
-      rule[0]=-D
-      iptables -t "$t" "${rule[@]}" 2>/dev/null || true
+    # `iptables -S` quotes as a shell does (the bridge plugin's jumps carry a comment with quotes and spaces), so
+    # the rule is re-read by the shell rather than split on spaces.
+    { iptables -t "$t" -S 2>/dev/null | grep -E -- '^-A .*-j (KUBE-|CNI-)' || true; } | while IFS= read -r rule; do
+      eval "iptables -t \"\$t\" -D ${rule#-A }" 2>/dev/null || log "could not delete the $t rule: $rule"
     done
     for chain in $(iptables -t "$t" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^(KUBE-|CNI-)/ {print $2}'); do
       iptables -t "$t" -F "$chain" 2>/dev/null || true
@@ -423,6 +479,14 @@ stop() {
   stop_component containerd 30
   local shim
   for shim in $(pgrep -f "containerd-shim-runc-v2.*$STATE" || true); do kill -KILL "$shim" 2>/dev/null || true; done
+  local pids
+  pids="$(container_pids)"
+  if [[ -n "$pids" ]]; then
+    log "killing $(wc -w <<<"$pids") container processes that outlived their runtime"
+    # shellcheck disable=SC2086 # one PID per word
+    kill -KILL $pids 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do [[ -z "$(container_pids)" ]] && break; sleep 0.2; done
+  fi
   stop_component kube-proxy 10
   if [[ -x "$BIN/kube-proxy" && -f "$STATE/kube-proxy.yaml" ]]; then
     "$BIN/kube-proxy" --cleanup --config="$STATE/kube-proxy.yaml" >>"$STATE/logs/kube-proxy-cleanup.log" 2>&1 || true
@@ -443,6 +507,7 @@ stop() {
   fi
   find /var/log/containers -maxdepth 1 -type l -lname "$STATE/*" -delete 2>/dev/null || true
   rm -rf "$STATE"
+  if [[ -f "$MARKER" ]] && [[ "$(marker_value STATE)" == "$STATE" ]]; then rm -f "$MARKER"; fi
   log "stopped in $((SECONDS - t0))s; removed $STATE"
   if [[ -d "$VOLUMES" ]] && [[ -n "$(ls -A "$VOLUMES" 2>/dev/null)" ]]; then
     log "kept the volumes in $VOLUMES ($(du -sh "$VOLUMES" 2>/dev/null | cut -f1)): claims of the same name get them back in the next cluster; delete them with: rm -rf $VOLUMES"
@@ -454,6 +519,7 @@ check_clean() {
   local left=()
   local line
   while read -r line; do [[ -n "$line" ]] && left+=("process: $line"); done < <(our_processes)
+  while read -r line; do [[ -n "$line" ]] && left+=("container process: $line $(tr '\0' ' ' <"/proc/$line/cmdline" 2>/dev/null)"); done < <(container_pids)
   while read -r line; do [[ -n "$line" ]] && left+=("mount: $line"); done < <(our_mounts)
   while read -r line; do [[ -n "$line" ]] && left+=("netns: $line"); done < <(our_netns)
   while read -r line; do [[ -n "$line" ]] && left+=("iptables chain: $line"); done < <(our_chains)
@@ -466,6 +532,57 @@ check_clean() {
     return 1
   fi
   log "nothing left behind (processes, mounts, network namespaces, iptables chains, $BRIDGE, $NODE_IP)"
+}
+
+marker_value() { # marker_value KEY: the value the running (or last) cluster recorded
+  [[ -f "$MARKER" ]] || return 0
+  (set +u; source "$MARKER" && eval "printf '%s' \"\${$1:-}\"")
+}
+
+# The state dirs a cluster left on this machine: the marker's, and any that mounts or shims still name.
+stale_states() {
+  {
+    marker_value STATE && echo
+    findmnt -rn -o TARGET | sed -nE 's#^(/.+)/(kubelet/root|containerd/(state|root))(/.*)?$#\1#p'
+    pgrep -af containerd-shim-runc-v2 2>/dev/null | sed -nE 's#.* -address (/.+)/containerd/containerd\.sock.*#\1#p'
+  } | grep -v '^$' | sort -u
+}
+
+machine_taken() {
+  ip -4 addr show dev lo | grep -q " $NODE_IP/32" || ip link show "$BRIDGE" >/dev/null 2>&1 || [[ -f "$MARKER" ]] ||
+    [[ -n "$(stale_states)" ]]
+}
+
+reclaim() {
+  if ! machine_taken; then
+    log "the node is free (no $NODE_IP on lo, no $BRIDGE, no cluster state mounted)"
+    return 0
+  fi
+  local states s c
+  mapfile -t states < <(stale_states)
+  for s in "${states[@]}"; do
+    for c in "${COMPONENTS[@]}"; do
+      if STATE="$s" running "$c"; then
+        log "a local cluster runs on this machine: $c (pid $(STATE="$s" pid_of "$c")) of $s"
+        echo "$s"
+        return 3
+      fi
+    done
+  done
+  # Nothing runs: stop each stale cluster (its mounts, shims, networks, chains, the bridge and the address go).
+  local volumes
+  volumes="$(marker_value VOLUMES)"
+  ((${#states[@]})) || states=("$(mktemp -d /tmp/stateful-flask-reclaim-XXXXXX)")
+  for s in "${states[@]}"; do
+    log "reclaiming the node from a cluster that is gone without a stop (state $s)"
+    LOCAL_CLUSTER_STATE="$s" LOCAL_CLUSTER_VOLUMES="${volumes:-$s/.no-volumes}" bash "$0" stop || true
+  done
+  rm -f "$MARKER"
+  if machine_taken || [[ -n "$(our_chains)$(our_netns)" ]]; then
+    log "the node is still taken after reclaiming; see the list above"
+    return 1
+  fi
+  log "the node is free"
 }
 
 status() {
@@ -485,7 +602,8 @@ case "${1:-}" in
   stop) stop ;;
   status) status ;;
   check-clean) check_clean ;;
+  reclaim) reclaim ;;
   restart-node) restart_node ;;
   env) echo "export KUBECONFIG=$KUBECONFIG_PATH" ;;
-  *) echo "usage: $0 start|stop|status|check-clean|restart-node|env" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|check-clean|reclaim|restart-node|env" >&2; exit 2 ;;
 esac

@@ -18,5 +18,5 @@ fi
 rm -rf "$STATE"
 echo "[local-down] removed $STATE (the cluster and the local stack's Pulumi state)" >&2
 if [[ -d "$VOLUMES" ]]; then
-  echo "[local-down] kept $VOLUMES: the Postgres volumes and local-stack-passwords.json; the next npm run local:up finds them again. Remove them with: rm -rf $VOLUMES" >&2
+  echo "[local-down] kept $VOLUMES: the Postgres volumes, the backups (.backup-store) and local-stack-passwords.json; the next npm run local:up finds them again. Remove them with: rm -rf $VOLUMES" >&2
 fi

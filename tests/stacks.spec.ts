@@ -71,12 +71,18 @@ describe("the local stack as local:up and the e2e suite deploy it", () => {
     it("registers no @pulumi/random resource once the generated secrets are set (the random provider cannot be built here)", async () => {
         // tests/e2e/driver.ts sets these as secret config; a key missing there means a RandomPassword the engine
         // cannot create on this machine.
-        const { PASSWORD_KEYS } = await import("./e2e/driver");
+        const { LOCAL_CLUSTER_CONFIG, PASSWORD_KEYS } = await import("./e2e/driver");
+        const { tlsMaterial } = await import("../components/postgres-tls");
+        const cluster = {
+            ...LOCAL_CLUSTER_CONFIG,
+            "stateful-flask:backupCaCertificate": tlsMaterial("a-seed-for-a-test-ca-0123456789", ["s3.backup-store.svc.cluster.local"]).caCert,
+            "stateful-flask:backupAccessKeyId": "LOCALKEY", "stateful-flask:backupSecretAccessKey": "local-secret",
+        };
         const secrets = Object.fromEntries(PASSWORD_KEYS.map(k => [`stateful-flask:${k}`, "a-generated-secret-of-32-characters"]));
-        const { resources } = await evaluate("local", secrets);
+        const { resources } = await evaluate("local", { ...cluster, ...secrets });
         assert.deepStrictEqual(resources.filter(r => r.type.startsWith("random:")).map(r => r.name), []);
-        const unset = await evaluate("local");
-        assert.ok(unset.resources.filter(r => r.type.startsWith("random:")).length >= PASSWORD_KEYS.length,
+        const unset = await evaluate("local", cluster);
+        assert.strictEqual(unset.resources.filter(r => r.type.startsWith("random:")).length, PASSWORD_KEYS.length,
             "without them the program generates each one");
     });
 });

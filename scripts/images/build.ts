@@ -131,6 +131,11 @@ export function imageSpecs(): ImageSpec[] {
             context: assembledContext("traefik", path.join(local, "traefik"), { traefik: () => path.join(toolchainBin("traefik"), "traefik") }),
             refs: ["stateful-flask.local/traefik:3.6.12"],
         },
+        {
+            name: "versitygw", dockerfile: path.join(local, "versitygw", "Dockerfile"),
+            context: assembledContext("versitygw", path.join(local, "versitygw"), { versitygw: () => path.join(toolchainBin("versitygw"), "versitygw") }),
+            refs: ["stateful-flask.local/versitygw:1.8.0"],
+        },
     ];
 }
 

@@ -14,4 +14,10 @@ die() {
 }
 
 pid_of() { cat "$STATE/pids/$1.pid" 2>/dev/null || true; }
-running() { local pid; pid="$(pid_of "$1")"; [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; }
+# Alive, and still the program that was started (a PID file that outlived its process, across a machine restore or
+# a kill -9 of the script, may name an unrelated process by now).
+running() {
+  local pid
+  pid="$(pid_of "$1")"
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$1"
+}

@@ -11,7 +11,7 @@ import * as path from "path";
 import { key, onOutput } from "./driver";
 import { NS, claims, configure, e2e, get, healthy, listTasks, postTask, psql, rowsEverywhere, up } from "./fixture";
 
-describe("e2e 07: pulumi destroy and the data", function () {
+describe("e2e 08: pulumi destroy and the data", function () {
     it("with protectData true (the default): destroy stops at the database, which keeps its volumes and every row; up brings the API back", async () => {
         const { stack } = await e2e();
         await up();

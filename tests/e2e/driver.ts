@@ -65,9 +65,18 @@ function clusterEnv(c: { stateDir: string; volumesDir: string; bin: string }): N
     return { ...process.env, LOCAL_CLUSTER_STATE: c.stateDir, LOCAL_CLUSTER_VOLUMES: c.volumesDir, LOCAL_CLUSTER_BIN: c.bin };
 }
 
-/** Whether a local cluster (any state dir) runs: the node address and ports are the machine's, one at a time. */
-export function someClusterRunning(): boolean {
-    return spawnSync("ip", ["-4", "addr", "show", "dev", "lo"], { encoding: "utf8" }).stdout.includes(" 10.250.0.1/32");
+/**
+ * Frees the node for a new cluster: the node address, ports and bridge are the machine's, one cluster at a time.
+ * Traces of a cluster whose processes are gone without a stop (a killed run, a restored machine) are cleaned up
+ * (`local-cluster.sh reclaim`); returns the state dir of a cluster that still runs, undefined when the node is free.
+ */
+export function claimNode(bin = toolchainBin()): string | undefined {
+    const r = spawnSync(path.join(ROOT, "scripts", "local-cluster.sh"), ["reclaim"], {
+        encoding: "utf8", env: { ...process.env, LOCAL_CLUSTER_BIN: bin }, stdio: ["ignore", "pipe", "inherit"], timeout: 10 * 60 * 1000,
+    });
+    if (r.status === 0) return undefined;
+    if (r.status === 3) return r.stdout.trim();
+    throw new Error(`scripts/local-cluster.sh reclaim failed (${r.status ?? r.signal}): the node is still taken by a cluster that is gone; see its output above`);
 }
 
 /** Starts (idempotently) the cluster whose state is in `stateDir`. */
@@ -162,7 +171,9 @@ export function generatePassword(): string {
 }
 
 /** The stack's secret config that stands in for @pulumi/random (blocked here). */
-export const PASSWORD_KEYS = ["postgresPassword", "replicationPassword", "postgresSuperuserPassword", "patroniApiPassword", "postgresTlsSeed"];
+export const PASSWORD_KEYS = ["postgresPassword", "replicationPassword", "postgresSuperuserPassword", "patroniApiPassword", "postgresTlsSeed", "backupCipherPassphrase"];
+
+const prefixed = (values: Record<string, string>) => Object.fromEntries(Object.entries(values).map(([k, v]) => [key(k), v]));
 
 /**
  * The passwords of the stack, kept next to the volumes they open (mode 600): generated once, reused by a stack
@@ -188,16 +199,34 @@ export function stackPasswords(volumesDir: string): Record<string, string> {
 /** The local cluster's ingress controller (scripts/local-cluster/traefik.yaml): the Service it publishes on Ingress status. */
 export const LOCAL_INGRESS_IP = "10.96.0.80";
 export const LOCAL_INGRESS_HOST = "drexii.me";
+/** The local cluster's S3 store for backups (scripts/local-cluster/backup-store.yaml). */
+export const LOCAL_BACKUP_STORE = { bucket: "local-backups", region: "us-east-1", endpoint: "s3.backup-store.svc.cluster.local" } as const;
 
 /**
- * What the local cluster adds to Pulumi.local.yaml: its Traefik as an existing controller, serving the seed's host.
- * (The committed stack file keeps `ingressController: none` for kind and minikube, which have no controller.)
+ * What the local cluster adds to Pulumi.local.yaml: its Traefik as an existing controller serving the seed's host, and
+ * backups to its S3 store (the CA and the key come from the cluster: {@link backupStoreConfig}). The committed stack
+ * file keeps `ingressController: none` and no backups for kind and minikube, which have neither.
  */
 export const LOCAL_CLUSTER_CONFIG: Record<string, string> = {
     [key("ingressController")]: "existing",
     [key("ingressClassName")]: "traefik",
     [key("ingressHost")]: LOCAL_INGRESS_HOST,
+    [key("backupMode")]: "existing",
+    [key("backupBucket")]: LOCAL_BACKUP_STORE.bucket,
+    [key("backupRegion")]: LOCAL_BACKUP_STORE.region,
+    [key("backupEndpoint")]: LOCAL_BACKUP_STORE.endpoint,
+    [key("backupUriStyle")]: "path",
 };
+
+/** The backup store's CA (config) and root key (secrets), kept by scripts/local-cluster.sh beside the volumes. */
+export function backupStoreConfig(volumesDir: string): { config: Record<string, string>; secrets: Record<string, string> } {
+    const dir = path.join(volumesDir, ".backup-store");
+    const read = (f: string) => fs.readFileSync(path.join(dir, f), "utf8");
+    return {
+        config: { [key("backupCaCertificate")]: read("ca.crt") },
+        secrets: { [key("backupAccessKeyId")]: read("access-key").trim(), [key("backupSecretAccessKey")]: read("secret-key").trim() },
+    };
+}
 
 export interface OpenStackArgs {
     /** Holds the backend, PULUMI_HOME, the workspace and the passphrase; created when missing. */
@@ -242,11 +271,12 @@ export async function openStack(args: OpenStackArgs): Promise<Stack> {
     });
 
     const config: ConfigMap = {};
-    for (const [k, v] of Object.entries({ ...committedConfig(), ...LOCAL_CLUSTER_CONFIG, ...(args.config ?? {}) })) {
+    const store = backupStoreConfig(args.cluster.volumesDir);
+    for (const [k, v] of Object.entries({ ...committedConfig(), ...LOCAL_CLUSTER_CONFIG, ...store.config, ...(args.config ?? {}) })) {
         config[k] = { value: v };
     }
-    for (const [k, v] of Object.entries(stackPasswords(args.cluster.volumesDir))) {
-        config[key(k)] = { value: v, secret: true };
+    for (const [k, v] of Object.entries({ ...prefixed(stackPasswords(args.cluster.volumesDir)), ...store.secrets })) {
+        config[k] = { value: v, secret: true };
     }
     await stack.setAllConfig(config);
     return stack;

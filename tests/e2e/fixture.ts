@@ -14,7 +14,7 @@ import { Stack, UpResult } from "@pulumi/pulumi/automation";
 import { BuiltImage, buildImage, debianMirrors, imageSpecs, importImage } from "../../scripts/images/build";
 import {
     Cluster, LOCAL_CLUSTER_CONFIG, LOCAL_INGRESS_IP, ROOT, committedConfig, getJson, importImages, key, kubectl, onOutput, openStack, progress, setConfig,
-    someClusterRunning, startCluster, stopCluster, toolchainBin, waitFor,
+    claimNode, startCluster, stopCluster, toolchainBin, waitFor,
 } from "./driver";
 
 export const NS = "postgres";
@@ -56,20 +56,31 @@ function buildApiV2(): BuiltImage {
     }
 }
 
-async function start(): Promise<World> {
-    if (someClusterRunning()) {
-        throw new Error("a local cluster already runs on this machine (npm run local:up?): the e2e suite needs the node to itself; stop it with npm run local:down");
-    }
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "stateful-flask-e2e-"));
-    const bin = toolchainBin();
-    progress(`cluster: starting a real single-node cluster in ${tmp}`);
-    const cluster = startCluster(path.join(tmp, "cluster"), path.join(tmp, "volumes"), bin);
+function importSuiteImages(cluster: Cluster): void {
     progress("images: api, postgres (and api v1.1.0 for the upgrade)");
     importImages(cluster, ["api", "postgres"]);
-    const v2 = buildApiV2();
-    importImage(cluster.containerdSocket, v2);
+    importImage(cluster.containerdSocket, buildApiV2());
     const postgres = buildImage(imageSpecs().find(s => s.name === "postgres")!);
     importImage(cluster.containerdSocket, postgres, [POSTGRES_IMAGE_REBUILT]);
+}
+
+/** A new cluster in the suite's state dir, on the suite's volumes (after the old one is gone), with the images. */
+export async function startAgain(): Promise<void> {
+    const { cluster } = await e2e();
+    startCluster(cluster.stateDir, cluster.volumesDir, cluster.bin);
+    importSuiteImages(cluster);
+}
+
+async function start(): Promise<World> {
+    const bin = toolchainBin();
+    const other = claimNode(bin);
+    if (other !== undefined) {
+        throw new Error(`a local cluster already runs on this machine (state ${other}; npm run local:up?): the e2e suite needs the node to itself; stop it with npm run local:down`);
+    }
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "stateful-flask-e2e-"));
+    progress(`cluster: starting a real single-node cluster in ${tmp}`);
+    const cluster = startCluster(path.join(tmp, "cluster"), path.join(tmp, "volumes"), bin);
+    importSuiteImages(cluster);
     const stack = await openStack({ stateDir: path.join(tmp, "pulumi"), cluster });
     world = { tmp, cluster, stack };
     return world;
@@ -79,6 +90,45 @@ async function start(): Promise<World> {
 export function e2e(): Promise<World> {
     starting ??= start();
     return starting;
+}
+
+/** Where a failed case leaves what the cluster looked like (E2E_ARTIFACTS, or a dir under the system's tmp). */
+const ARTIFACTS = process.env.E2E_ARTIFACTS ?? path.join(os.tmpdir(), `stateful-flask-e2e-artifacts-${new Date().toISOString().replace(/[:.]/g, "-")}`);
+
+/**
+ * Keeps, at the moment a case failed (before the next one converges the cluster), the objects, the events and
+ * every container's log, so that a failure in CI can be read after the cluster is gone. Never throws.
+ */
+export function recordFailure(title: string): void {
+    if (!world) return;
+    const dir = path.join(ARTIFACTS, title.replace(/[^A-Za-z0-9._-]+/g, "_").slice(0, 120));
+    try {
+        fs.mkdirSync(dir, { recursive: true });
+        const dump = (file: string, args: string[]) => {
+            try {
+                fs.writeFileSync(path.join(dir, file), kubectl(world!.cluster, args));
+            } catch (err: any) {
+                fs.writeFileSync(path.join(dir, file), `kubectl ${args.join(" ")} failed: ${err.stderr ?? err.message}`);
+            }
+        };
+        dump("pods.txt", ["get", "pods,pvc,svc,endpointslices,statefulsets,deployments,jobs", "-A", "-o", "wide", "--show-labels"]);
+        dump("events.txt", ["get", "events", "-A", "--sort-by=.lastTimestamp"]);
+        dump("postgres-pods.yaml", ["get", "pods", "-n", NS, "-o", "yaml"]);
+        // Each member as it saw itself: Patroni's view of the cluster, the sync standby setting, what every backend waits on.
+        const pods = (JSON.parse(kubectl(world.cluster, ["get", "pods", "-n", NS, "-l", "app=postgres", "-o", "json"])).items as any[]).map(p => p.metadata.name);
+        for (const pod of pods) {
+            const exec = ["exec", "-n", NS, pod, "-c", "postgres", "--"];
+            dump(`${pod}-patroni.json`, [...exec, "python3", "-c", "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8008/cluster', timeout=5).read().decode())"]);
+            dump(`${pod}-activity.txt`, [...exec, "psql", "-X", "-d", "stateful-flask-db", "-c", "SHOW synchronous_standby_names", "-c", "SELECT pg_is_in_recovery()",
+                "-c", "SELECT application_name, state, sync_state, replay_lsn FROM pg_stat_replication",
+                "-c", "SELECT pid, usename, client_addr, state, wait_event_type, wait_event, now() - xact_start AS xact_age, left(query, 60) AS query FROM pg_stat_activity WHERE backend_type = 'client backend'"]);
+        }
+        fs.cpSync(path.join(world.cluster.stateDir, "pod-logs"), path.join(dir, "pod-logs"), { recursive: true, dereference: true });
+        fs.cpSync(path.join(world.cluster.stateDir, "logs"), path.join(dir, "cluster-logs"), { recursive: true });
+        progress(`failed: the cluster's state and logs are kept in ${dir}`);
+    } catch (err) {
+        progress(`failed: could not keep the cluster's state in ${dir}: ${err}`);
+    }
 }
 
 /** Stops the cluster and removes the suite's dirs (E2E_KEEP=1 keeps them). */

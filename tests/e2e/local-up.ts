@@ -10,7 +10,7 @@ import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
 import {
-    Cluster, LOCAL_INGRESS_HOST, LOCAL_INGRESS_IP, ROOT, getJson, importImages, localUpDirs, openStack, progress, sh, someClusterRunning, startCluster,
+    Cluster, LOCAL_INGRESS_HOST, LOCAL_INGRESS_IP, ROOT, getJson, importImages, localUpDirs, openStack, progress, sh, claimNode, startCluster,
     toolchainBin,
 } from "./driver";
 
@@ -56,11 +56,12 @@ async function main(): Promise<void> {
     fs.mkdirSync(dirs.state, { recursive: true });
     const bin = toolchainBin();
 
-    progress("images: api, postgres, pause, coredns, traefik (built when missing; cached by content)");
-    sh(path.join(ROOT, "scripts", "images.sh"), ["build", "api", "postgres", "pause", "coredns", "traefik"]);
+    progress("images: api, postgres, pause, coredns, traefik, versitygw (built when missing; cached by content)");
+    sh(path.join(ROOT, "scripts", "images.sh"), ["build", "api", "postgres", "pause", "coredns", "traefik", "versitygw"]);
 
-    if (someClusterRunning() && !fs.existsSync(path.join(dirs.cluster, "pids", "kube-apiserver.pid"))) {
-        throw new Error("another local cluster runs on this machine (node address 10.250.0.1 is taken): stop it first (its state dir's local-cluster.sh stop, or npm run local:down)");
+    const other = claimNode(bin);
+    if (other !== undefined && path.resolve(other) !== path.resolve(dirs.cluster)) {
+        throw new Error(`another local cluster runs on this machine (state ${other}; the e2e suite?): stop it first (LOCAL_CLUSTER_STATE=${other} scripts/local-cluster.sh stop)`);
     }
     progress(`cluster: starting (state ${dirs.cluster}, volumes ${dirs.volumes})`);
     const cluster: Cluster = startCluster(dirs.cluster, dirs.volumes, bin);
