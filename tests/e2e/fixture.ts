@@ -195,6 +195,12 @@ export async function healthy(seconds = 300): Promise<{ leader: string; replicas
         const replicas = ready.filter(p => p.metadata.labels.role === "replica").map(p => p.metadata.name);
         if (leaders.length !== 1 || replicas.length !== replicasWanted - 1) return undefined;
         if (replicasWanted > 1 && Number(await psql(leaders[0], "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")) !== replicasWanted - 1) return undefined;
+        // Commits do not wait for a standby that is gone (Patroni 3.0.2 can leave one named; the pod's sync guard
+        // takes it out: docs/decisions.md): every standby the leader's setting names streams.
+        const [setting, streaming] = (await psql(leaders[0], "SELECT current_setting('synchronous_standby_names') || '|' || " +
+            "coalesce((SELECT string_agg(application_name, ',') FROM pg_stat_replication WHERE state = 'streaming'), '')")).split("|");
+        const named = setting.replace(/^\s*(?:(?:FIRST|ANY)\s+)?\d+\s*\((.*)\)\s*$/i, "$1").split(",").map(n => n.trim().replace(/^"(.*)"$/, "$1")).filter(n => n && n !== "*");
+        if (named.some(n => !streaming.split(",").includes(n))) return undefined;
         const dep = await get(["deployment", API, "-n", API_NS]);
         if (!dep || dep.status.readyReplicas !== dep.spec.replicas || dep.status.updatedReplicas !== dep.spec.replicas) return undefined;
         // The API's pods are Ready on /healthz, which does not touch the database (a restart must not kill them);
