@@ -3,7 +3,7 @@
 # single-node cluster (scripts/local-cluster.sh) the suite starts and stops itself, with the project's images built
 # here; every lifecycle step is checked on the rows (docs/e2e.md). Needs root and the node to itself.
 #
-#   scripts/e2e.sh [SPEC...]  build the toolchain if missing (scripts/toolchain.sh, ~50 min the first time), run the
+#   scripts/e2e.sh [SPEC...]  build the toolchain if missing (scripts/toolchain.sh, ~24 min the first time), run the
 #                             suite (or the named spec files)
 #   scripts/e2e.sh ci     run the suite only if the cached toolchain is complete; otherwise print one line
 #                         "e2e skipped: <reason>" and exit 0
@@ -24,7 +24,7 @@ if [[ "$mode" == ci ]]; then
     for c in etcd kube versitygw node coredns pulumi kubernetes policy-nodejs traefik; do
       scripts/toolchain.sh bin "$c" >/dev/null 2>&1 || missing+=("$c")
     done
-    echo "e2e skipped: toolchain incomplete, missing ${missing[*]:-a required component} in ${TOOLCHAIN_CACHE:-$HOME/.cache/stateful-flask-toolchain} (build it with: bash scripts/toolchain.sh build ${missing[*]:-}; about 50 min on 2 cores for everything)"
+    echo "e2e skipped: toolchain incomplete, missing ${missing[*]:-a required component} in ${TOOLCHAIN_CACHE:-$HOME/.cache/stateful-flask-toolchain} (build it with: bash scripts/toolchain.sh build ${missing[*]:-}; about 24 min on 2 cores for everything)"
     exit 0
   fi
   if [[ ! -d policy/node_modules/@pulumi/policy ]]; then
@@ -33,7 +33,7 @@ if [[ "$mode" == ci ]]; then
   fi
 else
   if ! scripts/toolchain.sh bin >/dev/null 2>&1; then
-    echo "[e2e] toolchain missing: building it with scripts/toolchain.sh (about 50 minutes on 2 cores the first time)" >&2
+    echo "[e2e] toolchain missing: building it with scripts/toolchain.sh (about 24 minutes on 2 cores the first time)" >&2
     scripts/toolchain.sh build >/dev/null || { echo "[e2e] toolchain build failed" >&2; exit 1; }
   fi
 fi
