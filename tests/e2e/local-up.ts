@@ -71,7 +71,9 @@ async function main(): Promise<void> {
     progress("deploy: pulumi up of the local stack (the real engine; Postgres, the migration Job and the API become Ready)");
     const started = Date.now();
     const stack = await openStack({ stateDir: dirs.pulumi, cluster });
-    const result = await stack.up({ onOutput: out => process.stdout.write(out) });
+    // With refresh: the stack's state may describe a cluster that is gone (reclaimed after the machine lost its
+    // processes, or stopped by hand without local:down), whose objects a plain `up` would take as still there.
+    const result = await stack.up({ onOutput: out => process.stdout.write(out), refresh: true });
     progress(`deploy: ${JSON.stringify(result.summary.resourceChanges ?? {})} in ${((Date.now() - started) / 1000).toFixed(0)}s`);
 
     const svc = getJson(cluster, ["service", "stateful-flask", "-n", "stateful-namespace"]);
