@@ -147,8 +147,6 @@ gen_backup_store() {
   touch "$BACKUP_STORE/.complete"
 }
 
-backup_store_ready() { [[ "$(kubectl -n backup-store get deploy versitygw -o jsonpath='{.status.readyReplicas}')" == 1 ]]; }
-
 kubeconfig_for() { # kubeconfig_for FILE CERT
   local kc="$1"
   rm -f "$kc"
@@ -343,8 +341,7 @@ host_setup() {
 
 # ------------------------------------------------------------------------------------------------ start
 node_ready() { [[ "$(kubectl get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" == True ]]; }
-coredns_ready() { [[ "$(kubectl -n kube-system get deploy coredns -o jsonpath='{.status.readyReplicas}')" == 1 ]]; }
-traefik_ready() { [[ "$(kubectl -n traefik get deploy traefik -o jsonpath='{.status.readyReplicas}')" == 1 ]]; }
+deployment_ready() { [[ "$(kubectl -n "$1" get deploy "$2" -o jsonpath='{.status.readyReplicas}')" == 1 ]]; } # NAMESPACE NAME
 
 start() {
   resolve_bin
@@ -388,9 +385,9 @@ start() {
     --from-file=tls.key="$BACKUP_STORE/tls.key" --dry-run=client -o yaml |
     kubectl apply --server-side --force-conflicts --field-manager=local-cluster -f - >/dev/null
   start_component provisioner
-  wait_for "CoreDNS Ready" 180 coredns_ready
-  wait_for "Traefik Ready (ingress class traefik at $INGRESS_IP)" 180 traefik_ready
-  wait_for "the backup store Ready (https://s3.backup-store.svc.cluster.local, bucket $BACKUP_BUCKET)" 180 backup_store_ready
+  wait_for "CoreDNS Ready" 180 deployment_ready kube-system coredns
+  wait_for "Traefik Ready (ingress class traefik at $INGRESS_IP)" 180 deployment_ready traefik traefik
+  wait_for "the backup store Ready (https://s3.backup-store.svc.cluster.local, bucket $BACKUP_BUCKET)" 180 deployment_ready backup-store versitygw
   log "cluster ready in $((SECONDS - t0))s (node $NODE_NAME at $NODE_IP, API https://$NODE_IP:$APISERVER_PORT)"
   echo "export KUBECONFIG=$KUBECONFIG_PATH"
 }
