@@ -11,6 +11,7 @@
     pod.py pgbackrest-conf        write pgBackRest's configuration (RUN_DIR, mode 600)
     pod.py backup-agent           on the leader: the stanza, the first and the scheduled backups, the archiver's state
     pod.py backup-status          the repository's backups and the archiver, as JSON
+    pod.py full-backup            on the leader: a full backup now (what the agent does on the schedule)
     pod.py check-archive [PATH]   fail unless the repository can restore without a hole in its WAL archive
     pod.py restore                Patroni's custom bootstrap: PGDATA from the backup (RESTORE_FROM_PATH)
     pod.py env                    print `export NAME=value` lines of the settings the SQL scripts read (defaults applied)
@@ -257,7 +258,12 @@ def archive_parameters(s):
         "archive_mode": "on",
         # A segment is archived at least every archive_timeout: the most a lost cluster can lose.
         "archive_timeout": b["archive_timeout"],
-        "archive_command": " ".join(pgbackrest(b, "archive-push")) + ' "%p"',
+        # archive_push.py: pgBackRest's archive-push, and a divergent copy of an abandoned timeline's segment resolved
+        # instead of blocking every later segment (docs/backups.md, "Failovers and the archive"). Its settings are on
+        # its command line: it needs none of the pod's secrets.
+        "archive_command": "%s %s --config=%s --stanza=%s --pgdata=%s --bin=%s --run-dir=%s --synchronous-mode=%s %%p" % (
+            sys.executable, os.path.join(s["lib_dir"], "archive_push.py"), b["conf"], b["stanza"], s["pgdata"], s["bin_dir"], s["run_dir"],
+            s["synchronous_mode"]),
     }
 
 
@@ -748,6 +754,10 @@ def sync_guard(s):
 
 # ------------------------------------------------------------------------------------------------ backups
 
+# pgBackRest's exit code when another of its commands holds the lock ("unable to acquire lock on file").
+PGBACKREST_LOCK_HELD = 50
+
+
 def run_pgbackrest(s, *args, path=None, timeout=None):
     """pgbackrest with this pod's configuration (and another repository path when given); (status, stdout, stderr)."""
     b = s["backup"]
@@ -950,6 +960,19 @@ def backup_status(s):
     return out
 
 
+def report_archive_conflicts(s, seen):
+    """A Warning event for each segment archive-push left out since the `seen` first lines (archive_push)."""
+    path = os.path.join(s["run_dir"], "archive-conflicts")
+    if not os.path.exists(path):
+        return seen
+    with open(path) as f:
+        lines = f.read().splitlines()
+    for line in lines[seen:]:
+        message = json.loads(line)["message"]
+        report(s, {}, ("DivergentWALNotArchived", message))
+    return len(lines)
+
+
 def backup_agent(s):
     """
     Runs in every pod, acts on the leader only: creates the stanza (the repository's record of this cluster), takes a
@@ -964,6 +987,7 @@ def backup_agent(s):
     last_error = None
     retry_at = 0.0
     events = {}
+    conflicts_seen = 0  # lines of RUN_DIR/archive-conflicts already reported
 
     def warn(annotations, reason, message):
         # One Warning event per reason every 10 minutes; the annotation and the log line every loop.
@@ -1009,11 +1033,16 @@ def backup_agent(s):
                             stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(last_stop))
                             log("backup: full backup done in %.0f s" % (last_stop - started))
                             report(s, {"stateful-flask/last-backup": stamp})
+                        elif status == PGBACKREST_LOCK_HELD:
+                            # Another pgBackRest command holds the stanza's lock (post-bootstrap's stanza-create, a
+                            # full-backup run by hand): not a failure; the next loop tries again.
+                            log("backup: another pgBackRest command holds the lock (%s); trying again in %d s" % (pgbackrest_error(out, err), interval))
                         else:
                             message = "full backup failed (exit %d): %s; next attempt in 10 minutes" % (status, pgbackrest_error(out, err))
                             retry_at = time.time() + 600
                             log("backup: ERROR %s" % message)
                             warn({}, "BackupFailed", message)
+                conflicts_seen = report_archive_conflicts(s, conflicts_seen)
                 a = archiver(s)
                 if a["last_failed_time"] and (a["last_archived_time"] or 0) < a["last_failed_time"]:
                     failing_since = failing_since or a["last_failed_time"]
@@ -1042,8 +1071,8 @@ def main(argv):
         sys.stderr.write(__doc__)
         return 2
     try:
-        s = settings()
         cmd = argv[1]
+        s = settings()
         if cmd == "config":
             json.dump(patroni_config(s), sys.stdout, indent=1, sort_keys=True)
         elif cmd == "dynamic-config":
@@ -1065,6 +1094,7 @@ def main(argv):
             os.replace(s["backup"]["conf"] + ".tmp", s["backup"]["conf"])
         elif cmd == "restore":
             restore(s)
+
         elif cmd == "backup-agent":
             if s["backup"]:
                 backup_agent(s)
@@ -1073,6 +1103,14 @@ def main(argv):
                 raise ConfigError("no backups configured (BACKUP_S3_BUCKET is unset): this database has no backup")
             json.dump(backup_status(s), sys.stdout, indent=1, default=str)
             sys.stdout.write("\n")
+        elif cmd == "full-backup":
+            if not s["backup"]:
+                raise ConfigError("no backups configured (BACKUP_S3_BUCKET is unset): this database has no backup")
+            if rest(s, "GET", "/patroni").get("role") != "master":
+                raise ConfigError("%s is not the leader; run full-backup in the leader's pod (label role=master)" % s["name"])
+            status, out, err = run_pgbackrest(s, "backup", "--type=full", timeout=6 * 3600)
+            sys.stderr.write(out + err)
+            return 0 if status == 0 else 1
         elif cmd == "stanza-create":
             status, out, err = run_pgbackrest(s, "stanza-create", timeout=600)
             sys.stderr.write(out + err)

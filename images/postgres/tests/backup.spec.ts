@@ -6,39 +6,17 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { Member, ObjectStore, PatroniCluster, Writer, idsOn, sleep, waitFor, withControlPlane } from "./harness";
+import { Member, ObjectStore, PatroniCluster, Writer, archiveNow, backups, idsOn, sleep, waitFor, withControlPlane, withObjectStore } from "./harness";
 
 const STANZA = "postgres";
-
-/** Backups the repository lists (pod.py backup-status). */
-function backups(m: Member): any[] {
-    const r = m.podCommand(["backup-status"]);
-    assert.strictEqual(r.status, 0, r.stderr);
-    return JSON.parse(r.stdout).backups ?? [];
-}
-
-/** Switches to a new WAL segment and waits until the archiver has pushed it. */
-async function archiveNow(m: Member): Promise<string> {
-    const wal = m.sql("SELECT pg_walfile_name(pg_current_wal_lsn())");
-    m.sql("SELECT pg_switch_wal()");
-    await waitFor(`${wal} archived`, 60000, () => (m.sql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver") >= wal) || undefined);
-    return wal;
-}
 
 describe("Backups: WAL archive and base backups to object storage, and point-in-time restore", function () {
     this.timeout(300000);
     const env = withControlPlane();
+    const objectStore = withObjectStore();
     let store: ObjectStore;
-
-    before(async function () {
-        this.timeout(60000);
-        store = new ObjectStore();
-        await store.start();
-    });
-
-    after(async function () {
-        await store?.stop();
-        store?.remove();
+    before(() => {
+        store = objectStore();
     });
 
     /** A one-member cluster archiving to `repo` (plus `extra` env), its leader running and its first backup taken. */

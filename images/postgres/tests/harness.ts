@@ -18,7 +18,8 @@ import { tlsMaterial } from "../../../components/postgres-tls";
 export const ROOT = path.resolve(__dirname, "..", "..", "..");
 export const PG_BIN = "/usr/lib/postgresql/15/bin";
 export const PYTHON = "/usr/bin/python3";
-export const POD_SOURCE = path.resolve(__dirname, "..", "pod");
+/** The pod code the members run: the image's, or POD_SOURCE (another version of it, e.g. to see a test fail without a fix). */
+export const POD_SOURCE = process.env.POD_SOURCE ?? path.resolve(__dirname, "..", "pod");
 export const WRITER = path.join(__dirname, "writer.py");
 export const APP_USER = "stateful-flask-user";
 export const APP_DB = "stateful-flask-db";
@@ -685,4 +686,34 @@ export class ObjectStore {
     remove(): void {
         if (!process.env.KEEP_TEST_DIRS) fs.rmSync(this.dir, { recursive: true, force: true });
     }
+}
+
+/** For a describe block: an object store started before its tests and removed after them. */
+export function withObjectStore(): () => ObjectStore {
+    let store: ObjectStore | undefined;
+    before(async function () {
+        this.timeout(60000);
+        store = new ObjectStore();
+        await store.start();
+    });
+    after(async function () {
+        await store?.stop();
+        store?.remove();
+    });
+    return () => store!;
+}
+
+/** Backups the repository lists (pod.py backup-status on `m`). */
+export function backups(m: Member): any[] {
+    const r = m.podCommand(["backup-status"]);
+    if (r.status !== 0) throw new Error(`backup-status on ${m.name} failed: ${r.stderr}`);
+    return JSON.parse(r.stdout).backups ?? [];
+}
+
+/** Switches `m` to a new WAL segment and waits until its archiver has pushed the one before; returns its name. */
+export async function archiveNow(m: Member, timeoutMs = 60000): Promise<string> {
+    const wal = m.sql("SELECT pg_walfile_name(pg_current_wal_lsn())");
+    m.sql("SELECT pg_switch_wal()");
+    await waitFor(`${wal} archived by ${m.name}`, timeoutMs, () => (m.sql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver") >= wal) || undefined);
+    return wal;
 }
