@@ -5,31 +5,7 @@
  */
 import * as assert from "assert";
 import { key, sh } from "./driver";
-import { ApiWriter, NS, configure, converge, e2e, get, healthy, k, postgresPods, psql, rowsEverywhere, up } from "./fixture";
-
-/** Samples, once a second, which Postgres pods accept writes (not in recovery), until stopped. */
-class WritableSampler {
-    readonly samples: Array<{ at: number; writable: string[] }> = [];
-    private running = true;
-    private loop = (async () => {
-        while (this.running) {
-            const writable: string[] = [];
-            for (const p of await postgresPods().catch(() => [])) {
-                if (p.status.phase !== "Running") continue;
-                const r = await psql(p.metadata.name, "SELECT NOT pg_is_in_recovery()").catch(() => "");
-                if (r === "t") writable.push(p.metadata.name);
-            }
-            this.samples.push({ at: Date.now(), writable });
-            await new Promise(r => setTimeout(r, 1000));
-        }
-    })();
-
-    async stop(): Promise<Array<{ at: number; writable: string[] }>> {
-        this.running = false;
-        await this.loop;
-        return this.samples.filter(s => s.writable.length > 1);
-    }
-}
+import { ApiWriter, NS, WritableSampler, configure, converge, e2e, get, healthy, k, rowsEverywhere, up } from "./fixture";
 
 describe("e2e 04: losing the leader pod under writes (Patroni, three members)", function () {
     before(async () => {
@@ -63,7 +39,8 @@ describe("e2e 04: losing the leader pod under writes (Patroni, three members)", 
             if (!how.startsWith("killed")) assert.notStrictEqual(next.leader, leader, "another member leads");
             await writer.waitForAcks(20);
             await writer.stop();
-            const split = await sampler.stop();
+            await sampler.stop();
+            const split = sampler.splitBrain();
             const gap = writer.failures.filter(f => f.at >= at);
             process.stderr.write(`      ${how}: leader ${leader} -> ${next.leader}; ${gap.length} requests failed (503) during the change, ${writer.acked.length} acknowledged\n`);
             const rows = await rowsEverywhere();

@@ -234,9 +234,11 @@ export interface OpenStackArgs {
     readonly cluster: Cluster;
     /** Extra config on top of Pulumi.local.yaml and LOCAL_CLUSTER_CONFIG (namespaced keys). */
     readonly config?: Record<string, string>;
+    /** Another stack of the project beside `local` (the soak's restore), with the same passwords. @default "local" */
+    readonly stackName?: string;
 }
 
-/** The `local` stack in `stateDir` (created on first use): Pulumi.local.yaml's config, the passwords as secrets. */
+/** The `local` stack (or `stackName`) in `stateDir`, created on first use: Pulumi.local.yaml's config, the passwords as secrets. */
 export async function openStack(args: OpenStackArgs): Promise<Stack> {
     const state = path.resolve(args.stateDir);
     for (const dir of ["backend", "home", "workspace"]) {
@@ -262,7 +264,7 @@ export async function openStack(args: OpenStackArgs): Promise<Stack> {
     process.env.KUBECONFIG = args.cluster.kubeconfig;
 
     const pulumiCommand = await PulumiCommand.get({ root: path.dirname(bin), skipVersionCheck: true });
-    const stack = await LocalWorkspace.createOrSelectStack({ stackName: STACK, projectName: PROJECT, program }, {
+    const stack = await LocalWorkspace.createOrSelectStack({ stackName: args.stackName ?? STACK, projectName: PROJECT, program }, {
         workDir: path.join(state, "workspace"),
         pulumiHome: path.join(state, "home"),
         pulumiCommand,

@@ -322,6 +322,34 @@ export class ApiWriter {
     }
 }
 
+/** Samples, once a second, which Postgres pods accept writes (not in recovery), until stopped. */
+export class WritableSampler {
+    readonly samples: Array<{ at: number; writable: string[] }> = [];
+    private running = true;
+    private loop = (async () => {
+        while (this.running) {
+            const writable: string[] = [];
+            for (const p of await postgresPods().catch(() => [])) {
+                if (p.status.phase !== "Running") continue;
+                const r = await psql(p.metadata.name, "SELECT NOT pg_is_in_recovery()").catch(() => "");
+                if (r === "t") writable.push(p.metadata.name);
+            }
+            this.samples.push({ at: Date.now(), writable });
+            await new Promise(r => setTimeout(r, 1000));
+        }
+    })();
+
+    async stop(): Promise<void> {
+        this.running = false;
+        await this.loop;
+    }
+
+    /** Samples in which more than one member accepted writes. */
+    splitBrain(): Array<{ at: number; writable: string[] }> {
+        return this.samples.filter(s => s.writable.length > 1);
+    }
+}
+
 /** The PVCs of the Postgres pods: name -> uid, bound volume. */
 export async function claims(): Promise<Record<string, { uid: string; volume: string }>> {
     const items = (await get(["pvc", "-n", NS])).items as any[];
