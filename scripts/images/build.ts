@@ -1,55 +1,34 @@
 /**
- * Builds the project's images without Docker or a registry: each image's own Dockerfile (the one CI builds and
- * pushes with docker buildx) is run here in a chroot, on a Debian bookworm root filesystem made by debootstrap
- * from this machine's mirror, and written as a one-layer OCI archive that `ctr images import` loads into the
- * local cluster's containerd. Nothing is pulled.
+ * Builds the project's images here, where there is no Docker engine and no registry: each image's own Dockerfile
+ * (the one CI builds and pushes with docker buildx) is built by buildah (scripts/images/buildah.ts) on a Debian
+ * base made by debootstrap, written as an OCI archive, and imported with `ctr images import` into the local
+ * cluster's containerd. Nothing is pulled.
  *
  *   scripts/images.sh build [NAME...]                 build what is missing (default: every image), print a summary
  *   scripts/images.sh import --address SOCK [NAME...] build what is missing and import it into containerd, tagged
  *                                                     with the references the local stack uses
  *   scripts/images.sh list                            names, Dockerfiles and references
+ *   --rebuild (with build or import)                  build even when cached, every step again (no layer cache)
  *
- * Cached by content: an image's key hashes its Dockerfile, build args, the files its COPY instructions read and
- * the base root filesystem's key, so a second run with nothing changed takes seconds. Cache:
- * ${STATEFUL_FLASK_IMAGE_CACHE:-~/.cache/stateful-flask-images}.
- *
- * How the local image differs from the one CI pushes (docs/images.md): the base is debootstrap's minbase
- * bookworm from this machine's mirror instead of the debian:bookworm-slim image; the packages each Dockerfile
- * installs are pinned to exact versions, so both get the same ones.
+ * Cached by content: an image's key hashes its Dockerfile, build args, the files its COPY/ADD instructions read
+ * and its base's key, so a second run with nothing changed takes seconds; when the key changed, buildah's layer
+ * cache reuses the steps before the first one whose input changed. Cache (archives, the buildah store, the
+ * bases): ${STATEFUL_FLASK_IMAGE_CACHE:-~/.cache/stateful-flask-images}.
  */
-import { execFileSync, spawnSync } from "child_process";
-import * as crypto from "crypto";
+import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { DockerfileError, Instruction, expand, parseDockerfile } from "./dockerfile";
-import { RuntimeConfig, writeOciArchive } from "./oci";
+import { BuildahStore, SUITES, Suite, log, secs, sha256 } from "./buildah";
+import { DockerfileError, Instruction, parseDockerfile } from "./dockerfile";
 
 const ROOT = path.resolve(__dirname, "..", "..");
-/** Bumped when the builder's output format changes, so old archives are not reused. */
-const BUILDER_VERSION = "1";
+/** Bumped when what the builder writes changes, so archives of the old builder are not reused. */
+const BUILDER_VERSION = "2-buildah";
 export const CACHE = process.env.STATEFUL_FLASK_IMAGE_CACHE ?? path.join(os.homedir(), ".cache", "stateful-flask-images");
-const SUITE = "bookworm";
-
-// ------------------------------------------------------------------------------------------------ logging
-const t0 = Date.now();
-function log(msg: string): void {
-    process.stderr.write(`[images ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${msg}\n`);
-}
-const secs = (since: number) => `${((Date.now() - since) / 1000).toFixed(1)}s`;
-
-function run(cmd: string, args: string[], opts: { logFile?: string; input?: string } = {}): void {
-    const r = spawnSync(cmd, args, {
-        stdio: [opts.input === undefined ? "ignore" : "pipe", opts.logFile ? fs.openSync(opts.logFile, "a") : "pipe", opts.logFile ? fs.openSync(opts.logFile, "a") : "pipe"],
-        input: opts.input,
-        maxBuffer: 256 * 1024 * 1024,
-    });
-    if (r.status !== 0) {
-        const tail = opts.logFile ? fs.readFileSync(opts.logFile, "utf8").split("\n").slice(-25).join("\n") : `${r.stdout ?? ""}${r.stderr ?? ""}`;
-        throw new Error(`${cmd} ${args.join(" ").slice(0, 300)} failed (${r.status ?? r.signal}):\n${tail}`);
-    }
-}
+/** The buildah store of the image cache. */
+export const imageStore = () => new BuildahStore(path.join(CACHE, "buildah"));
 
 // ------------------------------------------------------------------------------------------- the images
 
@@ -73,6 +52,7 @@ export function localStackImages(): { api: string; postgres: string } {
 }
 
 export interface ImageSpec {
+    /** Lower-case letters, digits and dashes: it names the archive and the image in the store. */
     readonly name: string;
     readonly dockerfile: string;
     /** The build context; built lazily (some contexts are assembled from build outputs). */
@@ -109,7 +89,7 @@ function buildPause(): string {
     const source = path.join(info.Dir, "build", "pause", "linux", "pause.c");
     if (!fs.existsSync(out) || fs.statSync(out).mtimeMs < fs.statSync(source).mtimeMs) {
         fs.mkdirSync(path.dirname(out), { recursive: true });
-        run("gcc", ["-Os", "-static", "-Wall", "-Werror", `-DVERSION=${version}`, "-o", out, source]);
+        execFileSync("gcc", ["-Os", "-static", "-Wall", "-Werror", `-DVERSION=${version}`, "-o", out, source], { stdio: ["ignore", "pipe", "pipe"] });
     }
     return out;
 }
@@ -117,341 +97,192 @@ function buildPause(): string {
 export function imageSpecs(): ImageSpec[] {
     const stack = localStackImages();
     const local = path.join(ROOT, "scripts", "local-cluster", "images");
+    const binary = (name: string, component: string, ref: string): ImageSpec => ({
+        name, dockerfile: path.join(local, name, "Dockerfile"), refs: [ref],
+        context: assembledContext(name, path.join(local, name), { [name]: () => path.join(toolchainBin(component), name) }),
+    });
     return [
         { name: "api", dockerfile: path.join(ROOT, "images", "api", "Dockerfile"), context: () => path.join(ROOT, "images", "api"), refs: [stack.api], buildArgs: debianMirrors() },
         { name: "postgres", dockerfile: path.join(ROOT, "images", "postgres", "Dockerfile"), context: () => path.join(ROOT, "images", "postgres"), refs: [stack.postgres], buildArgs: debianMirrors() },
         { name: "pause", dockerfile: path.join(local, "pause", "Dockerfile"), context: assembledContext("pause", path.join(local, "pause"), { pause: buildPause }), refs: ["stateful-flask.local/pause:3.10"] },
-        {
-            name: "coredns", dockerfile: path.join(local, "coredns", "Dockerfile"),
-            context: assembledContext("coredns", path.join(local, "coredns"), { coredns: () => path.join(toolchainBin("coredns"), "coredns") }),
-            refs: ["stateful-flask.local/coredns:1.14.7"],
-        },
-        {
-            name: "traefik", dockerfile: path.join(local, "traefik", "Dockerfile"),
-            context: assembledContext("traefik", path.join(local, "traefik"), { traefik: () => path.join(toolchainBin("traefik"), "traefik") }),
-            refs: ["stateful-flask.local/traefik:3.6.12"],
-        },
-        {
-            name: "versitygw", dockerfile: path.join(local, "versitygw", "Dockerfile"),
-            context: assembledContext("versitygw", path.join(local, "versitygw"), { versitygw: () => path.join(toolchainBin("versitygw"), "versitygw") }),
-            refs: ["stateful-flask.local/versitygw:1.8.0"],
-        },
+        binary("coredns", "coredns", "stateful-flask.local/coredns:1.14.7"),
+        binary("traefik", "traefik", "stateful-flask.local/traefik:3.6.12"),
+        binary("versitygw", "versitygw", "stateful-flask.local/versitygw:1.8.0"),
     ];
 }
 
-// ---------------------------------------------------------------------------------------- base rootfs
-
-function hash(...parts: Array<string | Buffer>): string {
-    const h = crypto.createHash("sha256");
-    for (const p of parts) {
-        h.update(typeof p === "string" ? Buffer.from(p) : p);
-        h.update("\0");
-    }
-    return h.digest("hex");
+/** The specs of `names` (all when empty); an unknown name is an error listing the known ones. */
+export function selectImages(names: readonly string[]): ImageSpec[] {
+    const specs = imageSpecs();
+    if (names.length === 0) return specs;
+    return names.map(n => {
+        const s = specs.find(x => x.name === n);
+        if (!s) throw new Error(`unknown image "${n}"; known: ${specs.map(x => x.name).join(", ")}`);
+        return s;
+    });
 }
 
-/** debootstrap's minbase bookworm from the mirror, as a tar; the stand-in for debian:bookworm-slim. */
-function baseRootfs(mirror: string): { tar: string; key: string } {
-    const key = hash(BUILDER_VERSION, "debootstrap", SUITE, "minbase", mirror).slice(0, 16);
-    const tar = path.join(CACHE, "base", `${SUITE}-minbase-${key}.tar`);
-    if (fs.existsSync(tar)) {
-        return { tar, key };
-    }
-    if (!fs.existsSync("/usr/sbin/debootstrap")) {
-        throw new Error("debootstrap is missing: apt-get install -y debootstrap (npm run setup installs it)");
-    }
-    const dir = fs.mkdtempSync(path.join(CACHE, "tmp", "base-"));
-    const logFile = `${dir}.log`;
-    const start = Date.now();
-    log(`base: debootstrap --variant=minbase ${SUITE} from ${mirror} (about 3 minutes, log ${logFile})`);
-    try {
-        run("debootstrap", ["--variant=minbase", SUITE, dir, mirror], { logFile });
-        // What debian:bookworm-slim also drops; the runtime provides /dev, /proc, /sys and resolv.conf.
-        for (const sub of ["var/cache/apt/archives/*.deb", "var/lib/apt/lists/*", "var/log/*", "dev/*", "run/*", "tmp/*"]) {
-            execFileSync("sh", ["-c", `rm -rf ${dir}/${sub}`]);
+// --------------------------------------------------------------------------------------- the build inputs
+
+/** The Debian suites a Dockerfile's FROM lines need (FROM scratch and earlier stages need none). */
+function baseSuites(instructions: readonly Instruction[], file: string): Suite[] {
+    const suites = new Set<Suite>();
+    const stages = new Set<string>();
+    for (const i of instructions) {
+        if (i.kind !== "FROM") continue;
+        const suite = /^debian:([a-z]+)-slim$/.exec(i.image)?.[1];
+        if (suite !== undefined && (SUITES as readonly string[]).includes(suite)) {
+            suites.add(suite as Suite);
+        } else if (i.image !== "scratch" && !stages.has(i.image)) {
+            throw new DockerfileError(file, i.line, `FROM ${i.image}: nothing is pulled here; the builder provides ` +
+                `${SUITES.map(s => `debian:${s}-slim`).join(", ")} (made by debootstrap) and scratch`);
         }
-        fs.mkdirSync(path.dirname(tar), { recursive: true });
-        run("tar", ["--numeric-owner", "--sort=name", "-C", dir, "-cf", `${tar}.tmp`, "."]);
-        fs.renameSync(`${tar}.tmp`, tar);
-        log(`base: done in ${secs(start)} (${(fs.statSync(tar).size / 1e6).toFixed(0)} MB)`);
-    } finally {
-        fs.rmSync(dir, { recursive: true, force: true });
-        fs.rmSync(logFile, { force: true });
+        if (i.stage) stages.add(i.stage);
     }
-    return { tar, key };
+    return [...suites];
+}
+
+interface ContextEntry {
+    readonly rel: string;
+    readonly abs: string;
+    readonly stat: fs.Stats;
+}
+
+/** Never part of an image: Python's bytecode caches (the tests leave them next to the sources), VCS and npm dirs. */
+const IGNORED = (name: string) => name === "__pycache__" || name === "node_modules" || name === ".git" || name.endsWith(".pyc");
+
+/**
+ * What of `context` a build reads: the sources of its COPY/ADD instructions (all of the context when one is a
+ * glob or "."), walked recursively, sorted, plus the context's ignore file. What the key hashes and what is staged.
+ */
+function contextEntries(context: string, instructions: readonly Instruction[], file: string): ContextEntry[] {
+    const entries = new Map<string, ContextEntry>();
+    const walk = (rel: string) => {
+        const abs = path.join(context, rel);
+        const stat = fs.lstatSync(abs);
+        for (let d = path.dirname(rel); d !== "."; d = path.dirname(d)) {
+            if (!entries.has(d)) entries.set(d, { rel: d, abs: path.join(context, d), stat: fs.lstatSync(path.join(context, d)) });
+        }
+        if (rel !== ".") entries.set(rel, { rel, abs, stat });
+        if (stat.isDirectory()) {
+            for (const e of fs.readdirSync(abs)) if (!IGNORED(e)) walk(path.join(rel, e));
+        }
+    };
+    for (const i of instructions) {
+        if ((i.kind !== "COPY" && i.kind !== "ADD") || i.from !== undefined) continue;
+        for (const s of i.sources) {
+            if (/^[a-z]+:\/\//.test(s)) continue;
+            const rel = /[*?[]/.test(s) ? "." : path.normalize(s);
+            if (rel.startsWith("..") || path.isAbsolute(rel)) {
+                throw new DockerfileError(file, i.line, `${i.kind} source "${s}" is outside the build context`);
+            }
+            if (!fs.existsSync(path.join(context, rel))) {
+                throw new DockerfileError(file, i.line, `${i.kind} source "${s}" does not exist in the build context ${context}`);
+            }
+            walk(rel);
+        }
+    }
+    for (const f of [".dockerignore", ".containerignore"]) {
+        if (fs.existsSync(path.join(context, f))) walk(f);
+    }
+    return [...entries.values()].sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+}
+
+function entryContent(e: ContextEntry): string | Buffer {
+    return e.stat.isSymbolicLink() ? fs.readlinkSync(e.abs) : e.stat.isFile() ? fs.readFileSync(e.abs) : "";
+}
+
+/**
+ * A copy of the entries with every time at 0: what the build reads is exactly what the key hashed, and files
+ * whose times the image keeps (Python's bytecode records its source's) do not depend on the checkout.
+ */
+function stageContext(entries: readonly ContextEntry[], dir: string): void {
+    for (const e of entries) {
+        const target = path.join(dir, e.rel);
+        if (e.stat.isDirectory()) fs.mkdirSync(target, { recursive: true, mode: e.stat.mode & 0o7777 });
+        else if (e.stat.isSymbolicLink()) fs.symlinkSync(fs.readlinkSync(e.abs), target);
+        else fs.copyFileSync(e.abs, target);
+        if (!e.stat.isSymbolicLink()) fs.chmodSync(target, e.stat.mode & 0o7777);
+    }
+    for (const e of [...entries].reverse()) fs.lutimesSync(path.join(dir, e.rel), 0, 0);
+    fs.utimesSync(dir, 0, 0);
 }
 
 // --------------------------------------------------------------------------------------------- building
-
-interface BuildState {
-    env: Record<string, string>;
-    args: Record<string, string>;
-    workdir: string;
-    user?: string;
-    runtime: { Cmd?: string[]; Entrypoint?: string[]; ExposedPorts: Record<string, Record<string, never>>; Labels: Record<string, string>; StopSignal?: string };
-}
-
-/** Files a COPY reads, relative to the context, recursively, sorted. */
-function copiedFiles(context: string, sources: readonly string[]): string[] {
-    const out: string[] = [];
-    const walk = (rel: string) => {
-        const abs = path.join(context, rel);
-        const st = fs.lstatSync(abs);
-        if (st.isDirectory()) {
-            for (const e of fs.readdirSync(abs).sort()) {
-                if (e === "__pycache__" || e === "node_modules") continue;
-                walk(path.join(rel, e));
-            }
-        } else {
-            out.push(rel);
-        }
-    };
-    for (const s of sources) {
-        if (!fs.existsSync(path.join(context, s))) {
-            throw new Error(`COPY source ${s} not found in ${context}`);
-        }
-        walk(path.normalize(s));
-    }
-    return out;
-}
-
-/** The content key of an image: everything that can change its bytes. */
-function imageKey(spec: ImageSpec, context: string, instructions: Instruction[], baseKey: string): string {
-    const parts: Array<string | Buffer> = [BUILDER_VERSION, baseKey, fs.readFileSync(spec.dockerfile), JSON.stringify(spec.buildArgs ?? {})];
-    for (const i of instructions) {
-        if (i.kind === "COPY") {
-            for (const f of copiedFiles(context, i.sources)) {
-                const abs = path.join(context, f);
-                parts.push(f, String(fs.statSync(abs).mode & 0o777), fs.readFileSync(abs));
-            }
-        }
-    }
-    return hash(...parts).slice(0, 16);
-}
-
-/** Runs a shell command inside `root`: private mount and PID namespaces, so /dev and /proc unmount on exit. */
-function runInRoot(root: string, command: string, env: Record<string, string>, user: string | undefined, logFile: string): void {
-    const userspec = user ? `--userspec=${user.includes(":") ? user : `${user}:${user}`}` : "";
-    const inner = 'set -e; root=$1; shift; mount --rbind /dev "$root/dev"; mount -t proc proc "$root/proc"; exec chroot ' +
-        `${userspec} "$root" /usr/bin/env -i "$@"`;
-    const envArgs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-    run("unshare", ["--mount", "--pid", "--fork", "sh", "-c", inner, "sh", root, ...envArgs, "/bin/sh", "-c", command], { logFile });
-}
-
-function copyInto(root: string, context: string, i: Extract<Instruction, { kind: "COPY" }>, state: BuildState): void {
-    const vars = { ...state.args, ...state.env };
-    const destRaw = expand(i.dest, vars);
-    const dest = path.posix.isAbsolute(destRaw) ? destRaw : path.posix.join(state.workdir, destRaw);
-    const many = i.sources.length > 1 || destRaw.endsWith("/");
-    for (const s of i.sources) {
-        const src = path.join(context, s);
-        const target = path.join(root, dest);
-        const isDir = fs.statSync(src).isDirectory();
-        if (isDir) {
-            // Docker copies a directory's contents, not the directory itself.
-            fs.mkdirSync(target, { recursive: true });
-            run("cp", ["-a", "--no-preserve=ownership", `${src}/.`, target]);
-            run("sh", ["-c", `find "$1" -name __pycache__ -prune -exec rm -rf {} +`, "sh", target]);
-        } else {
-            const file = many ? path.join(target, path.basename(s)) : target;
-            fs.mkdirSync(path.dirname(file), { recursive: true });
-            run("cp", ["-a", "--no-preserve=ownership", src, file]);
-        }
-        const copied = isDir ? target : many ? path.join(target, path.basename(s)) : target;
-        run("chown", ["-R", i.chown ? resolveOwner(root, i.chown) : "0:0", copied]);
-        if (i.chmod) run("chmod", ["-R", i.chmod, copied]);
-    }
-}
-
-/** user[:group] as numeric ids, looked up in the image's own passwd/group files. */
-function resolveOwner(root: string, owner: string): string {
-    const [u, g] = owner.split(":");
-    const lookup = (file: string, name: string) => {
-        if (/^\d+$/.test(name)) return name;
-        const line = fs.readFileSync(path.join(root, "etc", file), "utf8").split("\n").find(l => l.split(":")[0] === name);
-        if (!line) throw new Error(`--chown=${owner}: ${name} not found in the image's /etc/${file}`);
-        return line.split(":")[2];
-    };
-    return `${lookup("passwd", u)}:${lookup("group", g ?? u)}`;
-}
 
 export interface BuiltImage {
     readonly name: string;
     readonly archive: string;
     /** The manifest digest; what containerd reports for the imported image. */
     readonly digest: string;
-    /** The name inside the archive: stateful-flask.local/<name>:<key>. */
+    /** The name inside the archive and in the buildah store: stateful-flask.local/<name>:<key>. */
     readonly archiveRef: string;
     readonly refs: readonly string[];
     readonly cached: boolean;
     readonly seconds: number;
 }
 
-/** Builds `spec` unless an archive with the same content key exists. */
-export function buildImage(spec: ImageSpec): BuiltImage {
+/**
+ * Builds `spec` unless an archive with the same content key exists. `rebuild` builds it anyway, every step
+ * again (buildah --no-cache): whether the result has the same digest shows whether the build reproduces.
+ */
+export function buildImage(spec: ImageSpec, opts: { rebuild?: boolean } = {}): BuiltImage {
     const start = Date.now();
-    fs.mkdirSync(path.join(CACHE, "tmp"), { recursive: true });
-    const dockerfileText = fs.readFileSync(spec.dockerfile, "utf8");
-    const instructions = parseDockerfile(dockerfileText, path.relative(ROOT, spec.dockerfile));
-    const from = instructions.find(i => i.kind === "FROM") as Extract<Instruction, { kind: "FROM" }>;
-    const context = spec.context();
-    let base: { tar: string; key: string } | undefined;
-    if (from.image === "debian:bookworm-slim") {
-        base = baseRootfs(spec.buildArgs?.DEBIAN_MIRROR ?? debianMirrors().DEBIAN_MIRROR);
-    } else if (from.image !== "scratch") {
-        throw new DockerfileError(path.relative(ROOT, spec.dockerfile), from.line,
-            `FROM ${from.image}: the local builder knows debian:bookworm-slim (built with debootstrap) and scratch`);
+    if (!/^[a-z0-9][a-z0-9-]*$/.test(spec.name)) {
+        throw new Error(`image name "${spec.name}": expected lower-case letters, digits and dashes`);
     }
-    const key = imageKey(spec, context, instructions, base?.key ?? "scratch");
+    if (!fs.existsSync(spec.dockerfile)) throw new Error(`${spec.name}: the Dockerfile ${spec.dockerfile} does not exist`);
+    const file = path.relative(ROOT, spec.dockerfile).startsWith("..") ? spec.dockerfile : path.relative(ROOT, spec.dockerfile);
+    const dockerfile = fs.readFileSync(spec.dockerfile);
+    const instructions = parseDockerfile(dockerfile.toString("utf8"), file);
+    const suites = baseSuites(instructions, file);
+    const buildArgs = spec.buildArgs ?? {};
+    const mirror = buildArgs.DEBIAN_MIRROR ?? debianMirrors().DEBIAN_MIRROR;
+    const context = spec.context();
+    if (!fs.existsSync(context) || !fs.statSync(context).isDirectory()) throw new Error(`${spec.name}: the build context ${context} is not a directory`);
+    const entries = contextEntries(context, instructions, file);
+
+    const key = sha256(
+        BUILDER_VERSION, ...suites.map(s => imageStore().baseKey(s, mirror)), dockerfile,
+        JSON.stringify(Object.entries(buildArgs).sort()),
+        ...entries.flatMap(e => [e.rel, String(e.stat.mode), entryContent(e)]),
+    ).slice(0, 16);
     const archiveRef = `stateful-flask.local/${spec.name}:${key}`;
     const archive = path.join(CACHE, spec.name, `${key}.tar`);
     const meta = `${archive}.json`;
-    if (fs.existsSync(archive) && fs.existsSync(meta)) {
+    if (!opts.rebuild && fs.existsSync(archive) && fs.existsSync(meta)) {
         const digest = JSON.parse(fs.readFileSync(meta, "utf8")).digest as string;
         log(`${spec.name}: cached (${key})`);
         return { name: spec.name, archive, digest, archiveRef, refs: spec.refs, cached: true, seconds: (Date.now() - start) / 1000 };
     }
 
-    const work = fs.mkdtempSync(path.join(CACHE, "tmp", `${spec.name}-`));
-    const root = path.join(work, "rootfs");
-    const logFile = path.join(CACHE, spec.name, `${key}.log`);
-    fs.mkdirSync(path.dirname(logFile), { recursive: true });
-    fs.writeFileSync(logFile, "");
-    try {
-        // Step cache, like Docker's layer cache: the root filesystem after each RUN is kept under a key chained
-        // from the base and every instruction before it (with the content of the files COPY read), so a change
-        // to the files copied after the package install does not install the packages again.
-        const chain: string[] = [];
-        let link = base?.key ?? "scratch";
-        for (const i of instructions) {
-            const copied = i.kind === "COPY" ? copiedFiles(context, i.sources).map(f => hash(f, fs.readFileSync(path.join(context, f)), String(fs.statSync(path.join(context, f)).mode & 0o777))).join(",") : "";
-            const arg = i.kind === "ARG" ? `=${spec.buildArgs?.[i.name] ?? i.default ?? ""}` : "";
-            link = hash(link, JSON.stringify({ ...i, line: 0 }), copied, arg).slice(0, 16);
-            chain.push(link);
-        }
-        // Shared by every image: the key is the content, so a variant (another tag, one more file after the
-        // package install) reuses its base's snapshot.
-        const stepsDir = path.join(CACHE, "steps");
-        const snapshot = (n: number) => path.join(stepsDir, `${chain[n]}.tar`);
-        let resumeAfter = -1;
-        instructions.forEach((i, n) => {
-            if (i.kind === "RUN" && fs.existsSync(snapshot(n))) resumeAfter = n;
-        });
-
-        fs.mkdirSync(root, { recursive: true });
-        if (resumeAfter >= 0) {
-            const now = new Date();
-            fs.utimesSync(snapshot(resumeAfter), now, now);
-            run("tar", ["--numeric-owner", "-xf", snapshot(resumeAfter), "-C", root]);
-            log(`${spec.name}: resuming after step ${resumeAfter + 1} from the step cache`);
-        } else if (base) {
-            run("tar", ["--numeric-owner", "-xf", base.tar, "-C", root]);
-        }
-        if (base) {
-            fs.copyFileSync("/etc/resolv.conf", path.join(root, "etc", "resolv.conf"));
-            // No daemon starts inside the build.
-            fs.writeFileSync(path.join(root, "usr", "sbin", "policy-rc.d"), "#!/bin/sh\nexit 101\n", { mode: 0o755 });
-        }
-        const state: BuildState = {
-            env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" },
-            args: {},
-            workdir: "/",
-            runtime: { ExposedPorts: {}, Labels: {} },
-        };
-        const history: string[] = [];
-        const steps = instructions.length;
-        instructions.forEach((i, n) => {
-            const stepStart = Date.now();
-            const label = `${spec.name}: step ${n + 1}/${steps}`;
-            const vars = () => ({ ...state.args, ...state.env });
-            const cached = n <= resumeAfter;
-            switch (i.kind) {
-                case "FROM":
-                    log(`${label} FROM ${i.image}${base ? ` (debootstrap base ${base.key})` : ""}`);
-                    break;
-                case "ARG":
-                    state.args[i.name] = spec.buildArgs?.[i.name] ?? i.default ?? "";
-                    break;
-                case "ENV":
-                    for (const [k, v] of i.vars) state.env[k] = expand(v, vars());
-                    break;
-                case "LABEL":
-                    for (const [k, v] of i.labels) state.runtime.Labels[k] = expand(v, vars());
-                    break;
-                case "WORKDIR":
-                    state.workdir = expand(i.path, vars());
-                    fs.mkdirSync(path.join(root, state.workdir), { recursive: true });
-                    break;
-                case "USER":
-                    state.user = expand(i.user, vars());
-                    break;
-                case "EXPOSE":
-                    for (const p of i.ports) state.runtime.ExposedPorts[p.includes("/") ? p : `${p}/tcp`] = {};
-                    break;
-                case "CMD":
-                    state.runtime.Cmd = [...i.argv];
-                    break;
-                case "ENTRYPOINT":
-                    state.runtime.Entrypoint = [...i.argv];
-                    break;
-                case "STOPSIGNAL":
-                    state.runtime.StopSignal = i.signal;
-                    break;
-                case "COPY":
-                    if (cached) break;
-                    copyInto(root, context, i, state);
-                    log(`${label} COPY ${i.sources.join(" ")} ${i.dest}`);
-                    break;
-                case "RUN": {
-                    if (cached) break;
-                    if (!base) throw new DockerfileError(path.relative(ROOT, spec.dockerfile), i.line, "RUN needs a shell: FROM scratch has none");
-                    log(`${label} RUN ${i.command.slice(0, 100)}${i.command.length > 100 ? "…" : ""}`);
-                    fs.appendFileSync(logFile, `\n### step ${n + 1}: RUN ${i.command}\n`);
-                    const env = { ...state.args, ...state.env, DEBIAN_FRONTEND: "noninteractive", HOME: "/root" };
-                    // WORKDIR applies to RUN.
-                    runInRoot(root, `cd '${state.workdir}' && ${i.command}`, env, state.user, logFile);
-                    // Snapshots unused for two weeks are stale.
-                    fs.mkdirSync(stepsDir, { recursive: true });
-                    for (const f of fs.readdirSync(stepsDir)) {
-                        const st = fs.statSync(path.join(stepsDir, f));
-                        if (st.isFile() && Date.now() - st.mtimeMs > 14 * 24 * 3600 * 1000) fs.rmSync(path.join(stepsDir, f), { force: true });
-                    }
-                    run("tar", ["--numeric-owner", "-C", root, "-cf", snapshot(n), "."]);
-                    log(`${label} done in ${secs(stepStart)}`);
-                    break;
-                }
+    const s = imageStore();
+    return s.exclusive(() => {
+        for (const suite of suites) s.ensureBase(suite, mirror, CACHE);
+        fs.mkdirSync(path.join(CACHE, "tmp"), { recursive: true });
+        const staged = fs.mkdtempSync(path.join(CACHE, "tmp", `${spec.name}-`));
+        const logFile = path.join(CACHE, spec.name, `${key}.log`);
+        fs.mkdirSync(path.dirname(logFile), { recursive: true });
+        fs.writeFileSync(logFile, "");
+        try {
+            stageContext(entries, staged);
+            log(`${spec.name}: buildah build ${file} (key ${key}, log ${logFile})`);
+            const fromCache = s.build({ label: spec.name, dockerfile: spec.dockerfile, context: staged, tag: archiveRef, buildArgs, logFile, layerCache: !opts.rebuild });
+            const digest = s.pushArchive(archiveRef, archive);
+            const seconds = (Date.now() - start) / 1000;
+            fs.writeFileSync(meta, JSON.stringify({ digest, archiveRef, key, builtAt: new Date().toISOString(), seconds, stepsFromLayerCache: fromCache }));
+            log(`${spec.name}: built in ${secs(start)} (${fromCache} steps from the layer cache), ` +
+                `${(fs.statSync(archive).size / 1e6).toFixed(0)} MB, ${digest.slice(0, 19)}`);
+            // Older archives and images of this name are dead weight; the layers they share with this one stay.
+            for (const f of fs.readdirSync(path.dirname(archive))) {
+                if (!f.startsWith(key)) fs.rmSync(path.join(path.dirname(archive), f), { force: true });
             }
-            history.push(`${i.kind} (line ${i.line})`);
-        });
-
-        if (base) {
-            fs.rmSync(path.join(root, "usr", "sbin", "policy-rc.d"), { force: true });
-            fs.writeFileSync(path.join(root, "etc", "resolv.conf"), "");
-            execFileSync("sh", ["-c", `rm -rf ${root}/proc/* ${root}/dev/* ${root}/run/* ${root}/tmp/* ${root}/tmp/.[!.]* ${root}/var/log/apt/*`]);
+            s.removeImages(`stateful-flask.local/${spec.name}`, archiveRef);
+            return { name: spec.name, archive, digest, archiveRef, refs: spec.refs, cached: false, seconds };
+        } finally {
+            fs.rmSync(staged, { recursive: true, force: true });
         }
-        const layer = path.join(work, "layer.tar");
-        run("tar", ["--numeric-owner", "--sort=name", "-C", root, "-cf", layer, "."]);
-        const runtime: RuntimeConfig = {
-            Env: Object.entries(state.env).map(([k, v]) => `${k}=${v}`),
-            ...(state.runtime.Cmd ? { Cmd: state.runtime.Cmd } : {}),
-            ...(state.runtime.Entrypoint ? { Entrypoint: state.runtime.Entrypoint } : {}),
-            ...(state.user ? { User: state.user } : {}),
-            WorkingDir: state.workdir,
-            ...(Object.keys(state.runtime.ExposedPorts).length ? { ExposedPorts: state.runtime.ExposedPorts } : {}),
-            Labels: { ...state.runtime.Labels, "org.opencontainers.image.title": spec.name, "stateful-flask.build-key": key },
-            ...(state.runtime.StopSignal ? { StopSignal: state.runtime.StopSignal } : {}),
-        };
-        const digest = writeOciArchive(`${archive}`, layer, runtime, history, archiveRef);
-        fs.writeFileSync(meta, JSON.stringify({ digest, archiveRef, key, builtAt: new Date().toISOString(), seconds: (Date.now() - start) / 1000 }));
-        log(`${spec.name}: built in ${secs(start)}, ${(fs.statSync(archive).size / 1e6).toFixed(0)} MB, ${digest.slice(0, 19)}`);
-        // Older archives of this image are dead weight.
-        for (const f of fs.readdirSync(path.dirname(archive))) {
-            if (!f.startsWith(key)) fs.rmSync(path.join(path.dirname(archive), f), { force: true });
-        }
-        return { name: spec.name, archive, digest, archiveRef, refs: spec.refs, cached: false, seconds: (Date.now() - start) / 1000 };
-    } finally {
-        fs.rmSync(work, { recursive: true, force: true });
-    }
+    });
 }
 
 // ------------------------------------------------------------------------------------------- containerd
@@ -492,39 +323,30 @@ export function importImage(address: string, image: BuiltImage, extraRefs: reado
 
 // ------------------------------------------------------------------------------------------------- CLI
 
-function select(names: string[]): ImageSpec[] {
-    const specs = imageSpecs();
-    if (names.length === 0) return specs;
-    return names.map(n => {
-        const s = specs.find(x => x.name === n);
-        if (!s) throw new Error(`unknown image "${n}"; known: ${specs.map(x => x.name).join(", ")}`);
-        return s;
-    });
-}
-
 function main(argv: string[]): void {
+    const start = Date.now();
     const [cmd = "build", ...rest] = argv;
-    if (process.getuid?.() !== 0 && cmd !== "list") {
-        throw new Error("building images needs root (chroot, mount namespaces)");
-    }
     if (cmd === "list") {
         for (const s of imageSpecs()) process.stdout.write(`${s.name}\t${path.relative(ROOT, s.dockerfile)}\t${s.refs.join(",")}\n`);
         return;
     }
+    if (cmd !== "build" && cmd !== "import") throw new Error(`unknown command "${cmd}"; expected build, import or list`);
     let address: string | undefined;
+    let rebuild = false;
     const names: string[] = [];
     for (let i = 0; i < rest.length; i++) {
         if (rest[i] === "--address") address = rest[++i];
+        else if (rest[i] === "--rebuild") rebuild = true;
+        else if (rest[i].startsWith("-")) throw new Error(`unknown option "${rest[i]}"; expected --address SOCK or --rebuild`);
         else names.push(rest[i]);
     }
     if (cmd === "import" && !address) throw new Error("import needs --address <containerd socket>");
-    if (cmd !== "build" && cmd !== "import") throw new Error(`unknown command "${cmd}"; expected build, import or list`);
-    const built = select(names).map(buildImage);
+    const built = selectImages(names).map(s => buildImage(s, { rebuild }));
     if (address) built.forEach(b => importImage(address as string, b));
     for (const b of built) {
         process.stdout.write(`${b.name}\t${b.cached ? "cached" : `built in ${b.seconds.toFixed(0)}s`}\t${b.digest}\t${b.refs.join(",")}\n`);
     }
-    log(`done in ${secs(t0)}`);
+    log(`done in ${secs(start)}`);
 }
 
 if (require.main === module) {
