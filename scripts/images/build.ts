@@ -172,7 +172,7 @@ function contextEntries(context: string, instructions: readonly Instruction[], f
         if ((i.kind !== "COPY" && i.kind !== "ADD") || i.from !== undefined) continue;
         for (const s of i.sources) {
             if (/^[a-z]+:\/\//.test(s)) continue;
-            const rel = /[*?[]/.test(s) ? "." : path.normalize(s);
+            const rel = /[*?[]/.test(s) ? "." : path.normalize(s).replace(/(.)\/+$/, "$1");
             if (rel.startsWith("..") || path.isAbsolute(rel)) {
                 throw new DockerfileError(file, i.line, `${i.kind} source "${s}" is outside the build context`);
             }
