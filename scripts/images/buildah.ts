@@ -173,6 +173,10 @@ export class BuildahStore {
             run("bash", [BASE_SCRIPT, suite, mirror, tar, path.join(cacheDir, "debs", suite)], { logFile });
             fs.rmSync(logFile, { force: true });
             log(`base: ${suite} done in ${secs(start)} (${(fs.statSync(tar).size / 1e6).toFixed(0)} MB)`);
+            // A base made by an older script or from another mirror is dead weight.
+            for (const f of fs.readdirSync(path.dirname(tar))) {
+                if (f.startsWith(`${suite}-minbase-`) && f !== path.basename(tar)) fs.rmSync(path.join(path.dirname(tar), f), { force: true });
+            }
         }
         const start = Date.now();
         const ctr = this.buildah(["from", "--quiet", "scratch"]).trim();
