@@ -9,6 +9,7 @@
  *                                                     with the references the local stack uses
  *   scripts/images.sh list                            names, Dockerfiles and references
  *   --rebuild (with build or import)                  build even when cached, every step again (no layer cache)
+ *   scripts/images.sh buildah ARGS...                 buildah on the cache's store, e.g. `images` or `inspect REF`
  *
  * Cached by content: an image's key hashes its Dockerfile, build args, the files its COPY/ADD instructions read
  * and its base's key, so a second run with nothing changed takes seconds; when the key changed, buildah's layer
@@ -330,7 +331,11 @@ function main(argv: string[]): void {
         for (const s of imageSpecs()) process.stdout.write(`${s.name}\t${path.relative(ROOT, s.dockerfile)}\t${s.refs.join(",")}\n`);
         return;
     }
-    if (cmd !== "build" && cmd !== "import") throw new Error(`unknown command "${cmd}"; expected build, import or list`);
+    if (cmd === "buildah") {
+        process.stdout.write(imageStore().buildah(rest));
+        return;
+    }
+    if (cmd !== "build" && cmd !== "import") throw new Error(`unknown command "${cmd}"; expected build, import, list or buildah`);
     let address: string | undefined;
     let rebuild = false;
     const names: string[] = [];
