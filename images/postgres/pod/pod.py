@@ -19,7 +19,6 @@
 Environment: see README.md next to this file. Every error names the variable, its value and what is allowed.
 """
 import base64
-import ipaddress
 import json
 import os
 import re
@@ -31,219 +30,52 @@ import time
 import urllib.error
 import urllib.request
 
+from postgres_pod.log import log
+from postgres_pod.schedule import last_scheduled
+from postgres_pod.settings import ConfigError, Environment, load
+
 SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
-SYNCHRONOUS_MODES = ("on", "off", "strict")
-
-
-class ConfigError(Exception):
-    pass
-
-
-def log(message):
-    sys.stderr.write("%s pod.py %s: %s\n" % (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                               os.environ.get("POD_NAME", "?"), message))
-    sys.stderr.flush()
-
-
-def env(name, default=None, required=False):
-    value = os.environ.get(name, "")
-    if value == "":
-        if required:
-            raise ConfigError("%s is required" % name)
-        return default
-    return value
-
-
-def env_int(name, default, low, high):
-    raw = env(name)
-    if raw is None:
-        return default
-    if not re.fullmatch(r"[0-9]+", raw) or not low <= int(raw) <= high:
-        raise ConfigError("%s=%r is not valid; expected an integer from %d to %d" % (name, raw, low, high))
-    return int(raw)
-
-
-def env_json(name, default):
-    raw = env(name)
-    if raw is None:
-        return default
-    try:
-        return json.loads(raw)
-    except ValueError as e:
-        raise ConfigError("%s is not valid JSON (%s): %r" % (name, e, raw))
-
-
-def env_cidrs(name, default):
-    raw = env(name, default)
-    cidrs = [c for c in re.split(r"[,\s]+", raw) if c]
-    if not cidrs:
-        raise ConfigError("%s is empty; expected one or more CIDRs such as 10.244.0.0/16" % name)
-    for c in cidrs:
-        try:
-            ipaddress.ip_network(c, strict=False)
-        except ValueError:
-            raise ConfigError("%s contains %r; expected CIDRs such as 10.244.0.0/16 or 127.0.0.1/32" % (name, c))
-        if "/" not in c:
-            raise ConfigError("%s contains %r; expected a CIDR with a prefix length, e.g. %s/32" % (name, c, c))
-    return cidrs
-
-
-def role_name(name, default):
-    value = env(name, default)
-    if '"' in value or "\n" in value or len(value) > 63:
-        raise ConfigError("%s=%r is not valid; expected a role name of at most 63 characters without double quotes" % (name, value))
-    return value
-
-
-def settings():
-    """Every input, validated once."""
-    s = {}
-    s["name"] = env("POD_NAME", required=True)
-    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", s["name"]):
-        raise ConfigError("POD_NAME=%r is not valid; expected a pod name such as postgres-0" % s["name"])
-    s["scope"] = env("SCOPE", "postgres")
-    s["namespace"] = env("POD_NAMESPACE", required=True)
-    s["pod_ip"] = env("POD_IP", required=True)
-    try:
-        ipaddress.ip_address(s["pod_ip"])
-    except ValueError:
-        raise ConfigError("POD_IP=%r is not an IP address" % s["pod_ip"])
-    s["listen"] = env("LISTEN_ADDRESS", "0.0.0.0")
-    s["pgport"] = env_int("PGPORT", 5432, 1, 65535)
-    s["api_port"] = env_int("API_PORT", 8008, 1, 65535)
-    s["pgdata"] = env("PGDATA", required=True)
-    if not s["pgdata"].startswith("/") or s["pgdata"].rstrip("/").count("/") < 2:
-        raise ConfigError("PGDATA=%r is not valid; expected an absolute path to a subdirectory of the volume" % s["pgdata"])
-    s["bin_dir"] = env("PG_BIN", "/usr/lib/postgresql/15/bin")
-    s["run_dir"] = env("RUN_DIR", "/var/run/postgresql")
-    s["socket_dir"] = env("SOCKET_DIR", s["run_dir"])
-    s["superuser_password"] = env("SUPERUSER_PASSWORD", required=True)
-    s["replication_user"] = role_name("REPLICATION_USER", "replicator")
-    s["replication_password"] = env("REPLICATION_PASSWORD", required=True)
-    s["app_user"] = role_name("APP_USER", "stateful-flask-user")
-    s["app_database"] = env("APP_DATABASE", "stateful-flask-db")
-    s["app_password"] = env("APP_PASSWORD", required=True)
-    if s["replication_user"] in (s["app_user"], "postgres"):
-        raise ConfigError("REPLICATION_USER=%r must differ from APP_USER and from the superuser postgres" % s["replication_user"])
-    s["api_password"] = env("API_PASSWORD", required=True)
-    s["pod_cidrs"] = env_cidrs("POD_CIDR", "10.244.0.0/16")
-    s["client_cidrs"] = env_cidrs("CLIENT_CIDR", "0.0.0.0/0")
-    s["synchronous_mode"] = env("SYNCHRONOUS_MODE", "on")
-    if s["synchronous_mode"] not in SYNCHRONOUS_MODES:
-        raise ConfigError("SYNCHRONOUS_MODE=%r is not valid; expected one of %s" % (s["synchronous_mode"], ", ".join(SYNCHRONOUS_MODES)))
-    s["ttl"] = env_int("TTL", 7, 5, 300)
-    s["loop_wait"] = env_int("LOOP_WAIT", 1, 1, 60)
-    s["retry_timeout"] = env_int("RETRY_TIMEOUT", 3, 1, 120)
-    # Patroni 3.0 does not check this itself; a leader could lose its lock while still retrying the API.
-    if s["loop_wait"] + 2 * s["retry_timeout"] > s["ttl"]:
-        raise ConfigError("TTL=%d, LOOP_WAIT=%d, RETRY_TIMEOUT=%d: LOOP_WAIT + 2 * RETRY_TIMEOUT must not exceed TTL"
-                          % (s["ttl"], s["loop_wait"], s["retry_timeout"]))
-    s["max_slot_wal_keep_size"] = env("MAX_SLOT_WAL_KEEP_SIZE", "1GB")
-    if not re.fullmatch(r"-1|[1-9][0-9]*(MB|GB|TB)", s["max_slot_wal_keep_size"]):
-        raise ConfigError("MAX_SLOT_WAL_KEEP_SIZE=%r is not valid; expected a size such as 512MB or 1GB (-1 = unlimited)"
-                          % s["max_slot_wal_keep_size"])
-    s["labels"] = env_json("KUBERNETES_LABELS", {"app": "postgres"})
-    if not isinstance(s["labels"], dict) or not all(isinstance(v, str) for v in s["labels"].values()):
-        raise ConfigError("KUBERNETES_LABELS must be a JSON object of strings, e.g. {\"app\": \"postgres\"}")
-    s["scope_label"] = env("SCOPE_LABEL", "app.kubernetes.io/instance")
-    s["kube_context"] = env("KUBECONFIG_CONTEXT")
-    # A standby of the previous entrypoint, taken over while its old primary may still run (entrypoint.sh): it
-    # must not promote itself, and its catalog has no `postgres` role yet (the old primary gets it when it is
-    # adopted), so Patroni connects as the old bootstrap superuser, APP_USER, until then.
-    s["adopting_standby"] = env("ADOPTING_STANDBY", "false") == "true"
-    s["parameters"] = env_json("POSTGRES_PARAMETERS", {})
-    s["tls_dir"] = env("TLS_DIR")
-    s["backup"] = backup_settings(s)
-    s["lib_dir"] = os.path.dirname(os.path.abspath(__file__))
-    return s
-
-
-CRON_FIELD = re.compile(r"(\*|[0-9]+(-[0-9]+)?)(/[0-9]+)?(,(\*|[0-9]+(-[0-9]+)?)(/[0-9]+)?)*")
-
-
-def backup_settings(s):
-    """pgBackRest's repository in S3-compatible object storage; None when BACKUP_S3_BUCKET is unset."""
-    bucket = env("BACKUP_S3_BUCKET")
-    if bucket is None:
-        if env("RESTORE_FROM_PATH"):
-            raise ConfigError("RESTORE_FROM_PATH is set but BACKUP_S3_BUCKET is not: a restore reads the repository in that bucket")
-        return None
-    b = {
-        "bucket": bucket,
-        "endpoint": env("BACKUP_S3_ENDPOINT", required=True),
-        "region": env("BACKUP_S3_REGION", required=True),
-        "path": env("BACKUP_PATH", required=True),
-        "uri_style": env("BACKUP_S3_URI_STYLE", "host"),
-        "key": env("BACKUP_S3_KEY", required=True),
-        "key_secret": env("BACKUP_S3_KEY_SECRET", required=True),
-        "cipher_pass": env("BACKUP_CIPHER_PASS", required=True),
-        "schedule": env("BACKUP_SCHEDULE", "0 3 * * *"),
-        "retention_full": env_int("BACKUP_RETENTION_FULL", 7, 1, 100),
-        "archive_timeout": env_int("ARCHIVE_TIMEOUT", 60, 10, 3600),
-        "io_timeout": env_int("BACKUP_IO_TIMEOUT", 60, 1, 3600),
-        "ca_file": env("BACKUP_S3_CA_FILE"),
-        "port": env_int("BACKUP_S3_PORT", 443, 1, 65535),
-        "stanza": s["scope"],
-        "restore_from": env("RESTORE_FROM_PATH"),
-        "restore_target": env("RESTORE_TARGET_TIME"),
-        "conf": os.path.join(s["run_dir"], "pgbackrest-%s.conf" % s["name"]),
-    }
-    for key, value in (("BACKUP_PATH", b["path"]), ("RESTORE_FROM_PATH", b["restore_from"])):
-        if value is not None and not re.fullmatch(r"/[A-Za-z0-9._/-]*", value):
-            raise ConfigError("%s=%r is not valid; expected an absolute path such as /stateful-flask/dev" % (key, value))
-    if b["restore_from"] is not None and b["restore_from"].rstrip("/") == b["path"].rstrip("/"):
-        raise ConfigError("RESTORE_FROM_PATH=%r is BACKUP_PATH: a restored cluster archives to a path of its own" % b["restore_from"])
-    if b["restore_target"] is not None and (b["restore_from"] is None or
-                                             not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)", b["restore_target"])):
-        raise ConfigError("RESTORE_TARGET_TIME=%r is not valid; expected a time with its UTC offset, such as 2026-11-24T14:01:00Z, and RESTORE_FROM_PATH"
-                          % b["restore_target"])
-    if b["uri_style"] not in ("host", "path"):
-        raise ConfigError("BACKUP_S3_URI_STYLE=%r is not valid; expected host or path" % b["uri_style"])
-    fields = b["schedule"].split()
-    if len(fields) != 5 or not all(CRON_FIELD.fullmatch(f) for f in fields):
-        raise ConfigError("BACKUP_SCHEDULE=%r is not valid; expected five cron fields (minute hour day month weekday), e.g. 0 3 * * *" % b["schedule"])
-    return b
 
 
 def pgbackrest(b, *args):
     """The pgbackrest command line with this pod's configuration file."""
-    return ["pgbackrest", "--config=%s" % b["conf"], "--stanza=%s" % b["stanza"]] + list(args)
+    return ["pgbackrest", "--config=%s" % b.conf, "--stanza=%s" % b.stanza] + list(args)
 
 
 def pgbackrest_conf(s):
     """pgBackRest's configuration (written to RUN_DIR, mode 600: it holds the S3 key and the passphrase)."""
-    b = s["backup"]
+    b = s.backup
     lines = [
         "[global]",
         "repo1-type=s3",
-        "repo1-s3-endpoint=%s" % b["endpoint"],
-        "repo1-s3-region=%s" % b["region"],
-        "repo1-s3-bucket=%s" % b["bucket"],
-        "repo1-s3-uri-style=%s" % b["uri_style"],
-        "repo1-s3-key=%s" % b["key"],
-        "repo1-s3-key-secret=%s" % b["key_secret"],
-        "repo1-path=%s" % b["path"],
+        "repo1-s3-endpoint=%s" % b.endpoint,
+        "repo1-s3-region=%s" % b.region,
+        "repo1-s3-bucket=%s" % b.bucket,
+        "repo1-s3-uri-style=%s" % b.uri_style,
+        "repo1-s3-key=%s" % b.key,
+        "repo1-s3-key-secret=%s" % b.key_secret,
+        "repo1-path=%s" % b.path,
         "repo1-cipher-type=aes-256-cbc",
-        "repo1-cipher-pass=%s" % b["cipher_pass"],
-        "repo1-retention-full=%d" % b["retention_full"],
-        "repo1-storage-port=%d" % b["port"],
+        "repo1-cipher-pass=%s" % b.cipher_pass,
+        "repo1-retention-full=%d" % b.retention_full,
+        "repo1-storage-port=%d" % b.port,
         # lz4: a quarter of gzip's CPU for a little more space (DATABASE_NOTES: 11.5 s against 20.8 s per GB).
         "compress-type=lz4",
         "process-max=1",
-        "io-timeout=%d" % b["io_timeout"],
+        "io-timeout=%d" % b.io_timeout,
         "log-level-console=info",
         "log-level-file=off",
-        "lock-path=%s" % os.path.join(s["run_dir"], "pgbackrest-lock"),
+        "lock-path=%s" % os.path.join(s.run_dir, "pgbackrest-lock"),
         "start-fast=y",
     ]
-    if b["ca_file"]:
-        lines.append("repo1-storage-ca-file=%s" % b["ca_file"])
+    if b.ca_file:
+        lines.append("repo1-storage-ca-file=%s" % b.ca_file)
     lines += [
         "",
-        "[%s]" % b["stanza"],
-        "pg1-path=%s" % s["pgdata"],
-        "pg1-port=%d" % s["pgport"],
-        "pg1-socket-path=%s" % s["socket_dir"],
+        "[%s]" % b.stanza,
+        "pg1-path=%s" % s.pgdata,
+        "pg1-port=%d" % s.pgport,
+        "pg1-socket-path=%s" % s.socket_dir,
         "pg1-user=postgres",
     ]
     return "\n".join(lines) + "\n"
@@ -251,24 +83,24 @@ def pgbackrest_conf(s):
 
 def archive_parameters(s):
     """Local (per member) parameters: continuous archiving of the leader's WAL through pgBackRest."""
-    b = s["backup"]
+    b = s.backup
     if not b:
         return {}
     return {
         "archive_mode": "on",
         # A segment is archived at least every archive_timeout: the most a lost cluster can lose.
-        "archive_timeout": b["archive_timeout"],
+        "archive_timeout": b.archive_timeout,
         # archive_push.py: pgBackRest's archive-push, and a divergent copy of an abandoned timeline's segment resolved
         # instead of blocking every later segment (docs/backups.md, "Failovers and the archive"). Its settings are on
         # its command line: it needs none of the pod's secrets.
         "archive_command": "%s %s --config=%s --stanza=%s --pgdata=%s --bin=%s --run-dir=%s --synchronous-mode=%s %%p" % (
-            sys.executable, os.path.join(s["lib_dir"], "archive_push.py"), b["conf"], b["stanza"], s["pgdata"], s["bin_dir"], s["run_dir"],
-            s["synchronous_mode"]),
+            sys.executable, os.path.join(s.lib_dir, "archive_push.py"), b.conf, b.stanza, s.pgdata, s.bin_dir, s.run_dir,
+            s.synchronous_mode),
     }
 
 
 def restore_command(s, path=None):
-    b = s["backup"]
+    b = s.backup
     args = (["--repo1-path=%s" % path] if path else []) + ["archive-get", "%f", '"%p"']
     return " ".join(pgbackrest(b, *args))
 
@@ -282,19 +114,19 @@ def dynamic_config(s):
         "max_replication_slots": 10,
         "wal_keep_size": "128MB",
         # A stopped standby's slot may hold back at most this much WAL before it is given up: bounds the disk.
-        "max_slot_wal_keep_size": s["max_slot_wal_keep_size"],
+        "max_slot_wal_keep_size": s.max_slot_wal_keep_size,
         "hot_standby_feedback": "on",
         "password_encryption": "scram-sha-256",
     }
-    parameters.update(s["parameters"])
+    parameters.update(s.parameters)
     return {
-        "ttl": s["ttl"],
-        "loop_wait": s["loop_wait"],
-        "retry_timeout": s["retry_timeout"],
+        "ttl": s.ttl,
+        "loop_wait": s.loop_wait,
+        "retry_timeout": s.retry_timeout,
         # A replica more than 1 MB behind is not promoted automatically (the synchronous one never is behind).
         "maximum_lag_on_failover": 1048576,
-        "synchronous_mode": s["synchronous_mode"] != "off",
-        "synchronous_mode_strict": s["synchronous_mode"] == "strict",
+        "synchronous_mode": s.synchronous_mode != "off",
+        "synchronous_mode_strict": s.synchronous_mode == "strict",
         "synchronous_node_count": 1,
         # An unreachable Kubernetes API (a DOKS control plane upgrade) does not demote a leader that every
         # member can still reach over the REST API.
@@ -309,65 +141,65 @@ def dynamic_config(s):
 
 def hba(s):
     """pg_hba.conf, written by Patroni on every start. Only the application role may connect from clients."""
-    host = "hostssl" if s["tls_dir"] else "host"
+    host = "hostssl" if s.tls_dir else "host"
     lines = [
         # The pod's own OS user (postgres) as the superuser, over the socket: Patroni, kubectl exec psql.
         "local all postgres peer",
     ]
-    if s["adopting_standby"]:
-        lines.append('local all "%s" scram-sha-256' % s["app_user"])
+    if s.adopting_standby:
+        lines.append('local all "%s" scram-sha-256' % s.app_user)
     lines.append("local all all reject")
     # Loopback too: Patroni reads its own server's timeline and LSN over a replication connection to localhost
     # (get_replica_timeline); refused, a replica logs an error every loop and cannot take part in a leader race.
-    for cidr in ["127.0.0.1/32", "::1/128"] + [c for c in s["pod_cidrs"] if c not in ("127.0.0.1/32", "::1/128")]:
-        lines.append('%s replication "%s" %s scram-sha-256' % (host, s["replication_user"], cidr))
+    for cidr in ["127.0.0.1/32", "::1/128"] + [c for c in s.pod_cidrs if c not in ("127.0.0.1/32", "::1/128")]:
+        lines.append('%s replication "%s" %s scram-sha-256' % (host, s.replication_user, cidr))
         # pg_rewind and Patroni's checks between members connect as the superuser.
         lines.append("%s all postgres %s scram-sha-256" % (host, cidr))
-    lines.append('host all "%s" all reject' % s["replication_user"])
+    lines.append('host all "%s" all reject' % s.replication_user)
     lines.append("host all postgres all reject")
-    for cidr in s["client_cidrs"]:
-        lines.append('%s "%s" "%s" %s scram-sha-256' % (host, s["app_database"], s["app_user"], cidr))
-    if s["tls_dir"]:
+    for cidr in s.client_cidrs:
+        lines.append('%s "%s" "%s" %s scram-sha-256' % (host, s.app_database, s.app_user, cidr))
+    if s.tls_dir:
         lines.append("hostnossl all all all reject")
     lines.append("host all all all reject")
     return lines
 
 
 def patroni_config(s):
-    api_auth = {"username": "patroni", "password": s["api_password"]}
+    api_auth = {"username": "patroni", "password": s.api_password}
     tls = {}
-    if s["tls_dir"]:
+    if s.tls_dir:
         tls = {
             "ssl": "on",
-            "ssl_cert_file": os.path.join(s["tls_dir"], "tls.crt"),
-            "ssl_key_file": os.path.join(s["tls_dir"], "tls.key"),
-            "ssl_ca_file": os.path.join(s["tls_dir"], "ca.crt"),
+            "ssl_cert_file": os.path.join(s.tls_dir, "tls.crt"),
+            "ssl_key_file": os.path.join(s.tls_dir, "tls.key"),
+            "ssl_ca_file": os.path.join(s.tls_dir, "ca.crt"),
             "ssl_min_protocol_version": "TLSv1.2",
         }
-    ssl_client = {"sslmode": "verify-ca", "sslrootcert": os.path.join(s["tls_dir"], "ca.crt")} if s["tls_dir"] else {}
-    superuser = {"username": "postgres", "password": s["superuser_password"]}
-    if s["adopting_standby"]:
-        superuser = {"username": s["app_user"], "password": s["app_password"]}
+    ssl_client = {"sslmode": "verify-ca", "sslrootcert": os.path.join(s.tls_dir, "ca.crt")} if s.tls_dir else {}
+    superuser = {"username": "postgres", "password": s.superuser_password}
+    if s.adopting_standby:
+        superuser = {"username": s.app_user, "password": s.app_password}
     kubernetes = {
-        "namespace": s["namespace"],
-        "labels": s["labels"],
-        "scope_label": s["scope_label"],
+        "namespace": s.namespace,
+        "labels": s.labels,
+        "scope_label": s.scope_label,
         "role_label": "role",
         # ConfigMaps hold the leader lock and the cluster state; Endpoints are deprecated since Kubernetes 1.33.
         "use_endpoints": False,
         "bypass_api_service": False,
-        "pod_ip": s["pod_ip"],
+        "pod_ip": s.pod_ip,
     }
-    if s["kube_context"]:
-        kubernetes["context"] = s["kube_context"]
+    if s.kube_context:
+        kubernetes["context"] = s.kube_context
     config = {
-        "scope": s["scope"],
-        "name": s["name"],
+        "scope": s.scope,
+        "name": s.name,
         "log": {"level": "INFO", "format": "%(asctime)s %(levelname)s: %(message)s"},
         "kubernetes": kubernetes,
         "restapi": {
-            "listen": "%s:%d" % (s["listen"], s["api_port"]),
-            "connect_address": "%s:%d" % (s["pod_ip"], s["api_port"]),
+            "listen": "%s:%d" % (s.listen, s.api_port),
+            "connect_address": "%s:%d" % (s.pod_ip, s.api_port),
             # Unsafe endpoints (switchover, config, restart) need these credentials; reads and probes do not.
             "authentication": api_auth,
         },
@@ -376,21 +208,21 @@ def patroni_config(s):
             "dcs": dynamic_config(s),
             "initdb": ["data-checksums", {"encoding": "UTF8"}, {"locale": "C.UTF-8"},
                        {"auth-local": "peer"}, {"auth-host": "scram-sha-256"}],
-            "post_bootstrap": os.path.join(s["lib_dir"], "post-bootstrap.sh"),
+            "post_bootstrap": os.path.join(s.lib_dir, "post-bootstrap.sh"),
         },
         "postgresql": {
-            "listen": "%s:%d" % (s["listen"], s["pgport"]),
-            "connect_address": "%s:%d" % (s["pod_ip"], s["pgport"]),
-            "data_dir": s["pgdata"],
-            "bin_dir": s["bin_dir"],
-            "pgpass": os.path.join(s["run_dir"], "pgpass-%s" % s["name"]),
+            "listen": "%s:%d" % (s.listen, s.pgport),
+            "connect_address": "%s:%d" % (s.pod_ip, s.pgport),
+            "data_dir": s.pgdata,
+            "bin_dir": s.bin_dir,
+            "pgpass": os.path.join(s.run_dir, "pgpass-%s" % s.name),
             "use_unix_socket": True,
             "authentication": {
                 "superuser": dict(superuser, **ssl_client),
-                "replication": dict({"username": s["replication_user"], "password": s["replication_password"]}, **ssl_client),
+                "replication": dict({"username": s.replication_user, "password": s.replication_password}, **ssl_client),
                 "rewind": dict(superuser, **ssl_client),
             },
-            "parameters": dict({"unix_socket_directories": s["socket_dir"], "port": s["pgport"]}, **tls, **archive_parameters(s)),
+            "parameters": dict({"unix_socket_directories": s.socket_dir, "port": s.pgport}, **tls, **archive_parameters(s)),
             "pg_hba": hba(s),
             "create_replica_methods": ["basebackup"],
             "basebackup": [{"checkpoint": "fast"}],
@@ -400,28 +232,28 @@ def patroni_config(s):
         },
         # No /dev/watchdog in a pod: a Patroni that dies takes the container, and with it the postmaster.
         "watchdog": {"mode": "off"},
-        "tags": {"nofailover": s["adopting_standby"], "noloadbalance": False, "clonefrom": False, "nosync": False},
+        "tags": {"nofailover": s.adopting_standby, "noloadbalance": False, "clonefrom": False, "nosync": False},
     }
-    b = s["backup"]
+    b = s.backup
     if b:
         # A replica that fell behind the leader's WAL fetches what it misses from the archive.
         config["postgresql"]["recovery_conf"] = {"restore_command": restore_command(s)}
-        if b["restore_from"]:
+        if b.restore_from:
             recovery = {
-                "restore_command": restore_command(s, b["restore_from"]),
+                "restore_command": restore_command(s, b.restore_from),
                 "recovery_target_action": "promote",
                 "recovery_target_timeline": "latest",
             }
-            if b["restore_target"]:
+            if b.restore_target:
                 # A numeric UTC offset: PostgreSQL reads recovery_target_time before it loads time zone abbreviations,
                 # so "Z" is refused there.
                 from datetime import datetime
-                recovery["recovery_target_time"] = datetime.fromisoformat(b["restore_target"].replace("Z", "+00:00")).isoformat(sep=" ")
+                recovery["recovery_target_time"] = datetime.fromisoformat(b.restore_target.replace("Z", "+00:00")).isoformat(sep=" ")
             # A new cluster is made from the backup instead of initdb (only on the member that initialises it;
             # the others clone it as usual).
             config["bootstrap"]["method"] = "pgbackrest"
             config["bootstrap"]["pgbackrest"] = {
-                "command": "%s %s restore" % (sys.executable, os.path.join(s["lib_dir"], "pod.py")),
+                "command": "%s %s restore" % (sys.executable, os.path.join(s.lib_dir, "pod.py")),
                 "keep_existing_recovery_conf": False,
                 "no_params": True,
                 "recovery_conf": recovery,
@@ -446,13 +278,13 @@ def kube_client():
     import yaml  # python3-yaml, a dependency of patroni
     with open(path) as f:
         kc = yaml.safe_load(f)
-    name = env("KUBECONFIG_CONTEXT") or kc.get("current-context")
+    name = os.environ.get("KUBECONFIG_CONTEXT") or kc.get("current-context")
     context = next((c["context"] for c in kc.get("contexts", []) if c["name"] == name), None)
     if context is None:
         raise ConfigError("KUBECONFIG_CONTEXT=%r: no such context in %s" % (name, path))
     cluster = next(c["cluster"] for c in kc["clusters"] if c["name"] == context["cluster"])
     user = next(u["user"] for u in kc["users"] if u["name"] == context["user"])
-    tmp = os.path.join(env("RUN_DIR", "/tmp"), ".kube-%d" % os.getpid())
+    tmp = os.path.join(os.environ.get("RUN_DIR") or "/tmp", ".kube-%d" % os.getpid())
     os.makedirs(tmp, mode=0o700, exist_ok=True)
 
     def material(obj, key):
@@ -473,8 +305,8 @@ def kube_client():
 def check_dcs(s, timeout):
     """The Kubernetes API answers and lets this service account do what Patroni does every loop."""
     base, ctx, headers = kube_client()
-    checks = [("list configmaps", "/api/v1/namespaces/%s/configmaps?limit=1" % s["namespace"]),
-              ("list pods", "/api/v1/namespaces/%s/pods?limit=1" % s["namespace"])]
+    checks = [("list configmaps", "/api/v1/namespaces/%s/configmaps?limit=1" % s.namespace),
+              ("list pods", "/api/v1/namespaces/%s/pods?limit=1" % s.namespace)]
     deadline = time.time() + timeout
     while True:
         try:
@@ -486,7 +318,7 @@ def check_dcs(s, timeout):
             if e.code in (401, 403):
                 raise ConfigError("the Kubernetes API at %s refused to %s in namespace %s (HTTP %d): Patroni's "
                                   "service account needs the Role in components/patroni-rbac.ts"
-                                  % (base, what, s["namespace"], e.code))
+                                  % (base, what, s.namespace, e.code))
             error = "HTTP %d on %s" % (e.code, what)
         except (urllib.error.URLError, OSError) as e:
             error = str(getattr(e, "reason", e))
@@ -501,11 +333,11 @@ def check_dcs(s, timeout):
 # --------------------------------------------------------------------------------------- Patroni REST
 
 def rest(s, method, path, body=None, auth=False, timeout=5):
-    url = "http://127.0.0.1:%d%s" % (s["api_port"], path)
+    url = "http://127.0.0.1:%d%s" % (s.api_port, path)
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
     if auth:
-        req.add_header("Authorization", "Basic " + base64.b64encode(("patroni:%s" % s["api_password"]).encode()).decode())
+        req.add_header("Authorization", "Basic " + base64.b64encode(("patroni:%s" % s.api_password).encode()).decode())
     with urllib.request.urlopen(req, timeout=timeout) as r:
         raw = r.read()
         try:
@@ -550,7 +382,7 @@ def apply_dynamic_config(s, timeout):
 def has_postgres_role(s):
     """Whether the local replica has replayed the adopted leader's `postgres` role (connects as APP_USER)."""
     import psycopg2  # python3-psycopg2, a dependency of patroni
-    conn = psycopg2.connect(host=s["socket_dir"], port=s["pgport"], user=s["app_user"], password=s["app_password"],
+    conn = psycopg2.connect(host=s.socket_dir, port=s.pgport, user=s.app_user, password=s.app_password,
                             dbname="postgres", connect_timeout=3)
     try:
         with conn.cursor() as cur:
@@ -567,8 +399,8 @@ def wait_leader(s):
         try:
             cluster = rest(s, "GET", "/cluster")
             leaders = [m["name"] for m in cluster.get("members", []) if m.get("role") == "leader"]
-            me = next((m for m in cluster.get("members", []) if m["name"] == s["name"]), {})
-            if leaders and leaders[0] != s["name"] and me.get("state") == "running" and has_postgres_role(s):
+            me = next((m for m in cluster.get("members", []) if m["name"] == s.name), {})
+            if leaders and leaders[0] != s.name and me.get("state") == "running" and has_postgres_role(s):
                 log("the cluster has a leader (%s) and this member runs as its replica" % leaders[0])
                 return
             state = "leader=%s me=%s" % (leaders, me.get("state"))
@@ -587,11 +419,11 @@ def ordinal(name):
 
 def surviving_ordinals(s):
     """The other ordinals the StatefulSet keeps (below its spec.replicas), or None outside a StatefulSet."""
-    m = re.fullmatch(r"(.+)-([0-9]+)", s["name"])
+    m = re.fullmatch(r"(.+)-([0-9]+)", s.name)
     if not m:
         return None
     try:
-        sts = kube_request(s, "GET", "/apis/apps/v1/namespaces/%s/statefulsets/%s" % (s["namespace"], m.group(1)))
+        sts = kube_request(s, "GET", "/apis/apps/v1/namespaces/%s/statefulsets/%s" % (s.namespace, m.group(1)))
     except urllib.error.HTTPError as e:
         if e.code == 404:
             return None
@@ -620,13 +452,13 @@ def pre_stop(s, timeout, wait_for_replica=50):
             log("pre-stop: Patroni does not answer (%s); nothing to hand over" % e)
             return
         members = cluster.get("members", [])
-        me = next((m for m in members if m["name"] == s["name"]), None)
+        me = next((m for m in members if m["name"] == s.name), None)
         if me is None or me.get("role") != "leader":
             return
-        replicas = [m for m in members if m["name"] != s["name"] and m.get("state") in ("running", "streaming")
+        replicas = [m for m in members if m["name"] != s.name and m.get("state") in ("running", "streaming")
                     and m.get("role") in ("sync_standby", "replica")]
         sync = [m for m in replicas if m.get("role") == "sync_standby"]
-        pool = sync if s["synchronous_mode"] != "off" else sorted(replicas, key=lambda m: ordinal(m["name"]))
+        pool = sync if s.synchronous_mode != "off" else sorted(replicas, key=lambda m: ordinal(m["name"]))
         if pool:
             break
         if survivors is None:
@@ -637,7 +469,7 @@ def pre_stop(s, timeout, wait_for_replica=50):
                 survivors = []
         if not survivors or time.time() >= deadline:
             log("pre-stop: this leader has no running %sreplica; stopping without a switchover"
-                % ("synchronous " if s["synchronous_mode"] != "off" else ""))
+                % ("synchronous " if s.synchronous_mode != "off" else ""))
             return
         if not waiting:
             log("pre-stop: no replica to hand over to yet; waiting up to %d s for one of the members that stay (ordinals %s)"
@@ -645,9 +477,9 @@ def pre_stop(s, timeout, wait_for_replica=50):
             waiting = True
         time.sleep(1)
     candidate = pool[0]["name"]
-    log("pre-stop: switching over from %s to %s before stopping" % (s["name"], candidate))
+    log("pre-stop: switching over from %s to %s before stopping" % (s.name, candidate))
     try:
-        rest(s, "POST", "/switchover", {"leader": s["name"], "candidate": candidate}, auth=True, timeout=timeout)
+        rest(s, "POST", "/switchover", {"leader": s.name, "candidate": candidate}, auth=True, timeout=timeout)
     except urllib.error.HTTPError as e:
         log("pre-stop: switchover refused (HTTP %d: %s); Patroni's shutdown releases the leader key instead"
             % (e.code, e.read().decode(errors="replace").strip()))
@@ -705,8 +537,8 @@ def sync_guard(s):
     differ, takes them out of the DCS and the setting, and the commits go through. No other state is touched.
     """
     import psycopg2
-    interval = env_int("SYNC_GUARD_INTERVAL", 5, 1, 3600)
-    path = "/api/v1/namespaces/%s/configmaps/%s-sync" % (s["namespace"], s["scope"])
+    interval = Environment(os.environ).integer("SYNC_GUARD_INTERVAL", 5, 1, 3600)
+    path = "/api/v1/namespaces/%s/configmaps/%s-sync" % (s.namespace, s.scope)
     suspect = None
     last_error = None
     while True:
@@ -716,7 +548,7 @@ def sync_guard(s):
             if me.get("role") != "master" or me.get("state") != "running":
                 suspect = None
                 continue
-            conn = psycopg2.connect(host=s["socket_dir"], port=s["pgport"], user="postgres", dbname="postgres", connect_timeout=3)
+            conn = psycopg2.connect(host=s.socket_dir, port=s.pgport, user="postgres", dbname="postgres", connect_timeout=3)
             try:
                 conn.autocommit = True
                 with conn.cursor() as cur:
@@ -730,7 +562,7 @@ def sync_guard(s):
             annotations = (cm.get("metadata") or {}).get("annotations") or {}
             dcs_sync = [n for n in (annotations.get("sync_standby") or "").split(",") if n]
             stale = sync_stale(standby_names(ssn), streaming, dcs_sync)
-            if not stale or annotations.get("leader") not in (None, "", s["name"]):
+            if not stale or annotations.get("leader") not in (None, "", s.name):
                 suspect = None
                 continue
             if suspect != stale:
@@ -739,10 +571,10 @@ def sync_guard(s):
                 continue
             log("sync-guard: synchronous_standby_names is %s, but %s %s not streaming and the DCS records %s: commits wait "
                 "for a standby that is gone; recording it in %s-sync so that Patroni takes it out"
-                % (ssn, ", ".join(stale), "is" if len(stale) == 1 else "are", dcs_sync or "none", s["scope"]))
+                % (ssn, ", ".join(stale), "is" if len(stale) == 1 else "are", dcs_sync or "none", s.scope))
             kube_request(s, "PATCH", path, {"metadata": {
                 "resourceVersion": cm["metadata"]["resourceVersion"],
-                "annotations": {"leader": s["name"], "sync_standby": ",".join(sorted(set(dcs_sync) | set(stale)))},
+                "annotations": {"leader": s.name, "sync_standby": ",".join(sorted(set(dcs_sync) | set(stale)))},
             }})
             suspect = None
             last_error = None
@@ -760,7 +592,7 @@ PGBACKREST_LOCK_HELD = 50
 
 def run_pgbackrest(s, *args, path=None, timeout=None):
     """pgbackrest with this pod's configuration (and another repository path when given); (status, stdout, stderr)."""
-    b = s["backup"]
+    b = s.backup
     extra = ["--repo1-path=%s" % path] if path else []
     r = subprocess.run(pgbackrest(b, *extra, *args), capture_output=True, text=True, timeout=timeout)
     return r.returncode, r.stdout, r.stderr
@@ -797,10 +629,10 @@ def check_archive(s, path, target=None):
     if status != 0:
         raise ConfigError("cannot read the repository %s: %s" % (path, pgbackrest_error(out, err)))
     stanzas = json.loads(out)
-    stanza = next((x for x in stanzas if x.get("name") == s["backup"]["stanza"]), None)
+    stanza = next((x for x in stanzas if x.get("name") == s.backup.stanza), None)
     backups = (stanza or {}).get("backup", [])
     if not backups:
-        raise ConfigError("the repository %s holds no backup of stanza %s; nothing to restore from" % (path, s["backup"]["stanza"]))
+        raise ConfigError("the repository %s holds no backup of stanza %s; nothing to restore from" % (path, s.backup.stanza))
     if target:
         from datetime import datetime
         limit = datetime.fromisoformat(target.replace("Z", "+00:00")).timestamp()
@@ -812,7 +644,7 @@ def check_archive(s, path, target=None):
     else:
         backup = backups[-1]
     start = wal_index(backup["archive"]["start"])[1]
-    status, out, err = run_pgbackrest(s, "repo-ls", "--recurse", "--output=json", "archive/%s" % s["backup"]["stanza"], path=path, timeout=300)
+    status, out, err = run_pgbackrest(s, "repo-ls", "--recurse", "--output=json", "archive/%s" % s.backup.stanza, path=path, timeout=300)
     if status != 0:
         raise ConfigError("cannot list the WAL archive in %s: %s" % (path, (err or out).strip()))
     have = {}  # position -> timelines that archived a segment there
@@ -847,14 +679,14 @@ def check_archive(s, path, target=None):
 
 def restore(s):
     """Patroni's custom bootstrap: PGDATA from the backup, after the archive check; Patroni then recovers it."""
-    b = s["backup"]
-    label = check_archive(s, b["restore_from"], b["restore_target"])
-    pgdata = s["pgdata"]
+    b = s.backup
+    label = check_archive(s, b.restore_from, b.restore_target)
+    pgdata = s.pgdata
     os.makedirs(pgdata, mode=0o700, exist_ok=True)
     if os.listdir(pgdata):
         raise ConfigError("%s is not empty; a restore never writes over a data directory" % pgdata)
-    log("restoring backup %s from %s%s" % (label, b["restore_from"], " to %s" % b["restore_target"] if b["restore_target"] else " to the end of the archive"))
-    status, out, err = run_pgbackrest(s, "restore", "--pg1-path=%s" % pgdata, "--set=%s" % label, "--type=default", path=b["restore_from"])
+    log("restoring backup %s from %s%s" % (label, b.restore_from, " to %s" % b.restore_target if b.restore_target else " to the end of the archive"))
+    status, out, err = run_pgbackrest(s, "restore", "--pg1-path=%s" % pgdata, "--set=%s" % label, "--type=default", path=b.restore_from)
     sys.stderr.write(out + err)
     if status != 0:
         raise ConfigError("pgbackrest restore failed (exit %d); see above" % status)
@@ -866,36 +698,6 @@ def restore(s):
             keep = [line for line in f if not re.match(r"\s*(restore_command|recovery_target\w*)\s*=", line)]
         with open(auto, "w") as f:
             f.writelines(keep)
-
-
-def cron_matches(fields, t):
-    """Whether struct_time `t` matches five cron fields (minute hour day month weekday; weekday 0/7 = Sunday)."""
-    def match(field, value, low, high):
-        for part in field.split(","):
-            rng, _, step = part.partition("/")
-            if rng == "*":
-                lo, hi = low, high
-            elif "-" in rng:
-                lo, hi = (int(x) for x in rng.split("-"))
-            else:
-                lo = hi = int(rng)
-            if lo <= value <= hi and (value - lo) % int(step or 1) == 0:
-                return True
-        return False
-    weekday = (t.tm_wday + 1) % 7
-    return (match(fields[0], t.tm_min, 0, 59) and match(fields[1], t.tm_hour, 0, 23) and match(fields[2], t.tm_mday, 1, 31)
-            and match(fields[3], t.tm_mon, 1, 12) and (match(fields[4], weekday, 0, 7) or (weekday == 0 and match(fields[4], 7, 0, 7))))
-
-
-def last_scheduled(schedule, now):
-    """The latest time at or before `now` (epoch seconds) the schedule fires, within 31 days, or None."""
-    fields = schedule.split()
-    minute = int(now) - int(now) % 60
-    for i in range(31 * 24 * 60):
-        t = minute - 60 * i
-        if cron_matches(fields, time.gmtime(t)):
-            return t
-    return None
 
 
 def kube_request(s, method, path, body=None):
@@ -910,13 +712,13 @@ def kube_request(s, method, path, body=None):
 def report(s, annotations, event=None):
     """The backup state on this member's pod (annotations), and a Warning event when something fails."""
     try:
-        kube_request(s, "PATCH", "/api/v1/namespaces/%s/pods/%s" % (s["namespace"], s["name"]), {"metadata": {"annotations": annotations}})
+        kube_request(s, "PATCH", "/api/v1/namespaces/%s/pods/%s" % (s.namespace, s.name), {"metadata": {"annotations": annotations}})
         if event:
             reason, message = event
             now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            kube_request(s, "POST", "/api/v1/namespaces/%s/events" % s["namespace"], {
-                "metadata": {"generateName": "%s-backup-" % s["name"]},
-                "involvedObject": {"kind": "Pod", "name": s["name"], "namespace": s["namespace"], "apiVersion": "v1"},
+            kube_request(s, "POST", "/api/v1/namespaces/%s/events" % s.namespace, {
+                "metadata": {"generateName": "%s-backup-" % s.name},
+                "involvedObject": {"kind": "Pod", "name": s.name, "namespace": s.namespace, "apiVersion": "v1"},
                 "reason": reason, "message": message, "type": "Warning", "firstTimestamp": now, "lastTimestamp": now,
                 "count": 1, "source": {"component": "stateful-flask-backup"},
             })
@@ -927,7 +729,7 @@ def report(s, annotations, event=None):
 def archiver(s):
     """pg_stat_archiver of the local server, and the size of pg_wal (what a failing archive makes grow)."""
     import psycopg2
-    conn = psycopg2.connect(host=s["socket_dir"], port=s["pgport"], user="postgres", dbname="postgres", connect_timeout=3)
+    conn = psycopg2.connect(host=s.socket_dir, port=s.pgport, user="postgres", dbname="postgres", connect_timeout=3)
     try:
         with conn.cursor() as cur:
             # float8 and bigint: extract() and sum() return numeric, which psycopg2 reads as Decimal.
@@ -943,10 +745,10 @@ def archiver(s):
 
 def backup_status(s):
     """What `backup-status` prints: the repository's backups and this member's archiver."""
-    out = {"stanza": s["backup"]["stanza"], "path": s["backup"]["path"]}
+    out = {"stanza": s.backup.stanza, "path": s.backup.path}
     status, text, err = run_pgbackrest(s, "info", "--output=json", timeout=120)
     if status == 0:
-        info = next((x for x in json.loads(text) if x.get("name") == s["backup"]["stanza"]), {})
+        info = next((x for x in json.loads(text) if x.get("name") == s.backup.stanza), {})
         out["repository"] = (info.get("status") or {}).get("message")
         out["backups"] = [{"label": b["label"], "type": b["type"],
                            "stop": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(b["timestamp"]["stop"])),
@@ -962,7 +764,7 @@ def backup_status(s):
 
 def report_archive_conflicts(s, seen):
     """A Warning event for each segment archive-push left out since the `seen` first lines (archive_push)."""
-    path = os.path.join(s["run_dir"], "archive-conflicts")
+    path = os.path.join(s.run_dir, "archive-conflicts")
     if not os.path.exists(path):
         return seen
     with open(path) as f:
@@ -979,8 +781,8 @@ def backup_agent(s):
     full backup at once when the repository has none and then on the schedule, and watches the archiver. The state
     goes on the pod (annotations stateful-flask/last-backup, stateful-flask/archive), failures also as Warning events.
     """
-    b = s["backup"]
-    interval = env_int("BACKUP_AGENT_INTERVAL", 30, 1, 3600)
+    b = s.backup
+    interval = Environment(os.environ).integer("BACKUP_AGENT_INTERVAL", 30, 1, 3600)
     stanza_ok = False
     failing_since = None
     last_stop = None
@@ -1008,7 +810,7 @@ def backup_agent(s):
                     status, out, err = run_pgbackrest(s, "stanza-create", timeout=600)
                     if status == 0:
                         stanza_ok = True
-                        log("backup: stanza %s ready in %s" % (b["stanza"], b["path"]))
+                        log("backup: stanza %s ready in %s" % (b.stanza, b.path))
                     else:
                         message = "stanza-create failed (exit %d): %s" % (status, pgbackrest_error(out, err))
                         log("backup: ERROR %s" % message)
@@ -1017,12 +819,12 @@ def backup_agent(s):
                     if last_stop is None:
                         status, out, _ = run_pgbackrest(s, "info", "--output=json", timeout=300)
                         if status == 0:
-                            info = next((x for x in json.loads(out) if x.get("name") == b["stanza"]), {})
+                            info = next((x for x in json.loads(out) if x.get("name") == b.stanza), {})
                             last_stop = max([x["timestamp"]["stop"] for x in info.get("backup", [])] or [0])
                             if last_stop:
                                 # A new pod (or a new leader) shows the repository's last backup, not nothing.
                                 report(s, {"stateful-flask/last-backup": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(last_stop))})
-                    due = last_scheduled(b["schedule"], time.time())
+                    due = last_scheduled(b.schedule, time.time())
                     if (last_stop is not None and time.time() >= retry_at
                             and (last_stop == 0 or (due is not None and last_stop < due))):
                         log("backup: full backup (%s)" % ("the repository has none" if last_stop == 0 else "scheduled"))
@@ -1072,7 +874,7 @@ def main(argv):
         return 2
     try:
         cmd = argv[1]
-        s = settings()
+        s = load()
         if cmd == "config":
             json.dump(patroni_config(s), sys.stdout, indent=1, sort_keys=True)
         elif cmd == "dynamic-config":
@@ -1084,30 +886,30 @@ def main(argv):
         elif cmd == "env":
             for name, key in (("APP_USER", "app_user"), ("APP_DATABASE", "app_database"), ("REPLICATION_USER", "replication_user"),
                               ("PGPORT", "pgport"), ("PG_BIN", "bin_dir"), ("RUN_DIR", "run_dir")):
-                sys.stdout.write("export %s=%s\n" % (name, shlex.quote(str(s[key]))))
+                sys.stdout.write("export %s=%s\n" % (name, shlex.quote(str(getattr(s, key)))))
         elif cmd == "pgbackrest-conf":
-            if not s["backup"]:
+            if not s.backup:
                 raise ConfigError("BACKUP_S3_BUCKET is not set: no repository to configure")
-            with open(s["backup"]["conf"] + ".tmp", "w") as f:
+            with open(s.backup.conf + ".tmp", "w") as f:
                 os.chmod(f.name, 0o600)
                 f.write(pgbackrest_conf(s))
-            os.replace(s["backup"]["conf"] + ".tmp", s["backup"]["conf"])
+            os.replace(s.backup.conf + ".tmp", s.backup.conf)
         elif cmd == "restore":
             restore(s)
 
         elif cmd == "backup-agent":
-            if s["backup"]:
+            if s.backup:
                 backup_agent(s)
         elif cmd == "backup-status":
-            if not s["backup"]:
+            if not s.backup:
                 raise ConfigError("no backups configured (BACKUP_S3_BUCKET is unset): this database has no backup")
             json.dump(backup_status(s), sys.stdout, indent=1, default=str)
             sys.stdout.write("\n")
         elif cmd == "full-backup":
-            if not s["backup"]:
+            if not s.backup:
                 raise ConfigError("no backups configured (BACKUP_S3_BUCKET is unset): this database has no backup")
             if rest(s, "GET", "/patroni").get("role") != "master":
-                raise ConfigError("%s is not the leader; run full-backup in the leader's pod (label role=master)" % s["name"])
+                raise ConfigError("%s is not the leader; run full-backup in the leader's pod (label role=master)" % s.name)
             status, out, err = run_pgbackrest(s, "backup", "--type=full", timeout=6 * 3600)
             sys.stderr.write(out + err)
             return 0 if status == 0 else 1
@@ -1116,14 +918,14 @@ def main(argv):
             sys.stderr.write(out + err)
             return 0 if status == 0 else 1
         elif cmd == "check-archive":
-            b = s["backup"] or {}
-            check_archive(s, argv[2] if len(argv) > 2 else b.get("restore_from") or b.get("path"), b.get("restore_target"))
+            b = s.backup
+            check_archive(s, argv[2] if len(argv) > 2 else b and (b.restore_from or b.path), b and b.restore_target)
         elif cmd == "pre-stop":
             # Within the pod's 120 s grace period: up to 50 s for a replica, up to 45 s for the switchover, then
             # Patroni's fast shutdown.
             pre_stop(s, 45)
         elif cmd == "sync-guard":
-            if s["synchronous_mode"] != "off":
+            if s.synchronous_mode != "off":
                 sync_guard(s)
         elif cmd == "wait-leader":
             wait_leader(s)
