@@ -23,242 +23,19 @@ import json
 import os
 import re
 import shlex
-import subprocess
 import ssl
 import sys
 import time
 import urllib.error
 import urllib.request
 
+from postgres_pod import pgbackrest
 from postgres_pod.log import log
+from postgres_pod.patroni_config import dynamic_config, patroni_config
 from postgres_pod.schedule import last_scheduled
 from postgres_pod.settings import ConfigError, Environment, load
 
 SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
-
-
-def pgbackrest(b, *args):
-    """The pgbackrest command line with this pod's configuration file."""
-    return ["pgbackrest", "--config=%s" % b.conf, "--stanza=%s" % b.stanza] + list(args)
-
-
-def pgbackrest_conf(s):
-    """pgBackRest's configuration (written to RUN_DIR, mode 600: it holds the S3 key and the passphrase)."""
-    b = s.backup
-    lines = [
-        "[global]",
-        "repo1-type=s3",
-        "repo1-s3-endpoint=%s" % b.endpoint,
-        "repo1-s3-region=%s" % b.region,
-        "repo1-s3-bucket=%s" % b.bucket,
-        "repo1-s3-uri-style=%s" % b.uri_style,
-        "repo1-s3-key=%s" % b.key,
-        "repo1-s3-key-secret=%s" % b.key_secret,
-        "repo1-path=%s" % b.path,
-        "repo1-cipher-type=aes-256-cbc",
-        "repo1-cipher-pass=%s" % b.cipher_pass,
-        "repo1-retention-full=%d" % b.retention_full,
-        "repo1-storage-port=%d" % b.port,
-        # lz4: a quarter of gzip's CPU for a little more space (DATABASE_NOTES: 11.5 s against 20.8 s per GB).
-        "compress-type=lz4",
-        "process-max=1",
-        "io-timeout=%d" % b.io_timeout,
-        "log-level-console=info",
-        "log-level-file=off",
-        "lock-path=%s" % os.path.join(s.run_dir, "pgbackrest-lock"),
-        "start-fast=y",
-    ]
-    if b.ca_file:
-        lines.append("repo1-storage-ca-file=%s" % b.ca_file)
-    lines += [
-        "",
-        "[%s]" % b.stanza,
-        "pg1-path=%s" % s.pgdata,
-        "pg1-port=%d" % s.pgport,
-        "pg1-socket-path=%s" % s.socket_dir,
-        "pg1-user=postgres",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def archive_parameters(s):
-    """Local (per member) parameters: continuous archiving of the leader's WAL through pgBackRest."""
-    b = s.backup
-    if not b:
-        return {}
-    return {
-        "archive_mode": "on",
-        # A segment is archived at least every archive_timeout: the most a lost cluster can lose.
-        "archive_timeout": b.archive_timeout,
-        # archive_push.py: pgBackRest's archive-push, and a divergent copy of an abandoned timeline's segment resolved
-        # instead of blocking every later segment (docs/backups.md, "Failovers and the archive"). Its settings are on
-        # its command line: it needs none of the pod's secrets.
-        "archive_command": "%s %s --config=%s --stanza=%s --pgdata=%s --bin=%s --run-dir=%s --synchronous-mode=%s %%p" % (
-            sys.executable, os.path.join(s.lib_dir, "archive_push.py"), b.conf, b.stanza, s.pgdata, s.bin_dir, s.run_dir,
-            s.synchronous_mode),
-    }
-
-
-def restore_command(s, path=None):
-    b = s.backup
-    args = (["--repo1-path=%s" % path] if path else []) + ["archive-get", "%f", '"%p"']
-    return " ".join(pgbackrest(b, *args))
-
-
-def dynamic_config(s):
-    """Cluster-wide settings, kept in the DCS: bootstrapped once, then re-applied by apply-dynamic-config."""
-    parameters = {
-        "wal_level": "replica",
-        "hot_standby": "on",
-        "max_wal_senders": 10,
-        "max_replication_slots": 10,
-        "wal_keep_size": "128MB",
-        # A stopped standby's slot may hold back at most this much WAL before it is given up: bounds the disk.
-        "max_slot_wal_keep_size": s.max_slot_wal_keep_size,
-        "hot_standby_feedback": "on",
-        "password_encryption": "scram-sha-256",
-    }
-    parameters.update(s.parameters)
-    return {
-        "ttl": s.ttl,
-        "loop_wait": s.loop_wait,
-        "retry_timeout": s.retry_timeout,
-        # A replica more than 1 MB behind is not promoted automatically (the synchronous one never is behind).
-        "maximum_lag_on_failover": 1048576,
-        "synchronous_mode": s.synchronous_mode != "off",
-        "synchronous_mode_strict": s.synchronous_mode == "strict",
-        "synchronous_node_count": 1,
-        # An unreachable Kubernetes API (a DOKS control plane upgrade) does not demote a leader that every
-        # member can still reach over the REST API.
-        "failsafe_mode": True,
-        "postgresql": {
-            "use_pg_rewind": True,
-            "use_slots": True,
-            "parameters": parameters,
-        },
-    }
-
-
-def hba(s):
-    """pg_hba.conf, written by Patroni on every start. Only the application role may connect from clients."""
-    host = "hostssl" if s.tls_dir else "host"
-    lines = [
-        # The pod's own OS user (postgres) as the superuser, over the socket: Patroni, kubectl exec psql.
-        "local all postgres peer",
-    ]
-    if s.adopting_standby:
-        lines.append('local all "%s" scram-sha-256' % s.app_user)
-    lines.append("local all all reject")
-    # Loopback too: Patroni reads its own server's timeline and LSN over a replication connection to localhost
-    # (get_replica_timeline); refused, a replica logs an error every loop and cannot take part in a leader race.
-    for cidr in ["127.0.0.1/32", "::1/128"] + [c for c in s.pod_cidrs if c not in ("127.0.0.1/32", "::1/128")]:
-        lines.append('%s replication "%s" %s scram-sha-256' % (host, s.replication_user, cidr))
-        # pg_rewind and Patroni's checks between members connect as the superuser.
-        lines.append("%s all postgres %s scram-sha-256" % (host, cidr))
-    lines.append('host all "%s" all reject' % s.replication_user)
-    lines.append("host all postgres all reject")
-    for cidr in s.client_cidrs:
-        lines.append('%s "%s" "%s" %s scram-sha-256' % (host, s.app_database, s.app_user, cidr))
-    if s.tls_dir:
-        lines.append("hostnossl all all all reject")
-    lines.append("host all all all reject")
-    return lines
-
-
-def patroni_config(s):
-    api_auth = {"username": "patroni", "password": s.api_password}
-    tls = {}
-    if s.tls_dir:
-        tls = {
-            "ssl": "on",
-            "ssl_cert_file": os.path.join(s.tls_dir, "tls.crt"),
-            "ssl_key_file": os.path.join(s.tls_dir, "tls.key"),
-            "ssl_ca_file": os.path.join(s.tls_dir, "ca.crt"),
-            "ssl_min_protocol_version": "TLSv1.2",
-        }
-    ssl_client = {"sslmode": "verify-ca", "sslrootcert": os.path.join(s.tls_dir, "ca.crt")} if s.tls_dir else {}
-    superuser = {"username": "postgres", "password": s.superuser_password}
-    if s.adopting_standby:
-        superuser = {"username": s.app_user, "password": s.app_password}
-    kubernetes = {
-        "namespace": s.namespace,
-        "labels": s.labels,
-        "scope_label": s.scope_label,
-        "role_label": "role",
-        # ConfigMaps hold the leader lock and the cluster state; Endpoints are deprecated since Kubernetes 1.33.
-        "use_endpoints": False,
-        "bypass_api_service": False,
-        "pod_ip": s.pod_ip,
-    }
-    if s.kube_context:
-        kubernetes["context"] = s.kube_context
-    config = {
-        "scope": s.scope,
-        "name": s.name,
-        "log": {"level": "INFO", "format": "%(asctime)s %(levelname)s: %(message)s"},
-        "kubernetes": kubernetes,
-        "restapi": {
-            "listen": "%s:%d" % (s.listen, s.api_port),
-            "connect_address": "%s:%d" % (s.pod_ip, s.api_port),
-            # Unsafe endpoints (switchover, config, restart) need these credentials; reads and probes do not.
-            "authentication": api_auth,
-        },
-        "ctl": {"authentication": api_auth},
-        "bootstrap": {
-            "dcs": dynamic_config(s),
-            "initdb": ["data-checksums", {"encoding": "UTF8"}, {"locale": "C.UTF-8"},
-                       {"auth-local": "peer"}, {"auth-host": "scram-sha-256"}],
-            "post_bootstrap": os.path.join(s.lib_dir, "post-bootstrap.sh"),
-        },
-        "postgresql": {
-            "listen": "%s:%d" % (s.listen, s.pgport),
-            "connect_address": "%s:%d" % (s.pod_ip, s.pgport),
-            "data_dir": s.pgdata,
-            "bin_dir": s.bin_dir,
-            "pgpass": os.path.join(s.run_dir, "pgpass-%s" % s.name),
-            "use_unix_socket": True,
-            "authentication": {
-                "superuser": dict(superuser, **ssl_client),
-                "replication": dict({"username": s.replication_user, "password": s.replication_password}, **ssl_client),
-                "rewind": dict(superuser, **ssl_client),
-            },
-            "parameters": dict({"unix_socket_directories": s.socket_dir, "port": s.pgport}, **tls, **archive_parameters(s)),
-            "pg_hba": hba(s),
-            "create_replica_methods": ["basebackup"],
-            "basebackup": [{"checkpoint": "fast"}],
-            # Never delete a data directory on our own: a failed rewind leaves it for a person to look at.
-            "remove_data_directory_on_rewind_failure": False,
-            "remove_data_directory_on_diverged_timelines": False,
-        },
-        # No /dev/watchdog in a pod: a Patroni that dies takes the container, and with it the postmaster.
-        "watchdog": {"mode": "off"},
-        "tags": {"nofailover": s.adopting_standby, "noloadbalance": False, "clonefrom": False, "nosync": False},
-    }
-    b = s.backup
-    if b:
-        # A replica that fell behind the leader's WAL fetches what it misses from the archive.
-        config["postgresql"]["recovery_conf"] = {"restore_command": restore_command(s)}
-        if b.restore_from:
-            recovery = {
-                "restore_command": restore_command(s, b.restore_from),
-                "recovery_target_action": "promote",
-                "recovery_target_timeline": "latest",
-            }
-            if b.restore_target:
-                # A numeric UTC offset: PostgreSQL reads recovery_target_time before it loads time zone abbreviations,
-                # so "Z" is refused there.
-                from datetime import datetime
-                recovery["recovery_target_time"] = datetime.fromisoformat(b.restore_target.replace("Z", "+00:00")).isoformat(sep=" ")
-            # A new cluster is made from the backup instead of initdb (only on the member that initialises it;
-            # the others clone it as usual).
-            config["bootstrap"]["method"] = "pgbackrest"
-            config["bootstrap"]["pgbackrest"] = {
-                "command": "%s %s restore" % (sys.executable, os.path.join(s.lib_dir, "pod.py")),
-                "keep_existing_recovery_conf": False,
-                "no_params": True,
-                "recovery_conf": recovery,
-            }
-    return config
 
 
 # ------------------------------------------------------------------------------------- Kubernetes API
@@ -586,29 +363,6 @@ def sync_guard(s):
 
 # ------------------------------------------------------------------------------------------------ backups
 
-# pgBackRest's exit code when another of its commands holds the lock ("unable to acquire lock on file").
-PGBACKREST_LOCK_HELD = 50
-
-
-def run_pgbackrest(s, *args, path=None, timeout=None):
-    """pgbackrest with this pod's configuration (and another repository path when given); (status, stdout, stderr)."""
-    b = s.backup
-    extra = ["--repo1-path=%s" % path] if path else []
-    r = subprocess.run(pgbackrest(b, *extra, *args), capture_output=True, text=True, timeout=timeout)
-    return r.returncode, r.stdout, r.stderr
-
-
-def pgbackrest_error(out, err):
-    """The error pgBackRest reported, on one line: its `ERROR: [code]: message` and the S3 error code, if any."""
-    text = (err or "") + "\n" + (out or "")
-    errors = re.findall(r"ERROR: \[\d+\]: [^\n]*", text)
-    codes = re.findall(r"<Code>([^<]+)</Code>", text)
-    if not errors:
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        return lines[-1] if lines else "no output"
-    return errors[-1] + (" (%s)" % ", ".join(dict.fromkeys(codes)) if codes else "")
-
-
 WAL_NAME = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})")
 
 
@@ -625,9 +379,9 @@ def check_archive(s, path, target=None):
     PostgreSQL do not check this: a missing segment ends recovery early and the database is promoted without the
     rows after the gap (docs/backups.md, "Failure modes"). Returns the backup's label, or raises ConfigError.
     """
-    status, out, err = run_pgbackrest(s, "info", "--output=json", path=path, timeout=300)
+    status, out, err = pgbackrest.run(s.backup, "info", "--output=json", path=path, timeout=300)
     if status != 0:
-        raise ConfigError("cannot read the repository %s: %s" % (path, pgbackrest_error(out, err)))
+        raise ConfigError("cannot read the repository %s: %s" % (path, pgbackrest.error_line(out, err)))
     stanzas = json.loads(out)
     stanza = next((x for x in stanzas if x.get("name") == s.backup.stanza), None)
     backups = (stanza or {}).get("backup", [])
@@ -644,7 +398,7 @@ def check_archive(s, path, target=None):
     else:
         backup = backups[-1]
     start = wal_index(backup["archive"]["start"])[1]
-    status, out, err = run_pgbackrest(s, "repo-ls", "--recurse", "--output=json", "archive/%s" % s.backup.stanza, path=path, timeout=300)
+    status, out, err = pgbackrest.run(s.backup, "repo-ls", "--recurse", "--output=json", "archive/%s" % s.backup.stanza, path=path, timeout=300)
     if status != 0:
         raise ConfigError("cannot list the WAL archive in %s: %s" % (path, (err or out).strip()))
     have = {}  # position -> timelines that archived a segment there
@@ -664,7 +418,7 @@ def check_archive(s, path, target=None):
                           "segment may still be in the bucket as a noncurrent version (versioning keeps them for backupRetentionDays): "
                           "bring it back, then restart this pod" % (path, tli, first // 256, first % 256, len(missing) - 1, backup["label"]))
     # Every file's checksum: a damaged segment would end recovery exactly like a missing one.
-    status, out, err = run_pgbackrest(s, "verify", path=path, timeout=6 * 3600)
+    status, out, err = pgbackrest.run(s.backup, "verify", path=path, timeout=6 * 3600)
     damaged = []
     for name, reason in re.findall(r"invalid result (\S+): (.*)", out + err):
         base = name.rsplit("/", 1)[-1]
@@ -686,7 +440,7 @@ def restore(s):
     if os.listdir(pgdata):
         raise ConfigError("%s is not empty; a restore never writes over a data directory" % pgdata)
     log("restoring backup %s from %s%s" % (label, b.restore_from, " to %s" % b.restore_target if b.restore_target else " to the end of the archive"))
-    status, out, err = run_pgbackrest(s, "restore", "--pg1-path=%s" % pgdata, "--set=%s" % label, "--type=default", path=b.restore_from)
+    status, out, err = pgbackrest.run(s.backup, "restore", "--pg1-path=%s" % pgdata, "--set=%s" % label, "--type=default", path=b.restore_from)
     sys.stderr.write(out + err)
     if status != 0:
         raise ConfigError("pgbackrest restore failed (exit %d); see above" % status)
@@ -746,7 +500,7 @@ def archiver(s):
 def backup_status(s):
     """What `backup-status` prints: the repository's backups and this member's archiver."""
     out = {"stanza": s.backup.stanza, "path": s.backup.path}
-    status, text, err = run_pgbackrest(s, "info", "--output=json", timeout=120)
+    status, text, err = pgbackrest.run(s.backup, "info", "--output=json", timeout=120)
     if status == 0:
         info = next((x for x in json.loads(text) if x.get("name") == s.backup.stanza), {})
         out["repository"] = (info.get("status") or {}).get("message")
@@ -754,7 +508,7 @@ def backup_status(s):
                            "stop": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(b["timestamp"]["stop"])),
                            "wal": [b["archive"]["start"], b["archive"]["stop"]]} for b in info.get("backup", [])]
     else:
-        out["repository"] = "unreadable: %s" % pgbackrest_error(text, err)
+        out["repository"] = "unreadable: %s" % pgbackrest.error_line(text, err)
     try:
         out["archiver"] = archiver(s)
     except Exception as e:  # noqa: BLE001 -- a replica or a stopped server has no archiver to show
@@ -807,17 +561,17 @@ def backup_agent(s):
                 last_stop = None
             else:
                 if not stanza_ok:
-                    status, out, err = run_pgbackrest(s, "stanza-create", timeout=600)
+                    status, out, err = pgbackrest.run(s.backup, "stanza-create", timeout=600)
                     if status == 0:
                         stanza_ok = True
                         log("backup: stanza %s ready in %s" % (b.stanza, b.path))
                     else:
-                        message = "stanza-create failed (exit %d): %s" % (status, pgbackrest_error(out, err))
+                        message = "stanza-create failed (exit %d): %s" % (status, pgbackrest.error_line(out, err))
                         log("backup: ERROR %s" % message)
                         warn({"stateful-flask/archive": "failing: %s" % message}, "BackupRepositoryUnavailable", message)
                 if stanza_ok:
                     if last_stop is None:
-                        status, out, _ = run_pgbackrest(s, "info", "--output=json", timeout=300)
+                        status, out, _ = pgbackrest.run(s.backup, "info", "--output=json", timeout=300)
                         if status == 0:
                             info = next((x for x in json.loads(out) if x.get("name") == b.stanza), {})
                             last_stop = max([x["timestamp"]["stop"] for x in info.get("backup", [])] or [0])
@@ -829,18 +583,18 @@ def backup_agent(s):
                             and (last_stop == 0 or (due is not None and last_stop < due))):
                         log("backup: full backup (%s)" % ("the repository has none" if last_stop == 0 else "scheduled"))
                         started = time.time()
-                        status, out, err = run_pgbackrest(s, "backup", "--type=full", timeout=6 * 3600)
+                        status, out, err = pgbackrest.run(s.backup, "backup", "--type=full", timeout=6 * 3600)
                         if status == 0:
                             last_stop = time.time()
                             stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(last_stop))
                             log("backup: full backup done in %.0f s" % (last_stop - started))
                             report(s, {"stateful-flask/last-backup": stamp})
-                        elif status == PGBACKREST_LOCK_HELD:
+                        elif status == pgbackrest.LOCK_HELD:
                             # Another pgBackRest command holds the stanza's lock (post-bootstrap's stanza-create, a
                             # full-backup run by hand): not a failure; the next loop tries again.
-                            log("backup: another pgBackRest command holds the lock (%s); trying again in %d s" % (pgbackrest_error(out, err), interval))
+                            log("backup: another pgBackRest command holds the lock (%s); trying again in %d s" % (pgbackrest.error_line(out, err), interval))
                         else:
-                            message = "full backup failed (exit %d): %s; next attempt in 10 minutes" % (status, pgbackrest_error(out, err))
+                            message = "full backup failed (exit %d): %s; next attempt in 10 minutes" % (status, pgbackrest.error_line(out, err))
                             retry_at = time.time() + 600
                             log("backup: ERROR %s" % message)
                             warn({}, "BackupFailed", message)
@@ -888,12 +642,7 @@ def main(argv):
                               ("PGPORT", "pgport"), ("PG_BIN", "bin_dir"), ("RUN_DIR", "run_dir")):
                 sys.stdout.write("export %s=%s\n" % (name, shlex.quote(str(getattr(s, key)))))
         elif cmd == "pgbackrest-conf":
-            if not s.backup:
-                raise ConfigError("BACKUP_S3_BUCKET is not set: no repository to configure")
-            with open(s.backup.conf + ".tmp", "w") as f:
-                os.chmod(f.name, 0o600)
-                f.write(pgbackrest_conf(s))
-            os.replace(s.backup.conf + ".tmp", s.backup.conf)
+            pgbackrest.write_config(s)
         elif cmd == "restore":
             restore(s)
 
@@ -910,11 +659,11 @@ def main(argv):
                 raise ConfigError("no backups configured (BACKUP_S3_BUCKET is unset): this database has no backup")
             if rest(s, "GET", "/patroni").get("role") != "master":
                 raise ConfigError("%s is not the leader; run full-backup in the leader's pod (label role=master)" % s.name)
-            status, out, err = run_pgbackrest(s, "backup", "--type=full", timeout=6 * 3600)
+            status, out, err = pgbackrest.run(s.backup, "backup", "--type=full", timeout=6 * 3600)
             sys.stderr.write(out + err)
             return 0 if status == 0 else 1
         elif cmd == "stanza-create":
-            status, out, err = run_pgbackrest(s, "stanza-create", timeout=600)
+            status, out, err = pgbackrest.run(s.backup, "stanza-create", timeout=600)
             sys.stderr.write(out + err)
             return 0 if status == 0 else 1
         elif cmd == "check-archive":
