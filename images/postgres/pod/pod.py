@@ -18,143 +18,20 @@
 
 Environment: see README.md next to this file. Every error names the variable, its value and what is allowed.
 """
-import base64
 import json
 import os
 import re
 import shlex
-import ssl
 import sys
 import time
 import urllib.error
 import urllib.request
 
-from postgres_pod import pgbackrest
+from postgres_pod import kube, patroni_api, pgbackrest
 from postgres_pod.log import log
 from postgres_pod.patroni_config import dynamic_config, patroni_config
 from postgres_pod.schedule import last_scheduled
 from postgres_pod.settings import ConfigError, Environment, load
-
-SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
-
-
-# ------------------------------------------------------------------------------------- Kubernetes API
-
-def kube_client():
-    """(base URL, ssl context, headers) for the Kubernetes API: in-pod credentials, else KUBECONFIG."""
-    host = os.environ.get("KUBERNETES_SERVICE_HOST")
-    if host and os.path.exists(os.path.join(SERVICE_ACCOUNT, "token")):
-        port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
-        ctx = ssl.create_default_context(cafile=os.path.join(SERVICE_ACCOUNT, "ca.crt"))
-        with open(os.path.join(SERVICE_ACCOUNT, "token")) as f:
-            token = f.read().strip()
-        return "https://%s:%s" % (host if ":" not in host else "[%s]" % host, port), ctx, {"Authorization": "Bearer " + token}
-    path = os.environ.get("KUBECONFIG")
-    if not path:
-        raise ConfigError("no Kubernetes credentials: not in a pod (no service account token) and KUBECONFIG is not set")
-    import yaml  # python3-yaml, a dependency of patroni
-    with open(path) as f:
-        kc = yaml.safe_load(f)
-    name = os.environ.get("KUBECONFIG_CONTEXT") or kc.get("current-context")
-    context = next((c["context"] for c in kc.get("contexts", []) if c["name"] == name), None)
-    if context is None:
-        raise ConfigError("KUBECONFIG_CONTEXT=%r: no such context in %s" % (name, path))
-    cluster = next(c["cluster"] for c in kc["clusters"] if c["name"] == context["cluster"])
-    user = next(u["user"] for u in kc["users"] if u["name"] == context["user"])
-    tmp = os.path.join(os.environ.get("RUN_DIR") or "/tmp", ".kube-%d" % os.getpid())
-    os.makedirs(tmp, mode=0o700, exist_ok=True)
-
-    def material(obj, key):
-        if obj.get(key + "-data"):
-            p = os.path.join(tmp, key)
-            with open(p, "wb") as f:
-                f.write(base64.b64decode(obj[key + "-data"]))
-            return p
-        return obj.get(key)
-    ctx = ssl.create_default_context(cafile=material(cluster, "certificate-authority"))
-    cert, key = material(user, "client-certificate"), material(user, "client-key")
-    if cert:
-        ctx.load_cert_chain(cert, key)
-    headers = {"Authorization": "Bearer " + user["token"]} if user.get("token") else {}
-    return cluster["server"].rstrip("/"), ctx, headers
-
-
-def check_dcs(s, timeout):
-    """The Kubernetes API answers and lets this service account do what Patroni does every loop."""
-    base, ctx, headers = kube_client()
-    checks = [("list configmaps", "/api/v1/namespaces/%s/configmaps?limit=1" % s.namespace),
-              ("list pods", "/api/v1/namespaces/%s/pods?limit=1" % s.namespace)]
-    deadline = time.time() + timeout
-    while True:
-        try:
-            for what, path in checks:
-                req = urllib.request.Request(base + path, headers=headers)
-                urllib.request.urlopen(req, context=ctx, timeout=5).read()
-            return
-        except urllib.error.HTTPError as e:
-            if e.code in (401, 403):
-                raise ConfigError("the Kubernetes API at %s refused to %s in namespace %s (HTTP %d): Patroni's "
-                                  "service account needs the Role in components/patroni-rbac.ts"
-                                  % (base, what, s.namespace, e.code))
-            error = "HTTP %d on %s" % (e.code, what)
-        except (urllib.error.URLError, OSError) as e:
-            error = str(getattr(e, "reason", e))
-        if time.time() > deadline:
-            raise ConfigError("cannot reach the Kubernetes API at %s after %ds (%s). Patroni keeps the leader lock "
-                              "there; PostgreSQL is not started without it and the data directory was not touched"
-                              % (base, timeout, error))
-        log("waiting for the Kubernetes API at %s: %s" % (base, error))
-        time.sleep(2)
-
-
-# --------------------------------------------------------------------------------------- Patroni REST
-
-def rest(s, method, path, body=None, auth=False, timeout=5):
-    url = "http://127.0.0.1:%d%s" % (s.api_port, path)
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    if auth:
-        req.add_header("Authorization", "Basic " + base64.b64encode(("patroni:%s" % s.api_password).encode()).decode())
-    with urllib.request.urlopen(req, timeout=timeout) as r:
-        raw = r.read()
-        try:
-            return json.loads(raw) if raw else None
-        except ValueError:
-            return raw.decode(errors="replace")  # /switchover answers in plain text
-
-
-def differences(desired, actual):
-    """The part of `desired` that `actual` does not already have (a PATCH body), or None."""
-    if isinstance(desired, dict):
-        out = {}
-        for k, v in desired.items():
-            d = differences(v, actual.get(k) if isinstance(actual, dict) else None)
-            if d is not None:
-                out[k] = d
-        return out or None
-    return None if str(desired) == str(actual) else desired
-
-
-def apply_dynamic_config(s, timeout):
-    desired = dynamic_config(s)
-    deadline = time.time() + timeout
-    while True:
-        try:
-            # Only once this member's PostgreSQL runs, i.e. after a bootstrap has written the initial settings.
-            if rest(s, "GET", "/patroni").get("state") != "running":
-                raise ValueError("PostgreSQL is not running yet")
-            patch = differences(desired, rest(s, "GET", "/config"))
-            if patch is None:
-                return
-            rest(s, "PATCH", "/config", patch, auth=True)
-            log("applied cluster settings: %s" % json.dumps(patch, sort_keys=True))
-            return
-        except (urllib.error.URLError, OSError, ValueError) as e:
-            if time.time() > deadline:
-                log("gave up applying cluster settings after %ds: %s" % (timeout, e))
-                sys.exit(1)
-            time.sleep(2)
-
 
 def has_postgres_role(s):
     """Whether the local replica has replayed the adopted leader's `postgres` role (connects as APP_USER)."""
@@ -174,7 +51,7 @@ def wait_leader(s):
     last = None
     while True:
         try:
-            cluster = rest(s, "GET", "/cluster")
+            cluster = patroni_api.get(s, "/cluster")
             leaders = [m["name"] for m in cluster.get("members", []) if m.get("role") == "leader"]
             me = next((m for m in cluster.get("members", []) if m["name"] == s.name), {})
             if leaders and leaders[0] != s.name and me.get("state") == "running" and has_postgres_role(s):
@@ -200,7 +77,7 @@ def surviving_ordinals(s):
     if not m:
         return None
     try:
-        sts = kube_request(s, "GET", "/apis/apps/v1/namespaces/%s/statefulsets/%s" % (s.namespace, m.group(1)))
+        sts = kube.request("GET", "/apis/apps/v1/namespaces/%s/statefulsets/%s" % (s.namespace, m.group(1)))
     except urllib.error.HTTPError as e:
         if e.code == 404:
             return None
@@ -224,7 +101,7 @@ def pre_stop(s, timeout, wait_for_replica=50):
     waiting = False
     while True:
         try:
-            cluster = rest(s, "GET", "/cluster")
+            cluster = patroni_api.get(s, "/cluster")
         except (urllib.error.URLError, OSError, ValueError) as e:
             log("pre-stop: Patroni does not answer (%s); nothing to hand over" % e)
             return
@@ -256,7 +133,7 @@ def pre_stop(s, timeout, wait_for_replica=50):
     candidate = pool[0]["name"]
     log("pre-stop: switching over from %s to %s before stopping" % (s.name, candidate))
     try:
-        rest(s, "POST", "/switchover", {"leader": s.name, "candidate": candidate}, auth=True, timeout=timeout)
+        patroni_api.request(s, "POST", "/switchover", {"leader": s.name, "candidate": candidate}, auth=True, timeout=timeout)
     except urllib.error.HTTPError as e:
         log("pre-stop: switchover refused (HTTP %d: %s); Patroni's shutdown releases the leader key instead"
             % (e.code, e.read().decode(errors="replace").strip()))
@@ -267,7 +144,7 @@ def pre_stop(s, timeout, wait_for_replica=50):
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
-            if rest(s, "GET", "/patroni").get("role") != "master":
+            if patroni_api.get(s, "/patroni").get("role") != "master":
                 log("pre-stop: %s leads now" % candidate)
                 return
         except (urllib.error.URLError, OSError, ValueError):
@@ -321,7 +198,7 @@ def sync_guard(s):
     while True:
         time.sleep(interval)
         try:
-            me = rest(s, "GET", "/patroni")
+            me = patroni_api.get(s, "/patroni")
             if me.get("role") != "master" or me.get("state") != "running":
                 suspect = None
                 continue
@@ -335,7 +212,7 @@ def sync_guard(s):
                     streaming = {r[0] for r in cur.fetchall()}
             finally:
                 conn.close()
-            cm = kube_request(s, "GET", path)
+            cm = kube.request("GET", path)
             annotations = (cm.get("metadata") or {}).get("annotations") or {}
             dcs_sync = [n for n in (annotations.get("sync_standby") or "").split(",") if n]
             stale = sync_stale(standby_names(ssn), streaming, dcs_sync)
@@ -349,7 +226,7 @@ def sync_guard(s):
             log("sync-guard: synchronous_standby_names is %s, but %s %s not streaming and the DCS records %s: commits wait "
                 "for a standby that is gone; recording it in %s-sync so that Patroni takes it out"
                 % (ssn, ", ".join(stale), "is" if len(stale) == 1 else "are", dcs_sync or "none", s.scope))
-            kube_request(s, "PATCH", path, {"metadata": {
+            kube.request("PATCH", path, {"metadata": {
                 "resourceVersion": cm["metadata"]["resourceVersion"],
                 "annotations": {"leader": s.name, "sync_standby": ",".join(sorted(set(dcs_sync) | set(stale)))},
             }})
@@ -454,23 +331,14 @@ def restore(s):
             f.writelines(keep)
 
 
-def kube_request(s, method, path, body=None):
-    base, ctx, headers = kube_client()
-    data = None if body is None else json.dumps(body).encode()
-    ctype = "application/merge-patch+json" if method == "PATCH" else "application/json"
-    req = urllib.request.Request(base + path, data=data, method=method, headers=dict(headers, **{"Content-Type": ctype}))
-    with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
-        return json.loads(r.read() or b"null")
-
-
 def report(s, annotations, event=None):
     """The backup state on this member's pod (annotations), and a Warning event when something fails."""
     try:
-        kube_request(s, "PATCH", "/api/v1/namespaces/%s/pods/%s" % (s.namespace, s.name), {"metadata": {"annotations": annotations}})
+        kube.request("PATCH", "/api/v1/namespaces/%s/pods/%s" % (s.namespace, s.name), {"metadata": {"annotations": annotations}})
         if event:
             reason, message = event
             now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            kube_request(s, "POST", "/api/v1/namespaces/%s/events" % s.namespace, {
+            kube.request("POST", "/api/v1/namespaces/%s/events" % s.namespace, {
                 "metadata": {"generateName": "%s-backup-" % s.name},
                 "involvedObject": {"kind": "Pod", "name": s.name, "namespace": s.namespace, "apiVersion": "v1"},
                 "reason": reason, "message": message, "type": "Warning", "firstTimestamp": now, "lastTimestamp": now,
@@ -555,7 +423,7 @@ def backup_agent(s):
 
     while True:
         try:
-            me = rest(s, "GET", "/patroni")
+            me = patroni_api.get(s, "/patroni")
             if me.get("role") != "master" or me.get("state") != "running":
                 stanza_ok = False
                 last_stop = None
@@ -634,9 +502,9 @@ def main(argv):
         elif cmd == "dynamic-config":
             json.dump(dynamic_config(s), sys.stdout, indent=1, sort_keys=True)
         elif cmd == "check-dcs":
-            check_dcs(s, int(argv[2]) if len(argv) > 2 else 60)
+            kube.check_dcs(s, int(argv[2]) if len(argv) > 2 else 60)
         elif cmd == "apply-dynamic-config":
-            apply_dynamic_config(s, int(argv[2]) if len(argv) > 2 else 600)
+            return patroni_api.apply_dynamic_config(s, int(argv[2]) if len(argv) > 2 else 600)
         elif cmd == "env":
             for name, key in (("APP_USER", "app_user"), ("APP_DATABASE", "app_database"), ("REPLICATION_USER", "replication_user"),
                               ("PGPORT", "pgport"), ("PG_BIN", "bin_dir"), ("RUN_DIR", "run_dir")):
@@ -657,7 +525,7 @@ def main(argv):
         elif cmd == "full-backup":
             if not s.backup:
                 raise ConfigError("no backups configured (BACKUP_S3_BUCKET is unset): this database has no backup")
-            if rest(s, "GET", "/patroni").get("role") != "master":
+            if patroni_api.get(s, "/patroni").get("role") != "master":
                 raise ConfigError("%s is not the leader; run full-backup in the leader's pod (label role=master)" % s.name)
             status, out, err = pgbackrest.run(s.backup, "backup", "--type=full", timeout=6 * 3600)
             sys.stderr.write(out + err)
