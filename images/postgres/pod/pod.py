@@ -27,9 +27,9 @@ import time
 import urllib.error
 import urllib.request
 
-from postgres_pod import kube, patroni_api, pgbackrest
+from postgres_pod import cluster_settings, kube, patroni_api, pgbackrest
 from postgres_pod.log import log
-from postgres_pod.patroni_config import dynamic_config, patroni_config
+from postgres_pod.patroni_config import patroni_config
 from postgres_pod.schedule import last_scheduled
 from postgres_pod.settings import ConfigError, Environment, load
 
@@ -500,11 +500,11 @@ def main(argv):
         if cmd == "config":
             json.dump(patroni_config(s), sys.stdout, indent=1, sort_keys=True)
         elif cmd == "dynamic-config":
-            json.dump(dynamic_config(s), sys.stdout, indent=1, sort_keys=True)
+            json.dump(cluster_settings.dynamic_config(s), sys.stdout, indent=1, sort_keys=True)
         elif cmd == "check-dcs":
             kube.check_dcs(s, int(argv[2]) if len(argv) > 2 else 60)
         elif cmd == "apply-dynamic-config":
-            return patroni_api.apply_dynamic_config(s, int(argv[2]) if len(argv) > 2 else 600)
+            return cluster_settings.apply_dynamic_config(s, int(argv[2]) if len(argv) > 2 else 600)
         elif cmd == "env":
             for name, key in (("APP_USER", "app_user"), ("APP_DATABASE", "app_database"), ("REPLICATION_USER", "replication_user"),
                               ("PGPORT", "pgport"), ("PG_BIN", "bin_dir"), ("RUN_DIR", "run_dir")):

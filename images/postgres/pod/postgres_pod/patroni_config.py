@@ -1,12 +1,13 @@
-"""Patroni's configuration, rendered from the settings: the file each member starts with (`pod.py config`), the
-cluster-wide part kept in the DCS (`pod.py dynamic-config`, which apply-dynamic-config keeps equal), pg_hba.conf, and
-the archive and restore commands that connect PostgreSQL to pgBackRest.
+"""Patroni's configuration file, rendered from the settings (`pod.py config`): the member, its DCS, its REST API,
+pg_hba.conf, and the archive and restore commands that connect PostgreSQL to pgBackRest. The cluster-wide part it
+bootstraps with is cluster_settings.dynamic_config.
 """
 import os
 import sys
 from typing import Any, Optional
 
 from . import pgbackrest, timestamps
+from .cluster_settings import dynamic_config
 from .settings import BackupSettings, Settings
 
 
@@ -30,40 +31,6 @@ def archive_parameters(s: Settings) -> dict[str, Any]:
 def restore_command(b: BackupSettings, path: Optional[str] = None) -> str:
     """PostgreSQL's restore_command: a segment from the archive (this cluster's, or `path`, a restore's source)."""
     return " ".join(pgbackrest.command(b, "archive-get", "%f", '"%p"', path=path))
-
-
-def dynamic_config(s: Settings) -> dict[str, Any]:
-    """Cluster-wide settings, kept in the DCS: bootstrapped once, then re-applied by apply-dynamic-config."""
-    parameters: dict[str, Any] = {
-        "wal_level": "replica",
-        "hot_standby": "on",
-        "max_wal_senders": 10,
-        "max_replication_slots": 10,
-        "wal_keep_size": "128MB",
-        # A stopped standby's slot may hold back at most this much WAL before it is given up: bounds the disk.
-        "max_slot_wal_keep_size": s.max_slot_wal_keep_size,
-        "hot_standby_feedback": "on",
-        "password_encryption": "scram-sha-256",
-    }
-    parameters.update(s.parameters)
-    return {
-        "ttl": s.ttl,
-        "loop_wait": s.loop_wait,
-        "retry_timeout": s.retry_timeout,
-        # A replica more than 1 MB behind is not promoted automatically (the synchronous one never is behind).
-        "maximum_lag_on_failover": 1048576,
-        "synchronous_mode": s.synchronous_mode != "off",
-        "synchronous_mode_strict": s.synchronous_mode == "strict",
-        "synchronous_node_count": 1,
-        # An unreachable Kubernetes API (a DOKS control plane upgrade) does not demote a leader that every
-        # member can still reach over the REST API.
-        "failsafe_mode": True,
-        "postgresql": {
-            "use_pg_rewind": True,
-            "use_slots": True,
-            "parameters": parameters,
-        },
-    }
 
 
 def hba(s: Settings) -> list[str]:

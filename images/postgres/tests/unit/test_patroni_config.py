@@ -1,10 +1,10 @@
-"""patroni_config: Patroni's configuration, the DCS settings, pg_hba.conf and the archive/restore commands, value by value."""
+"""patroni_config: Patroni's configuration, pg_hba.conf and the archive/restore commands, value by value."""
 import os
 import sys
 import unittest
 
 from pod_path import BACKUP_ENV, BASE_ENV, POD_DIR
-from postgres_pod.patroni_config import archive_parameters, dynamic_config, hba, patroni_config, restore_command
+from postgres_pod.patroni_config import archive_parameters, hba, patroni_config, restore_command
 from postgres_pod.settings import load
 
 PY = sys.executable
@@ -75,30 +75,6 @@ class Member(unittest.TestCase):
         self.assertTrue(c["tags"]["nofailover"])
         self.assertEqual(c["postgresql"]["authentication"]["superuser"], {"username": "stateful-flask-user", "password": "app"})
         self.assertEqual(c["postgresql"]["pg_hba"][:3], ["local all postgres peer", 'local all "stateful-flask-user" scram-sha-256', "local all all reject"])
-
-
-class DynamicConfig(unittest.TestCase):
-    def test_defaults(self):
-        self.assertEqual(dynamic_config(load(BASE_ENV)), {
-            "ttl": 7, "loop_wait": 1, "retry_timeout": 3, "maximum_lag_on_failover": 1048576, "synchronous_mode": True,
-            "synchronous_mode_strict": False, "synchronous_node_count": 1, "failsafe_mode": True,
-            "postgresql": {"use_pg_rewind": True, "use_slots": True, "parameters": {
-                "wal_level": "replica", "hot_standby": "on", "max_wal_senders": 10, "max_replication_slots": 10, "wal_keep_size": "128MB",
-                "max_slot_wal_keep_size": "1GB", "hot_standby_feedback": "on", "password_encryption": "scram-sha-256"}}})
-
-    def test_synchronous_modes(self):
-        modes = {m: dynamic_config(load({**BASE_ENV, "SYNCHRONOUS_MODE": m})) for m in ("on", "off", "strict")}
-        self.assertEqual({m: (d["synchronous_mode"], d["synchronous_mode_strict"]) for m, d in modes.items()},
-                         {"on": (True, False), "off": (False, False), "strict": (True, True)})
-
-    def test_postgres_parameters_add_to_and_override_the_defaults(self):
-        p = dynamic_config(load({**BASE_ENV, "POSTGRES_PARAMETERS": '{"work_mem": "8MB", "wal_keep_size": "1GB"}'}))["postgresql"]["parameters"]
-        self.assertEqual((p["work_mem"], p["wal_keep_size"], p["wal_level"]), ("8MB", "1GB", "replica"))
-
-    def test_the_bootstrap_carries_the_same_settings(self):
-        s = load({**BASE_ENV, "TTL": "30", "LOOP_WAIT": "10", "RETRY_TIMEOUT": "10"})
-        self.assertEqual(patroni_config(s)["bootstrap"]["dcs"], dynamic_config(s))
-        self.assertEqual([dynamic_config(s)[k] for k in ("ttl", "loop_wait", "retry_timeout")], [30, 10, 10])
 
 
 class Hba(unittest.TestCase):
