@@ -27,44 +27,11 @@ import time
 import urllib.error
 import urllib.request
 
-from postgres_pod import cluster_settings, kube, patroni_api, pgbackrest
+from postgres_pod import adoption, cluster_settings, kube, local_db, patroni_api, pgbackrest
 from postgres_pod.log import log
 from postgres_pod.patroni_config import patroni_config
 from postgres_pod.schedule import last_scheduled
 from postgres_pod.settings import ConfigError, Environment, load
-
-def has_postgres_role(s):
-    """Whether the local replica has replayed the adopted leader's `postgres` role (connects as APP_USER)."""
-    import psycopg2  # python3-psycopg2, a dependency of patroni
-    conn = psycopg2.connect(host=s.socket_dir, port=s.pgport, user=s.app_user, password=s.app_password,
-                            dbname="postgres", connect_timeout=3)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT count(*) FROM pg_roles WHERE rolname = 'postgres' AND rolsuper")
-            return cur.fetchone()[0] == 1
-    finally:
-        conn.close()
-
-
-def wait_leader(s):
-    """Until another member leads, this one runs as its replica, and has the leader's `postgres` role."""
-    last = None
-    while True:
-        try:
-            cluster = patroni_api.get(s, "/cluster")
-            leaders = [m["name"] for m in cluster.get("members", []) if m.get("role") == "leader"]
-            me = next((m for m in cluster.get("members", []) if m["name"] == s.name), {})
-            if leaders and leaders[0] != s.name and me.get("state") == "running" and has_postgres_role(s):
-                log("the cluster has a leader (%s) and this member runs as its replica" % leaders[0])
-                return
-            state = "leader=%s me=%s" % (leaders, me.get("state"))
-        except Exception as e:  # noqa: BLE001 -- REST or PostgreSQL not answering yet: keep waiting
-            state = str(e).strip()
-        if state != last:
-            log("waiting for a leader: %s" % state)
-            last = state
-        time.sleep(2)
-
 
 def ordinal(name):
     m = re.search(r"-([0-9]+)$", name)
@@ -190,7 +157,6 @@ def sync_guard(s):
     Patroni's invariant (what the DCS names, the leader's setting names too); Patroni's next loop then sees its pick
     differ, takes them out of the DCS and the setting, and the commits go through. No other state is touched.
     """
-    import psycopg2
     interval = Environment(os.environ).integer("SYNC_GUARD_INTERVAL", 5, 1, 3600)
     path = "/api/v1/namespaces/%s/configmaps/%s-sync" % (s.namespace, s.scope)
     suspect = None
@@ -202,16 +168,11 @@ def sync_guard(s):
             if me.get("role") != "master" or me.get("state") != "running":
                 suspect = None
                 continue
-            conn = psycopg2.connect(host=s.socket_dir, port=s.pgport, user="postgres", dbname="postgres", connect_timeout=3)
-            try:
-                conn.autocommit = True
-                with conn.cursor() as cur:
-                    cur.execute("SHOW synchronous_standby_names")
-                    ssn = cur.fetchone()[0]
-                    cur.execute("SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'")
-                    streaming = {r[0] for r in cur.fetchall()}
-            finally:
-                conn.close()
+            with local_db.cursor(s) as cur:
+                cur.execute("SHOW synchronous_standby_names")
+                ssn = cur.fetchone()[0]
+                cur.execute("SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'")
+                streaming = {r[0] for r in cur.fetchall()}
             cm = kube.request("GET", path)
             annotations = (cm.get("metadata") or {}).get("annotations") or {}
             dcs_sync = [n for n in (annotations.get("sync_standby") or "").split(",") if n]
@@ -350,19 +311,14 @@ def report(s, annotations, event=None):
 
 def archiver(s):
     """pg_stat_archiver of the local server, and the size of pg_wal (what a failing archive makes grow)."""
-    import psycopg2
-    conn = psycopg2.connect(host=s.socket_dir, port=s.pgport, user="postgres", dbname="postgres", connect_timeout=3)
-    try:
-        with conn.cursor() as cur:
-            # float8 and bigint: extract() and sum() return numeric, which psycopg2 reads as Decimal.
-            cur.execute("SELECT archived_count, last_archived_wal, extract(epoch FROM last_archived_time)::float8, failed_count,"
-                        " last_failed_wal, extract(epoch FROM last_failed_time)::float8,"
-                        " (SELECT coalesce(sum(size), 0)::bigint FROM pg_ls_waldir()) FROM pg_stat_archiver")
-            row = cur.fetchone()
-            keys = ("archived", "last_archived_wal", "last_archived_time", "failed", "last_failed_wal", "last_failed_time", "pg_wal_bytes")
-            return dict(zip(keys, row))
-    finally:
-        conn.close()
+    with local_db.cursor(s) as cur:
+        # float8 and bigint: extract() and sum() return numeric, which psycopg2 reads as Decimal.
+        cur.execute("SELECT archived_count, last_archived_wal, extract(epoch FROM last_archived_time)::float8, failed_count,"
+                    " last_failed_wal, extract(epoch FROM last_failed_time)::float8,"
+                    " (SELECT coalesce(sum(size), 0)::bigint FROM pg_ls_waldir()) FROM pg_stat_archiver")
+        row = cur.fetchone()
+        keys = ("archived", "last_archived_wal", "last_archived_time", "failed", "last_failed_wal", "last_failed_time", "pg_wal_bytes")
+        return dict(zip(keys, row))
 
 
 def backup_status(s):
@@ -545,7 +501,7 @@ def main(argv):
             if s.synchronous_mode != "off":
                 sync_guard(s)
         elif cmd == "wait-leader":
-            wait_leader(s)
+            adoption.wait_leader(s)
         else:
             sys.stderr.write("unknown command %r\n%s" % (cmd, __doc__))
             return 2

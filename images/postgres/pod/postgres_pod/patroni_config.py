@@ -6,7 +6,7 @@ import os
 import sys
 from typing import Any, Optional
 
-from . import pgbackrest, timestamps
+from . import adoption, pgbackrest, timestamps
 from .cluster_settings import dynamic_config
 from .settings import BackupSettings, Settings
 
@@ -40,8 +40,7 @@ def hba(s: Settings) -> list[str]:
         # The pod's own OS user (postgres) as the superuser, over the socket: Patroni, kubectl exec psql.
         "local all postgres peer",
     ]
-    if s.adopting_standby:
-        lines.append(f'local all "{s.app_user}" scram-sha-256')
+    lines += adoption.standby_hba(s)
     lines.append("local all all reject")
     # Loopback too: Patroni reads its own server's timeline and LSN over a replication connection to localhost
     # (get_replica_timeline); refused, a replica logs an error every loop and cannot take part in a leader race.
@@ -72,9 +71,7 @@ def patroni_config(s: Settings) -> dict[str, Any]:
             "ssl_min_protocol_version": "TLSv1.2",
         }
     ssl_client = {"sslmode": "verify-ca", "sslrootcert": os.path.join(s.tls_dir, "ca.crt")} if s.tls_dir else {}
-    superuser = {"username": "postgres", "password": s.superuser_password}
-    if s.adopting_standby:
-        superuser = {"username": s.app_user, "password": s.app_password}
+    superuser = adoption.standby_superuser(s) or {"username": "postgres", "password": s.superuser_password}
     kubernetes: dict[str, Any] = {
         "namespace": s.namespace,
         "labels": s.labels,
@@ -127,6 +124,7 @@ def patroni_config(s: Settings) -> dict[str, Any]:
         },
         # No /dev/watchdog in a pod: a Patroni that dies takes the container, and with it the postmaster.
         "watchdog": {"mode": "off"},
+        # An adopted standby must not promote itself next to its old primary (adoption.py).
         "tags": {"nofailover": s.adopting_standby, "noloadbalance": False, "clonefrom": False, "nosync": False},
     }
     b = s.backup
