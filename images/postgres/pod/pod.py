@@ -27,177 +27,11 @@ import time
 import urllib.error
 import urllib.request
 
-from postgres_pod import adoption, cluster_settings, kube, local_db, patroni_api, pgbackrest
+from postgres_pod import adoption, cluster_settings, kube, local_db, patroni_api, pgbackrest, switchover, sync_guard
 from postgres_pod.log import log
 from postgres_pod.patroni_config import patroni_config
 from postgres_pod.schedule import last_scheduled
 from postgres_pod.settings import ConfigError, Environment, load
-
-def ordinal(name):
-    m = re.search(r"-([0-9]+)$", name)
-    return int(m.group(1)) if m else 1 << 30
-
-
-def surviving_ordinals(s):
-    """The other ordinals the StatefulSet keeps (below its spec.replicas), or None outside a StatefulSet."""
-    m = re.fullmatch(r"(.+)-([0-9]+)", s.name)
-    if not m:
-        return None
-    try:
-        sts = kube.request("GET", "/apis/apps/v1/namespaces/%s/statefulsets/%s" % (s.namespace, m.group(1)))
-    except urllib.error.HTTPError as e:
-        if e.code == 404:
-            return None
-        raise
-    return [i for i in range(int(sts["spec"].get("replicas", 1))) if i != int(m.group(2))]
-
-
-def pre_stop(s, timeout, wait_for_replica=50):
-    """A leader that is being stopped (rolling update, scale-down, node drain) moves the leadership to a running
-    replica by a switchover, so the cluster changes leader cleanly instead of by a failover after ttl. The
-    synchronous standby is the candidate when there is one (Patroni only allows it in synchronous mode), otherwise
-    the replica with the lowest ordinal (it survives a scale-down longest).
-
-    When no replica runs yet but the StatefulSet keeps other members (one pod restarts in a rolling update while a
-    scale-down removes this one), it waits up to `wait_for_replica` seconds for one: stopping without a handover
-    would leave the DCS naming this member as the last leader, and in synchronous mode no other member may then
-    promote (Patroni cannot know it has every commit), so the cluster would stay without a leader until this member
-    came back."""
-    deadline = time.time() + wait_for_replica
-    survivors = None
-    waiting = False
-    while True:
-        try:
-            cluster = patroni_api.get(s, "/cluster")
-        except (urllib.error.URLError, OSError, ValueError) as e:
-            log("pre-stop: Patroni does not answer (%s); nothing to hand over" % e)
-            return
-        members = cluster.get("members", [])
-        me = next((m for m in members if m["name"] == s.name), None)
-        if me is None or me.get("role") != "leader":
-            return
-        replicas = [m for m in members if m["name"] != s.name and m.get("state") in ("running", "streaming")
-                    and m.get("role") in ("sync_standby", "replica")]
-        sync = [m for m in replicas if m.get("role") == "sync_standby"]
-        pool = sync if s.synchronous_mode != "off" else sorted(replicas, key=lambda m: ordinal(m["name"]))
-        if pool:
-            break
-        if survivors is None:
-            try:
-                survivors = surviving_ordinals(s) or []
-            except (urllib.error.URLError, OSError, ValueError, ConfigError) as e:
-                log("pre-stop: cannot read the StatefulSet (%s)" % e)
-                survivors = []
-        if not survivors or time.time() >= deadline:
-            log("pre-stop: this leader has no running %sreplica; stopping without a switchover"
-                % ("synchronous " if s.synchronous_mode != "off" else ""))
-            return
-        if not waiting:
-            log("pre-stop: no replica to hand over to yet; waiting up to %d s for one of the members that stay (ordinals %s)"
-                % (wait_for_replica, ", ".join(map(str, survivors))))
-            waiting = True
-        time.sleep(1)
-    candidate = pool[0]["name"]
-    log("pre-stop: switching over from %s to %s before stopping" % (s.name, candidate))
-    try:
-        patroni_api.request(s, "POST", "/switchover", {"leader": s.name, "candidate": candidate}, auth=True, timeout=timeout)
-    except urllib.error.HTTPError as e:
-        log("pre-stop: switchover refused (HTTP %d: %s); Patroni's shutdown releases the leader key instead"
-            % (e.code, e.read().decode(errors="replace").strip()))
-        return
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        log("pre-stop: switchover failed (%s)" % e)
-        return
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            if patroni_api.get(s, "/patroni").get("role") != "master":
-                log("pre-stop: %s leads now" % candidate)
-                return
-        except (urllib.error.URLError, OSError, ValueError):
-            pass
-        time.sleep(1)
-
-
-# ------------------------------------------------------------------------------------------------ sync guard
-
-def standby_names(value):
-    """The member names in a synchronous_standby_names value: `"a"`, `a, b`, `2 ("a","b")`, `ANY 1 (a)`; '*' as is."""
-    value = value.strip()
-    m = re.match(r'^(?:(?:FIRST|ANY)\s+)?\d+\s*\((.*)\)$', value, re.IGNORECASE | re.DOTALL)
-    if m:
-        value = m.group(1)
-    names = []
-    for part in value.split(","):
-        part = part.strip()
-        if part.startswith('"') and part.endswith('"') and len(part) >= 2:
-            part = part[1:-1].replace('""', '"')
-        if part:
-            names.append(part)
-    return names
-
-
-def sync_stale(ssn_names, streaming, dcs_sync):
-    """The synchronous standbys the server waits for that can never answer: named in synchronous_standby_names,
-    not streaming, and not what the DCS records (so Patroni 3.0.2, which compares its pick with the DCS only, never
-    takes them out). Empty in strict mode ('*' is the setting, not a member)."""
-    if ssn_names == ["*"]:
-        return []
-    return sorted(n for n in ssn_names if n not in streaming and n not in dcs_sync)
-
-
-def sync_guard(s):
-    """
-    Works around Patroni 3.0.2 (Debian bookworm's), whose leader compares the synchronous standby it would pick with
-    the one the DCS records, not with synchronous_standby_names: when it names a standby and that standby goes away
-    within the 2 s before the DCS is written (a scale-down right after a switchover), both are empty afterwards and
-    the setting stays, so every commit waits forever (wait event SyncRep) for a member that no longer exists (found
-    by the e2e suite; the same upstream as patroni/patroni#3468, rewritten in 3.1). When that state lasts over two
-    checks, this records in the DCS sync key (<scope>-sync) the standbys the server really waits for, which keeps
-    Patroni's invariant (what the DCS names, the leader's setting names too); Patroni's next loop then sees its pick
-    differ, takes them out of the DCS and the setting, and the commits go through. No other state is touched.
-    """
-    interval = Environment(os.environ).integer("SYNC_GUARD_INTERVAL", 5, 1, 3600)
-    path = "/api/v1/namespaces/%s/configmaps/%s-sync" % (s.namespace, s.scope)
-    suspect = None
-    last_error = None
-    while True:
-        time.sleep(interval)
-        try:
-            me = patroni_api.get(s, "/patroni")
-            if me.get("role") != "master" or me.get("state") != "running":
-                suspect = None
-                continue
-            with local_db.cursor(s) as cur:
-                cur.execute("SHOW synchronous_standby_names")
-                ssn = cur.fetchone()[0]
-                cur.execute("SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'")
-                streaming = {r[0] for r in cur.fetchall()}
-            cm = kube.request("GET", path)
-            annotations = (cm.get("metadata") or {}).get("annotations") or {}
-            dcs_sync = [n for n in (annotations.get("sync_standby") or "").split(",") if n]
-            stale = sync_stale(standby_names(ssn), streaming, dcs_sync)
-            if not stale or annotations.get("leader") not in (None, "", s.name):
-                suspect = None
-                continue
-            if suspect != stale:
-                # Patroni waits up to 2 s after setting a standby before it records it: act on the next check only.
-                suspect = stale
-                continue
-            log("sync-guard: synchronous_standby_names is %s, but %s %s not streaming and the DCS records %s: commits wait "
-                "for a standby that is gone; recording it in %s-sync so that Patroni takes it out"
-                % (ssn, ", ".join(stale), "is" if len(stale) == 1 else "are", dcs_sync or "none", s.scope))
-            kube.request("PATCH", path, {"metadata": {
-                "resourceVersion": cm["metadata"]["resourceVersion"],
-                "annotations": {"leader": s.name, "sync_standby": ",".join(sorted(set(dcs_sync) | set(stale)))},
-            }})
-            suspect = None
-            last_error = None
-        except Exception as e:  # noqa: BLE001 -- the guard outlives every error; each is logged, once
-            if str(e) != last_error:
-                log("sync-guard: %s" % e)
-            last_error = str(e)
-
 
 # ------------------------------------------------------------------------------------------------ backups
 
@@ -496,10 +330,10 @@ def main(argv):
         elif cmd == "pre-stop":
             # Within the pod's 120 s grace period: up to 50 s for a replica, up to 45 s for the switchover, then
             # Patroni's fast shutdown.
-            pre_stop(s, 45)
+            switchover.pre_stop(s, 45)
         elif cmd == "sync-guard":
             if s.synchronous_mode != "off":
-                sync_guard(s)
+                sync_guard.sync_guard(s)
         elif cmd == "wait-leader":
             adoption.wait_leader(s)
         else:
