@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 from .log import log
-from .settings import ConfigError, Settings
+from .errors import ConfigError
+from .settings import Settings
 
 SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 

@@ -4,7 +4,8 @@ import re
 import subprocess
 from typing import Optional
 
-from .settings import BackupSettings, ConfigError, Settings
+from .errors import ConfigError
+from .settings import BackupSettings, Settings
 
 # pgBackRest's exit code when another of its commands holds the lock ("unable to acquire lock on file").
 LOCK_HELD = 50

@@ -4,13 +4,14 @@ Every bad value raises ConfigError with a message that names the variable, its v
 command line prints it as `FATAL: <message>` and exits 1 before anything is touched.
 """
 import ipaddress
-import json
 import os
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 from . import schedule
+from .environment import Environment
+from .errors import ConfigError
 
 SYNCHRONOUS_MODES = ("on", "off", "strict")
 POD_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -19,68 +20,6 @@ TARGET_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:
 SLOT_WAL_SIZE = re.compile(r"-1|[1-9][0-9]*(MB|GB|TB)")
 # The directory that holds pod.py, archive_push.py and the shell scripts: what Patroni's configuration points at.
 LIB_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-class ConfigError(Exception):
-    """A bad input or a state the pod refuses to act in; its message is the whole explanation."""
-
-
-class Environment:
-    """Typed reads of environment variables; an empty value counts as unset."""
-
-    def __init__(self, environ: Mapping[str, str]):
-        self.environ = environ
-
-    def get(self, name: str) -> Optional[str]:
-        value = self.environ.get(name, "")
-        return None if value == "" else value
-
-    def text(self, name: str, default: str) -> str:
-        value = self.get(name)
-        return default if value is None else value
-
-    def required(self, name: str) -> str:
-        value = self.get(name)
-        if value is None:
-            raise ConfigError(f"{name} is required")
-        return value
-
-    def integer(self, name: str, default: int, low: int, high: int) -> int:
-        raw = self.get(name)
-        if raw is None:
-            return default
-        if not re.fullmatch(r"[0-9]+", raw) or not low <= int(raw) <= high:
-            raise ConfigError(f"{name}={raw!r} is not valid; expected an integer from {low} to {high}")
-        return int(raw)
-
-    def json(self, name: str, default: Any) -> Any:
-        raw = self.get(name)
-        if raw is None:
-            return default
-        try:
-            return json.loads(raw)
-        except ValueError as e:
-            raise ConfigError(f"{name} is not valid JSON ({e}): {raw!r}")
-
-    def cidrs(self, name: str, default: str) -> tuple[str, ...]:
-        raw = self.text(name, default)
-        cidrs = tuple(c for c in re.split(r"[,\s]+", raw) if c)
-        if not cidrs:
-            raise ConfigError(f"{name} is empty; expected one or more CIDRs such as 10.244.0.0/16")
-        for c in cidrs:
-            try:
-                ipaddress.ip_network(c, strict=False)
-            except ValueError:
-                raise ConfigError(f"{name} contains {c!r}; expected CIDRs such as 10.244.0.0/16 or 127.0.0.1/32")
-            if "/" not in c:
-                raise ConfigError(f"{name} contains {c!r}; expected a CIDR with a prefix length, e.g. {c}/32")
-        return cidrs
-
-    def role_name(self, name: str, default: str) -> str:
-        value = self.text(name, default)
-        if '"' in value or "\n" in value or len(value) > 63:
-            raise ConfigError(f"{name}={value!r} is not valid; expected a role name of at most 63 characters without double quotes")
-        return value
 
 
 @dataclass(frozen=True)

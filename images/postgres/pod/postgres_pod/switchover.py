@@ -10,7 +10,8 @@ from typing import Any, Optional
 
 from . import kube, patroni_api
 from .log import log
-from .settings import ConfigError, Settings
+from .errors import ConfigError
+from .settings import Settings
 
 
 def ordinal(name: str) -> int:

@@ -16,7 +16,8 @@ from typing import Collection, Optional
 
 from . import kube, local_db, patroni_api
 from .log import log
-from .settings import Environment, Settings
+from .environment import Environment
+from .settings import Settings
 
 
 def standby_names(value: str) -> list[str]:

@@ -5,7 +5,7 @@ import unittest
 
 import pod_path  # noqa: F401
 from postgres_pod import kube
-from postgres_pod.settings import ConfigError
+from postgres_pod.errors import ConfigError
 
 KUBECONFIG = """apiVersion: v1
 kind: Config

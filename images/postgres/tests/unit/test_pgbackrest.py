@@ -6,7 +6,8 @@ import unittest
 
 from pod_path import BACKUP_ENV, BASE_ENV
 from postgres_pod import pgbackrest
-from postgres_pod.settings import ConfigError, load
+from postgres_pod.errors import ConfigError
+from postgres_pod.settings import load
 
 
 class ConfigFile(unittest.TestCase):

@@ -3,7 +3,8 @@ import dataclasses
 import unittest
 
 from pod_path import BACKUP_ENV, BASE_ENV, POD_DIR
-from postgres_pod.settings import BackupSettings, ConfigError, Settings, load
+from postgres_pod.errors import ConfigError
+from postgres_pod.settings import BackupSettings, Settings, load
 
 
 def settings(**env: str) -> Settings:
