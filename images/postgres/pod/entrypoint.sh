@@ -137,7 +137,7 @@ fi
 # this applies the pod's desired values to an existing cluster as soon as Patroni answers.
 "$PYTHON" "$HERE/pod.py" apply-dynamic-config 600 &
 
-# Patroni 3.0.2 can leave the leader waiting for a synchronous standby that is gone (pod.py, sync_guard).
+# Patroni 3.0.2 can leave the leader waiting for a synchronous standby that is gone (postgres_pod/sync_guard.py).
 "$PYTHON" "$HERE/pod.py" sync-guard &
 
 log "starting Patroni (scope ${SCOPE:-postgres}, member $POD_NAME, data $PGDATA)"

@@ -2,7 +2,7 @@
  * Patroni 3.0.2 (Debian bookworm's) compares the synchronous standby it would pick with the one the DCS records, not
  * with synchronous_standby_names. A standby it has just named that goes away before it records it (the 2 s Patroni
  * waits; a scale-down right after a switchover, as the e2e suite's 04 → 05 does) leaves both empty and the setting
- * naming the gone standby: every commit waits for it forever. The pod's sync guard (pod.py sync_guard) gets the
+ * naming the gone standby: every commit waits for it forever. The pod's sync guard (postgres_pod/sync_guard.py) gets the
  * leader out of it. One case: the stuck state made on purpose, the guard's repair, and the writes on the rows.
  */
 import * as assert from "assert";
