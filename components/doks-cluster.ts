@@ -51,12 +51,31 @@ export interface DoksClusterArgs {
     readonly protect?: boolean;
 }
 
+/** The defaults of {@link DoksClusterArgs}; config.ts applies the same ones to unset stack keys. */
+export const DOKS_DEFAULTS = {
+    nodeSize: "s-2vcpu-4gb",
+    nodeCount: 3,
+    autoScale: false,
+    haControlPlane: false,
+    surgeUpgrade: true,
+    autoUpgrade: true,
+    maintenanceDay: "sunday",
+    maintenanceStartTime: "04:00",
+    vpcIpRange: "10.110.0.0/20",
+    clusterSubnet: "10.244.0.0/16",
+    serviceSubnet: "10.245.0.0/16",
+} as const;
+
+/** Nodes in a pool, as DOKS allows them. */
+export const NODE_COUNT_LIMITS = { min: 1, max: 512 } as const;
+
 /** The node pool's size settings with their defaults applied; throws on counts out of range or min > max. */
 export function validateNodePool(pool: { nodeCount?: number; autoScale?: boolean; minNodes?: number; maxNodes?: number }) {
-    const nodeCount = validateInteger("nodeCount", pool.nodeCount ?? 3, 1, 512);
-    const autoScale = pool.autoScale ?? false;
-    const minNodes = validateInteger("minNodes", pool.minNodes ?? nodeCount, 1, 512);
-    const maxNodes = validateInteger("maxNodes", pool.maxNodes ?? Math.max(nodeCount, minNodes), 1, 512);
+    const { min, max } = NODE_COUNT_LIMITS;
+    const nodeCount = validateInteger("nodeCount", pool.nodeCount ?? DOKS_DEFAULTS.nodeCount, min, max);
+    const autoScale = pool.autoScale ?? DOKS_DEFAULTS.autoScale;
+    const minNodes = validateInteger("minNodes", pool.minNodes ?? nodeCount, min, max);
+    const maxNodes = validateInteger("maxNodes", pool.maxNodes ?? Math.max(nodeCount, minNodes), min, max);
     if (autoScale && maxNodes < minNodes) {
         throw new ConfigError("maxNodes", maxNodes, `expected at least minNodes (${minNodes})`);
     }
@@ -108,11 +127,12 @@ export class DoksCluster extends pulumi.ComponentResource {
         super("stateful-flask:infra:DoksCluster", name, {}, opts);
 
         const { nodeCount, autoScale, minNodes, maxNodes } = validateNodePool(args);
-        const maintenanceDay = validateOneOf("maintenanceDay", args.maintenanceDay ?? "sunday", MAINTENANCE_DAYS);
-        const maintenanceStartTime = validateTimeOfDay("maintenanceStartTime", args.maintenanceStartTime ?? "04:00");
-        const vpcIpRange = validateCidr("vpcIpRange", args.vpcIpRange ?? "10.110.0.0/20");
-        const clusterSubnet = validateCidr("clusterSubnet", args.clusterSubnet ?? "10.244.0.0/16");
-        const serviceSubnet = validateCidr("serviceSubnet", args.serviceSubnet ?? "10.245.0.0/16");
+        const d = DOKS_DEFAULTS;
+        const maintenanceDay = validateOneOf("maintenanceDay", args.maintenanceDay ?? d.maintenanceDay, MAINTENANCE_DAYS);
+        const maintenanceStartTime = validateTimeOfDay("maintenanceStartTime", args.maintenanceStartTime ?? d.maintenanceStartTime);
+        const vpcIpRange = validateCidr("vpcIpRange", args.vpcIpRange ?? d.vpcIpRange);
+        const clusterSubnet = validateCidr("clusterSubnet", args.clusterSubnet ?? d.clusterSubnet);
+        const serviceSubnet = validateCidr("serviceSubnet", args.serviceSubnet ?? d.serviceSubnet);
         const allowedAddresses = (args.controlPlaneAllowedAddresses ?? []).map(a => validateAddress("controlPlaneAllowedAddresses", a));
         const protect = args.protect ?? true;
 
@@ -130,9 +150,9 @@ export class DoksCluster extends pulumi.ComponentResource {
             vpcUuid: this.vpc.id,
             clusterSubnet,
             serviceSubnet,
-            ha: args.haControlPlane ?? false,
-            surgeUpgrade: args.surgeUpgrade ?? true,
-            autoUpgrade: args.autoUpgrade ?? true,
+            ha: args.haControlPlane ?? d.haControlPlane,
+            surgeUpgrade: args.surgeUpgrade ?? d.surgeUpgrade,
+            autoUpgrade: args.autoUpgrade ?? d.autoUpgrade,
             maintenancePolicy: { day: maintenanceDay, startTime: maintenanceStartTime },
             // Stated even when off: the provider keeps the cluster's current firewall when the block is absent, so
             // removing the addresses would otherwise leave an earlier firewall (and its old list) in place.
@@ -143,7 +163,7 @@ export class DoksCluster extends pulumi.ComponentResource {
             nodePool: {
                 // The pool name is part of the cluster's identity in DigitalOcean; renaming replaces every node.
                 name: `${name}-default`,
-                size: args.nodeSize ?? "s-2vcpu-4gb",
+                size: args.nodeSize ?? d.nodeSize,
                 autoScale,
                 ...(autoScale ? { minNodes, maxNodes } : { nodeCount }),
                 labels: { "stateful-flask/pool": "default" },

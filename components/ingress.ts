@@ -8,7 +8,19 @@ export const TRAEFIK_CHART = { chart: "traefik", version: "41.5.0", repo: "https
 /** cert-manager's Helm chart, pinned. */
 export const CERT_MANAGER_CHART = { chart: "cert-manager", version: "v1.20.2", repo: "https://charts.jetstack.io" } as const;
 
+/** `traefik`: installed here from its Helm chart; `existing`: a controller already in the cluster. */
 export const INGRESS_CONTROLLERS = ["traefik", "existing"] as const;
+export type IngressControllerKind = typeof INGRESS_CONTROLLERS[number];
+
+/** The defaults of {@link ApiIngressArgs}; config.ts applies the same ones to unset stack keys. */
+export const INGRESS_DEFAULTS = { controller: "traefik" as IngressControllerKind, className: "traefik", tls: false, manageDns: false } as const;
+
+/** A DNS record managed here points at the load balancer of the controller this program installs, so it needs that one. */
+export function validateDnsController(manageDns: boolean, controller: string): void {
+    if (manageDns && controller !== "traefik") {
+        throw new ConfigError("manageDns", true, "the A record points at the load balancer of the ingress controller this program installs; set ingressController traefik");
+    }
+}
 
 /** Arguments of {@link ApiIngress}. */
 export interface ApiIngressArgs {
@@ -20,7 +32,7 @@ export interface ApiIngressArgs {
     readonly serviceName: string;
     readonly servicePort: number;
     /** `traefik` installs Traefik from its Helm chart; `existing` uses a controller already in the cluster. @default "traefik" */
-    readonly controller?: typeof INGRESS_CONTROLLERS[number];
+    readonly controller?: IngressControllerKind;
     /** IngressClass to use (and, for `traefik`, to create). @default "traefik" */
     readonly className?: string;
     /** Serve HTTPS with a Let's Encrypt certificate issued by cert-manager (installed here). @default false */
@@ -64,14 +76,13 @@ export class ApiIngress extends pulumi.ComponentResource {
         super("stateful-flask:network:ApiIngress", name, {}, opts);
 
         const host = validateHost("ingressHost", args.host);
-        const controller = validateOneOf("ingressController", args.controller ?? "traefik", INGRESS_CONTROLLERS);
-        const className = validateName("ingressClassName", args.className ?? "traefik");
-        const tls = args.tls ?? false;
+        const controller = validateOneOf("ingressController", args.controller ?? INGRESS_DEFAULTS.controller, INGRESS_CONTROLLERS);
+        const className = validateName("ingressClassName", args.className ?? INGRESS_DEFAULTS.className);
+        const tls = args.tls ?? INGRESS_DEFAULTS.tls;
         const email = tls ? validateEmail("tlsEmail", args.tlsEmail) : undefined;
-        const dns = args.manageDns ? dnsRecordFor(host, args.dnsZone) : undefined;
-        if (dns && controller !== "traefik") {
-            throw new ConfigError("manageDns", true, "the record points at the load balancer of the controller this program installs; set ingressController traefik");
-        }
+        const manageDns = args.manageDns ?? INGRESS_DEFAULTS.manageDns;
+        validateDnsController(manageDns, controller);
+        const dns = manageDns ? dnsRecordFor(host, args.dnsZone) : undefined;
         this.url = `${tls ? "https" : "http"}://${host}`;
 
         const dependsOn: pulumi.Resource[] = [];

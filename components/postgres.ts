@@ -9,7 +9,10 @@ import {
     FailoverTiming, LEADER_ROLE, PATRONI_PORT, PATRONI_SCOPE, POSTGRES_PORT, REPLICA_ROLE, ROLE_LABEL, SYNCHRONOUS_MODES,
     SynchronousMode, postgresPodTemplate,
 } from "./postgres-pod";
-import { ConfigError, validateCidr, validateInteger, validateName, validateOneOf, validatePinnedImage, validateStorageSize } from "./validate";
+import {
+    ConfigError, validateCidr, validateCronSchedule, validateInteger, validateName, validateOneOf, validatePinnedImage, validateReplicas,
+    validateStorageSize,
+} from "./validate";
 
 // Names that carry data. PVCs are named <claim template>-<statefulset>-<ordinal> (postgredb-volume-postgres-0):
 // renaming either one makes the StatefulSet ask for new, empty volumes and orphans the existing ones
@@ -40,6 +43,67 @@ export const BACKUP_CA_DIR = "/etc/postgres-backup-ca";
 
 export { SYNCHRONOUS_MODES, SynchronousMode };
 
+/** The defaults of {@link PostgresArgs}, in one place: config.ts applies the same ones to unset stack keys. */
+export const POSTGRES_DEFAULTS = {
+    namespace: "postgres",
+    replicas: 1,
+    synchronousMode: "on" as SynchronousMode,
+    storageSize: "5Gi",
+    storageClass: "do-block-storage",
+    database: "stateful-flask-db",
+    user: "stateful-flask-user",
+    replicationCidr: "10.244.0.0/16",
+    maxSlotWalKeepSize: "1GB",
+} as const;
+
+/** The defaults and limits of {@link PostgresBackupArgs}; the pod (images/postgres/pod) refuses values outside them too. */
+export const BACKUP_DEFAULTS = { schedule: "0 3 * * *", retentionFull: 7, archiveTimeout: 60, uriStyle: "host" } as const;
+export const BACKUP_LIMITS = { retentionFull: { min: 1, max: 100 }, archiveTimeout: { min: 10, max: 3600 } } as const;
+/** `host` (virtual-hosted, as Spaces takes them) or `path` style S3 requests. */
+export const S3_URI_STYLES = ["host", "path"] as const;
+
+/** Strict synchronous replication needs a standby to confirm every commit, so at least this many members. */
+export const STRICT_MIN_REPLICAS = 2;
+
+/** The synchronous replication setting, checked against the member count it must run with. */
+export function validateSynchronousMode(mode: unknown, replicas: number): SynchronousMode {
+    const valid = validateOneOf("postgresSynchronousMode", mode, SYNCHRONOUS_MODES);
+    if (valid === "strict" && replicas < STRICT_MIN_REPLICAS) {
+        throw new ConfigError("postgresSynchronousMode", valid,
+            `strict needs postgresReplicas of at least ${STRICT_MIN_REPLICAS} (it is ${replicas}): a lone member could never confirm a commit, so every write would hang`);
+    }
+    return valid;
+}
+
+/** The application role: a role name, and neither the superuser nor the replication role the pods use. */
+export function validatePostgresUser(user: unknown): string {
+    const valid = validateName("postgresUser", user);
+    if (valid === "postgres" || valid === REPLICATION_USER) {
+        throw new ConfigError("postgresUser", valid, `expected a role other than postgres (the superuser) and ${REPLICATION_USER} (replication)`);
+    }
+    return valid;
+}
+
+/** max_slot_wal_keep_size as PostgreSQL takes it here: a whole number of MB, GB or TB, or -1 (no limit). */
+export function validateMaxSlotWalKeepSize(value: unknown): string {
+    if (typeof value !== "string" || !/^(-1|[1-9]\d*(MB|GB|TB))$/.test(value)) {
+        throw new ConfigError("maxSlotWalKeepSize", value, "expected a size such as 512MB or 1GB, or -1 for no limit (a stopped replica's slot may then fill the leader's disk)");
+    }
+    return value;
+}
+
+/** The schedule, retention and archive timeout of a backup, with their defaults applied. */
+export function validateBackupSchedule(b: Pick<PostgresBackupArgs, "schedule" | "retentionFull" | "archiveTimeout" | "uriStyle">) {
+    return {
+        schedule: validateCronSchedule("backupSchedule", b.schedule ?? BACKUP_DEFAULTS.schedule),
+        retentionFull: validateInteger("backupRetentionFull", b.retentionFull ?? BACKUP_DEFAULTS.retentionFull,
+            BACKUP_LIMITS.retentionFull.min, BACKUP_LIMITS.retentionFull.max),
+        archiveTimeout: validateInteger("archiveTimeout", b.archiveTimeout ?? BACKUP_DEFAULTS.archiveTimeout,
+            BACKUP_LIMITS.archiveTimeout.min, BACKUP_LIMITS.archiveTimeout.max),
+        uriStyle: validateOneOf("backupUriStyle", b.uriStyle ?? BACKUP_DEFAULTS.uriStyle, S3_URI_STYLES),
+    };
+}
+
 /**
  * Continuous WAL archiving and scheduled base backups with pgBackRest to an S3-compatible store (DigitalOcean
  * Spaces; components/backup-storage.ts makes the bucket and its key), and the restore of a new stack from them.
@@ -59,9 +123,9 @@ export interface PostgresBackupArgs {
     readonly cipherPassphrase: pulumi.Input<string>;
     /** When full backups run, a 5-field cron expression in UTC. @default "0 3 * * *" */
     readonly schedule?: string;
-    /** Full backups kept; older ones and the WAL only they need are expired. @default 7 */
+    /** Full backups kept (1-100); older ones and the WAL only they need are expired. @default 7 */
     readonly retentionFull?: number;
-    /** archive_timeout in seconds: the most WAL time a lost cluster can lose. @default 60 */
+    /** archive_timeout in seconds (10-3600): the most WAL time a lost cluster can lose. @default 60 */
     readonly archiveTimeout?: number;
     /** `host` (virtual-hosted, Spaces) or `path` style S3 URLs. @default "host" */
     readonly uriStyle?: "host" | "path";
@@ -120,7 +184,8 @@ export interface PostgresArgs {
     readonly patroniApiPassword?: pulumi.Input<string>;
     /**
      * WAL a replication slot may hold back for a stopped replica before the slot is given up (the replica then
-     * needs a fresh clone). Bounds the leader's disk use; keep it well under the volume size. @default "1GB"
+     * needs a fresh clone). Bounds the leader's disk use; keep it well under the volume size. `-1` is no limit, as
+     * PostgreSQL and the pod take it. @default "1GB"
      */
     readonly maxSlotWalKeepSize?: string;
     /** The DigitalOcean Container Registry the image is pulled from; the pods get read-only credentials for it. @default none */
@@ -200,30 +265,21 @@ export class Postgres extends pulumi.ComponentResource {
     constructor(name: string, args: PostgresArgs, opts?: pulumi.ComponentResourceOptions) {
         super("stateful-flask:database:Postgres", name, {}, opts);
 
-        const ns = validateName("postgresNamespace", args.namespace ?? "postgres");
-        const replicas = validateInteger("postgresReplicas", args.replicas ?? 1, 1, 9);
+        const d = POSTGRES_DEFAULTS;
+        const ns = validateName("postgresNamespace", args.namespace ?? d.namespace);
+        const replicas = validateReplicas("postgresReplicas", args.replicas ?? d.replicas);
         const image = validatePinnedImage("postgresImage", args.image);
-        const storageSize = validateStorageSize("postgresStorageSize", args.storageSize ?? "5Gi");
-        const storageClass = validateName("storageClass", args.storageClass ?? "do-block-storage", 253);
-        const replicationCidr = validateCidr("replicationCidr", args.replicationCidr ?? "10.244.0.0/16");
-        const synchronousMode = validateOneOf("postgresSynchronousMode", args.synchronousMode ?? "on", SYNCHRONOUS_MODES);
-        if (synchronousMode === "strict" && replicas < 2) {
-            throw new ConfigError("postgresSynchronousMode", synchronousMode,
-                `strict needs postgresReplicas of at least 2 (it is ${replicas}): a lone member could never confirm a commit, so every write would hang`);
-        }
+        const storageSize = validateStorageSize("postgresStorageSize", args.storageSize ?? d.storageSize);
+        const storageClass = validateName("storageClass", args.storageClass ?? d.storageClass, 253);
+        const replicationCidr = validateCidr("replicationCidr", args.replicationCidr ?? d.replicationCidr);
+        const synchronousMode = validateSynchronousMode(args.synchronousMode ?? d.synchronousMode, replicas);
         const timing = validateTiming(args.timing ?? DEFAULT_TIMING);
-        this.database = validateName("postgresDatabase", args.database ?? "stateful-flask-db");
-        this.user = validateName("postgresUser", args.user ?? "stateful-flask-user");
-        if (this.user === "postgres" || this.user === REPLICATION_USER) {
-            throw new ConfigError("postgresUser", this.user, `expected a role other than postgres (the superuser) and ${REPLICATION_USER} (replication)`);
-        }
+        this.database = validateName("postgresDatabase", args.database ?? d.database);
+        this.user = validatePostgresUser(args.user ?? d.user);
         const partOf = args.partOf ?? "stateful-flask";
         const protect = args.protect ?? true;
         const resources = args.resources ?? { requests: { cpu: "250m", memory: "512Mi" }, limits: { cpu: "1", memory: "1Gi" } };
-        const maxSlotWalKeepSize = args.maxSlotWalKeepSize ?? "1GB";
-        if (!/^[1-9]\d*(MB|GB|TB)$/.test(maxSlotWalKeepSize)) {
-            throw new ConfigError("maxSlotWalKeepSize", maxSlotWalKeepSize, "expected a size such as 512MB or 1GB");
-        }
+        const maxSlotWalKeepSize = validateMaxSlotWalKeepSize(args.maxSlotWalKeepSize ?? d.maxSlotWalKeepSize);
         this.synchronousMode = synchronousMode;
         this.namespaceName = ns;
         this.host = `${PRIMARY_SERVICE}.${ns}.svc.cluster.local`;
@@ -320,6 +376,7 @@ export class Postgres extends pulumi.ComponentResource {
         const backupVolumes: k8s.types.input.core.v1.Volume[] = [];
         if (args.backup) {
             const b = args.backup;
+            const schedule = validateBackupSchedule(b);
             this.backupSecret = new k8s.core.v1.Secret(`${name}-backup`, {
                 metadata: { name: BACKUP_SECRET, namespace: ns, labels },
                 type: "Opaque",
@@ -334,11 +391,11 @@ export class Postgres extends pulumi.ComponentResource {
                 { name: "BACKUP_S3_ENDPOINT", value: b.endpoint },
                 { name: "BACKUP_S3_REGION", value: b.region },
                 { name: "BACKUP_S3_BUCKET", value: b.bucket },
-                { name: "BACKUP_S3_URI_STYLE", value: b.uriStyle ?? "host" },
+                { name: "BACKUP_S3_URI_STYLE", value: schedule.uriStyle },
                 { name: "BACKUP_PATH", value: b.path },
-                { name: "BACKUP_SCHEDULE", value: b.schedule ?? "0 3 * * *" },
-                { name: "BACKUP_RETENTION_FULL", value: String(b.retentionFull ?? 7) },
-                { name: "ARCHIVE_TIMEOUT", value: String(b.archiveTimeout ?? 60) },
+                { name: "BACKUP_SCHEDULE", value: schedule.schedule },
+                { name: "BACKUP_RETENTION_FULL", value: String(schedule.retentionFull) },
+                { name: "ARCHIVE_TIMEOUT", value: String(schedule.archiveTimeout) },
                 fromSecret("BACKUP_S3_KEY"),
                 fromSecret("BACKUP_S3_KEY_SECRET"),
                 fromSecret("BACKUP_CIPHER_PASS"),

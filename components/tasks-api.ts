@@ -60,6 +60,11 @@ export interface TasksApiArgs {
     readonly resources?: Resources;
 }
 
+/** The defaults of {@link TasksApiArgs}; config.ts applies the same ones to unset stack keys. */
+export const API_DEFAULTS = { namespace: "stateful-namespace", name: "stateful-flask", replicas: 1, port: 5000, healthPath: "/healthz" } as const;
+/** The limits of {@link TasksApiArgs}: the name leaves room for the suffixes of the names derived from it (-migrate-<hash>). */
+export const API_LIMITS = { nameLength: 40, replicas: { min: 1, max: 50 }, port: { min: 1, max: 65535 } } as const;
+
 /** The migration Job's name: one per release, so a new image (or command) runs the migrations again. */
 export function migrationJobName(apiName: string, image: string, command: readonly string[]): string {
     const release = crypto.createHash("sha256").update(JSON.stringify({ image, command })).digest("hex").slice(0, 10);
@@ -88,12 +93,13 @@ export class TasksApi extends pulumi.ComponentResource {
     constructor(name: string, args: TasksApiArgs, opts?: pulumi.ComponentResourceOptions) {
         super("stateful-flask:app:TasksApi", name, {}, opts);
 
-        const ns = validateName("apiNamespace", args.namespace ?? "stateful-namespace");
-        const appName = validateName("apiName", args.name ?? "stateful-flask", 40);
+        const d = API_DEFAULTS;
+        const ns = validateName("apiNamespace", args.namespace ?? d.namespace);
+        const appName = validateName("apiName", args.name ?? d.name, API_LIMITS.nameLength);
         const image = validatePinnedImage("apiImage", args.image);
-        const replicas = validateInteger("apiReplicas", args.replicas ?? 1, 1, 50);
-        const port = validateInteger("apiPort", args.port ?? 5000, 1, 65535);
-        const healthPath = validateHttpPath("apiHealthPath", args.healthPath ?? "/healthz");
+        const replicas = validateInteger("apiReplicas", args.replicas ?? d.replicas, API_LIMITS.replicas.min, API_LIMITS.replicas.max);
+        const port = validateInteger("apiPort", args.port ?? d.port, API_LIMITS.port.min, API_LIMITS.port.max);
+        const healthPath = validateHttpPath("apiHealthPath", args.healthPath ?? d.healthPath);
         const migrationCommand = args.migrationCommand ?? ["flask", "release-migrate"];
         const partOf = args.partOf ?? "stateful-flask";
         const runAsUser = validateInteger("runAsUser", args.runAsUser ?? 10001, 1);

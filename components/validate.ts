@@ -22,6 +22,14 @@ export function validateInteger(key: string, value: unknown, min: number, max = 
     return value;
 }
 
+/** The members of the Postgres cluster the program accepts. */
+export const REPLICA_LIMITS = { min: 1, max: 9 } as const;
+
+/** A replica count within {@link REPLICA_LIMITS}. */
+export function validateReplicas(key: string, value: unknown): number {
+    return validateInteger(key, value, REPLICA_LIMITS.min, REPLICA_LIMITS.max);
+}
+
 /** One of a fixed set of strings. */
 export function validateOneOf<T extends string>(key: string, value: unknown, allowed: readonly T[]): T {
     if (typeof value !== "string" || !(allowed as readonly string[]).includes(value)) {

@@ -216,6 +216,19 @@ describe("config", () => {
         expectError({ docrPullAccess: "auto" }, 'docrPullAccess: "auto" is not valid; expected true or false');
     });
 
+    it("refuses an application role that is the superuser or the replication role, before any component runs", () => {
+        for (const user of ["postgres", "replicator"]) {
+            expectError({ postgresUser: user },
+                `postgresUser: ${JSON.stringify(user)} is not valid; expected a role other than postgres (the superuser) and replicator (replication)`);
+        }
+    });
+
+    it("offers the ingress component's controllers and none, and nothing else", () => {
+        expectError({ ingressController: "nginx" }, 'ingressController: "nginx" is not valid; expected one of traefik, existing, none');
+        expectError({ manageDns: "true", ingressController: "existing" },
+            "manageDns: true is not valid; the A record points at the load balancer of the ingress controller this program installs; set ingressController traefik");
+    });
+
     it("rejects a malformed version prefix and CIDR", () => {
         expectError({ kubernetesVersionPrefix: "latest" }, 'kubernetesVersionPrefix: "latest" is not valid; expected a version prefix such as 1.35. or 1.35.1');
         expectError({ replicationCidr: "10.244.0.0" }, 'replicationCidr: "10.244.0.0" is not valid; expected an IPv4 CIDR block such as 10.244.0.0/16');
