@@ -150,7 +150,7 @@ export = async () => {
         postgresHost: postgres.host,
         postgresReadOnlyHost: postgres.readOnlyHost,
         postgresHeadlessHost: postgres.headlessHost,
-        postgresPods: Array.from({ length: config.postgres.replicas }, (_, i) => `postgres-${i}.${postgres.headlessHost}`),
+        postgresPods: postgres.podHosts,
         postgresPassword: postgres.password,
         postgresSynchronousMode: postgres.synchronousMode,
         ...(postgres.caCertificate ? { postgresCaCertificate: postgres.caCertificate } : {}),
@@ -162,8 +162,7 @@ export = async () => {
             // Every backup is encrypted with it: keep a copy outside this stack (docs/backups.md).
             backupCipherPassphrase: backup.cipherPassphrase,
             // The last backup and the WAL archive's state, from the leader (docs/backups.md, "Is it working?").
-            backupStatus: `kubectl -n ${postgres.namespaceName} exec "$(kubectl -n ${postgres.namespaceName} get pods -l role=master -o name)" -c postgres -- ` +
-                "/usr/local/lib/stateful-flask-postgres/pod.py backup-status",
+            backupStatus: postgres.backupStatusCommand,
         } : {
             backups: "OFF: this stack's database has no backup; set backupMode (docs/backups.md)",
         }),

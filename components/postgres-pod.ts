@@ -20,8 +20,12 @@ export const PATRONI_SCOPE = "postgres";
 export const ROLE_LABEL = "role";
 export const LEADER_ROLE = "master";
 export const REPLICA_ROLE = "replica";
-/** Where the image keeps the pod's scripts. */
+/** Where the image keeps the pod's scripts (images/postgres/Dockerfile). */
 const POD_LIB = "/usr/local/lib/stateful-flask-postgres";
+/** The pod's command line (images/postgres/pod/README.md): `pre-stop`, `backup-status`, `full-backup`, ... */
+export const POD_SCRIPT = `${POD_LIB}/pod.py`;
+/** The container that runs Patroni and PostgreSQL. */
+export const POSTGRES_CONTAINER = "postgres";
 
 /** The synchronous replication setting: on (default), off, or strict. */
 export const SYNCHRONOUS_MODES = ["on", "off", "strict"] as const;
@@ -99,7 +103,7 @@ export function postgresPodTemplate(a: PostgresPodArgs): k8s.types.input.core.v1
             },
             ...(a.imagePullSecrets?.length ? { imagePullSecrets: a.imagePullSecrets.map(name => ({ name })) } : {}),
             containers: [{
-                name: "postgres",
+                name: POSTGRES_CONTAINER,
                 image: a.image,
                 ports: [
                     { name: "postgresql", containerPort: POSTGRES_PORT, protocol: "TCP" },
@@ -139,7 +143,7 @@ export function postgresPodTemplate(a: PostgresPodArgs): k8s.types.input.core.v1
                 readinessProbe: probe("/readiness", 5, 3),
                 // Patroni's own loop is alive (a replica cloning for an hour still answers).
                 livenessProbe: probe("/liveness", 10, 6),
-                lifecycle: { preStop: { exec: { command: ["/usr/bin/python3", `${POD_LIB}/pod.py`, "pre-stop"] } } },
+                lifecycle: { preStop: { exec: { command: ["/usr/bin/python3", POD_SCRIPT, "pre-stop"] } } },
                 volumeMounts: [
                     { name: a.volumeName, mountPath: DATA_MOUNT },
                     { name: "run", mountPath: "/var/run/postgresql" },

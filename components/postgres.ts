@@ -6,8 +6,8 @@ import { PatroniRbac } from "./patroni-rbac";
 import { postgresDnsNames, tlsMaterial } from "./postgres-tls";
 import { DocrPullSecret } from "./registry-access";
 import {
-    FailoverTiming, LEADER_ROLE, PATRONI_PORT, PATRONI_SCOPE, POSTGRES_PORT, REPLICA_ROLE, ROLE_LABEL, SYNCHRONOUS_MODES,
-    SynchronousMode, postgresPodTemplate,
+    FailoverTiming, LEADER_ROLE, PATRONI_PORT, PATRONI_SCOPE, POD_SCRIPT, POSTGRES_CONTAINER, POSTGRES_PORT, REPLICA_ROLE, ROLE_LABEL,
+    SYNCHRONOUS_MODES, SynchronousMode, postgresPodTemplate,
 } from "./postgres-pod";
 import {
     ConfigError, validateCidr, validateCronSchedule, validateInteger, validateName, validateOneOf, validatePinnedImage, validateReplicas,
@@ -252,6 +252,12 @@ export class Postgres extends pulumi.ComponentResource {
     public readonly readOnlyHost: string;
     /** DNS name of the headless Service; pods are <statefulset>-<ordinal>.<this>. */
     public readonly headlessHost: string;
+    /** Each member's own DNS name, by ordinal: postgres-0.postgres-headless.<namespace>.svc.cluster.local, ... */
+    public readonly podHosts: string[];
+    /** The label selector of the leader's pod (`kubectl get pods -l ...`): Patroni moves the role label with the leadership. */
+    public readonly leaderSelector: string;
+    /** The command that prints the last backups and the WAL archive's state, run in the leader; undefined without backups. */
+    public readonly backupStatusCommand?: string;
     public readonly synchronousMode: SynchronousMode;
     /** The object store's key and the repository passphrase, when backups are on. */
     public readonly backupSecret?: k8s.core.v1.Secret;
@@ -285,6 +291,7 @@ export class Postgres extends pulumi.ComponentResource {
         this.host = `${PRIMARY_SERVICE}.${ns}.svc.cluster.local`;
         this.readOnlyHost = `${READ_ONLY_SERVICE}.${ns}.svc.cluster.local`;
         this.headlessHost = `${HEADLESS_SERVICE}.${ns}.svc.cluster.local`;
+        this.podHosts = Array.from({ length: replicas }, (_, ordinal) => `${STATEFULSET_NAME}-${ordinal}.${this.headlessHost}`);
 
         // The selector is immutable and matches the tutorial's (app: postgres), so its StatefulSet can be adopted.
         const selector = { app: STATEFULSET_NAME };
@@ -299,6 +306,10 @@ export class Postgres extends pulumi.ComponentResource {
             "app.kubernetes.io/managed-by": "pulumi",
         };
         const members = { ...selector, [scopeLabel]: PATRONI_SCOPE };
+        this.leaderSelector = Object.entries({ ...selector, [ROLE_LABEL]: LEADER_ROLE }).map(([k, v]) => `${k}=${v}`).join(",");
+        if (args.backup) {
+            this.backupStatusCommand = `kubectl -n ${ns} exec "$(kubectl -n ${ns} get pods -l ${this.leaderSelector} -o name)" -c ${POSTGRES_CONTAINER} -- ${POD_SCRIPT} backup-status`;
+        }
         // Deleting a namespace deletes its PVCs, and with them (reclaim policy Delete) the volumes: the namespace
         // is protected, and kept in the cluster even when a stack is destroyed with protection turned off.
         const dataOpts: pulumi.CustomResourceOptions = { parent: this, protect, retainOnDelete: protect };
@@ -549,6 +560,7 @@ export class Postgres extends pulumi.ComponentResource {
             host: this.host,
             readOnlyHost: this.readOnlyHost,
             headlessHost: this.headlessHost,
+            podHosts: this.podHosts,
             password: this.password,
             synchronousMode: this.synchronousMode,
         });

@@ -147,7 +147,7 @@ describe("backups (dev stack): a Spaces bucket and a key limited to it", () => {
         assert.deepStrictEqual(await unwrap(run.exports.backupCipherPassphrase), { value: "mockpasswordbackupscipherpassphrase", secret: true });
         assert.strictEqual(run.exports.backups, undefined);
         assert.strictEqual(run.exports.backupStatus,
-            'kubectl -n postgres exec "$(kubectl -n postgres get pods -l role=master -o name)" -c postgres -- /usr/local/lib/stateful-flask-postgres/pod.py backup-status');
+            'kubectl -n postgres exec "$(kubectl -n postgres get pods -l app=postgres,role=master -o name)" -c postgres -- /usr/local/lib/stateful-flask-postgres/pod.py backup-status');
     });
 
     it("keeps overwritten and deleted versions for backupRetentionDays", async () => {

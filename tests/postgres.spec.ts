@@ -66,6 +66,7 @@ describe("Postgres component (dev stack): Patroni in the StatefulSet", () => {
         const run = await evaluate("dev", { "stateful-flask:postgresReplicas": "3", "stateful-flask:apiReplicas": "3" });
         assert.deepStrictEqual(one(run.resources, T.service, "postgres-ro").inputs.spec.selector, { ...MEMBERS, role: "replica" });
         assert.strictEqual(one(run.resources, T.statefulSet).inputs.spec.replicas, 3);
+        assert.deepStrictEqual(run.exports.postgresPods, [0, 1, 2].map(i => `postgres-${i}.postgres-headless.postgres.svc.cluster.local`));
     });
 
     it("retains PVCs when scaled down or deleted", () => {
