@@ -24,6 +24,9 @@ export const REPLICA_ROLE = "replica";
 const POD_LIB = "/usr/local/lib/stateful-flask-postgres";
 /** The pod's command line (images/postgres/pod/README.md): `pre-stop`, `backup-status`, `full-backup`, ... */
 export const POD_SCRIPT = `${POD_LIB}/pod.py`;
+/** The memory-backed run directory (RUN_DIR) and /tmp of each pod: their limits. */
+export const RUN_DIR_SIZE = "64Mi";
+export const TMP_DIR_SIZE = "64Mi";
 /** The container that runs Patroni and PostgreSQL. */
 export const POSTGRES_CONTAINER = "postgres";
 
@@ -151,9 +154,13 @@ export function postgresPodTemplate(a: PostgresPodArgs): k8s.types.input.core.v1
                     ...(a.extraMounts ?? []),
                 ],
             }],
+            // In memory (tmpfs), never on the node's disk: the run directory holds Patroni's configuration with every
+            // password, the pgpass file, pgBackRest's configuration with the S3 key and the cipher passphrase; /tmp gets
+            // the superuser's password file while Patroni runs initdb. The sizes bound what they take from the
+            // container's memory limit (a 16 MB WAL segment fetched by archive_push.py is the largest file).
             volumes: [
-                { name: "run", emptyDir: {} },
-                { name: "tmp", emptyDir: {} },
+                { name: "run", emptyDir: { medium: "Memory", sizeLimit: RUN_DIR_SIZE } },
+                { name: "tmp", emptyDir: { medium: "Memory", sizeLimit: TMP_DIR_SIZE } },
                 ...(a.extraVolumes ?? []),
             ],
         },

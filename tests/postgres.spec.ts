@@ -145,7 +145,33 @@ describe("Postgres component (dev stack): Patroni in the StatefulSet", () => {
         });
         assert.deepStrictEqual(container.securityContext, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } });
         assert.strictEqual(pod.enableServiceLinks, false);
-        assert.deepStrictEqual(pod.volumes, [{ name: "run", emptyDir: {} }, { name: "tmp", emptyDir: {} }, { name: "tls", secret: { secretName: "postgres-tls", defaultMode: 0o440 } }]);
+        assert.deepStrictEqual(pod.volumes, [
+            { name: "run", emptyDir: { medium: "Memory", sizeLimit: "64Mi" } },
+            { name: "tmp", emptyDir: { medium: "Memory", sizeLimit: "64Mi" } },
+            { name: "tls", secret: { secretName: "postgres-tls", defaultMode: 0o440 } },
+        ]);
+    });
+
+    it("keeps the run directory (Patroni's config with every password, pgpass, pgBackRest's key and passphrase) and /tmp in memory", () => {
+        const mounts = Object.fromEntries(container.volumeMounts.map((m: any) => [m.mountPath, m.name]));
+        assert.strictEqual(mounts["/var/run/postgresql"], "run");
+        assert.strictEqual(mounts["/tmp"], "tmp");
+        // The pod reads RUN_DIR's default, which is that mount (images/postgres/pod/README.md).
+        assert.strictEqual(envOf(container).RUN_DIR, undefined);
+        const volumes = Object.fromEntries(sts.inputs.spec.template.spec.volumes.map((v: any) => [v.name, v]));
+        assert.deepStrictEqual(volumes.run.emptyDir, { medium: "Memory", sizeLimit: "64Mi" });
+        assert.deepStrictEqual(volumes.tmp.emptyDir, { medium: "Memory", sizeLimit: "64Mi" });
+    });
+
+    it("puts no emptyDir of any workload on a node's disk, with every option that adds volumes on", async () => {
+        const run = await evaluate("local", {
+            "stateful-flask:backupMode": "existing", "stateful-flask:backupBucket": "backups", "stateful-flask:backupRegion": "us-east-1",
+            "stateful-flask:backupEndpoint": "s3.example.com", "stateful-flask:backupAccessKeyId": "K", "stateful-flask:backupSecretAccessKey": "S",
+        });
+        const templates = run.resources.filter(r => [T.statefulSet, T.deployment, T.job].includes(r.type as any)).map(r => [r.name, r.inputs.spec.template.spec] as const);
+        assert.deepStrictEqual(templates.map(([name]) => name).sort(), ["api-deployment", "api-migrate", "postgres-statefulset"]);
+        const emptyDirs = templates.flatMap(([name, spec]) => (spec.volumes ?? []).filter((v: any) => v.emptyDir).map((v: any) => [name, v.name, v.emptyDir.medium]));
+        assert.deepStrictEqual(emptyDirs, [["postgres-statefulset", "run", "Memory"], ["postgres-statefulset", "tmp", "Memory"]]);
     });
 
     it("gives the pods a ServiceAccount whose Role allows exactly what Patroni does, nothing cluster-wide", () => {
