@@ -3,6 +3,7 @@
  * Every input is validated (loadConfig, and the DOKS version lookup) before the first resource is registered;
  * the program is an async function so that the lookup can be awaited first.
  */
+import * as pulumi from "@pulumi/pulumi";
 import { digitalOceanToken, loadConfig, requireSpacesCredentials } from "./config";
 import { BackupStorage } from "./components/backup-storage";
 import { DoksCluster, resolveKubernetesVersion } from "./components/doks-cluster";
@@ -97,6 +98,7 @@ export = async () => {
         database: config.postgres.database,
         user: config.postgres.user,
         replicationCidr: config.postgres.replicationCidr,
+        antiAffinity: config.postgres.spread.antiAffinity,
         password: config.postgres.password,
         replicationPassword: config.postgres.replicationPassword,
         superuserPassword: config.postgres.superuserPassword,
@@ -108,6 +110,11 @@ export = async () => {
         protect: config.protectData,
         backup,
     }, onCluster);
+
+    if (config.postgres.spread.antiAffinity === "preferred" && config.postgres.replicas > 1) {
+        // Said on every preview and update, not only in an output nobody reads.
+        pulumi.log.warn(`postgresSpread ${config.postgres.spread.note}`, postgres);
+    }
 
     const api = new TasksApi("api", {
         namespace: config.api.namespace,
@@ -153,6 +160,7 @@ export = async () => {
         postgresPods: postgres.podHosts,
         postgresPassword: postgres.password,
         postgresSynchronousMode: postgres.synchronousMode,
+        postgresSpread: config.postgres.spread.note,
         ...(postgres.caCertificate ? { postgresCaCertificate: postgres.caCertificate } : {}),
         migrationJob: api.migrationJob.metadata.name,
         ...(backup ? {

@@ -34,6 +34,13 @@ export const POSTGRES_CONTAINER = "postgres";
 export const SYNCHRONOUS_MODES = ["on", "off", "strict"] as const;
 export type SynchronousMode = typeof SYNCHRONOUS_MODES[number];
 
+/**
+ * How the members are kept apart: `required`, no two members on one node (a member that finds no free node waits,
+ * Pending); `preferred`, apart when the scheduler can, together when it cannot.
+ */
+export const ANTI_AFFINITIES = ["required", "preferred"] as const;
+export type AntiAffinity = typeof ANTI_AFFINITIES[number];
+
 /** Failover timing (Patroni's ttl, loop_wait, retry_timeout), in seconds. */
 export interface FailoverTiming {
     readonly ttl: number;
@@ -58,6 +65,7 @@ export interface PostgresPodArgs {
     readonly synchronousMode: SynchronousMode;
     readonly timing: FailoverTiming;
     readonly maxSlotWalKeepSize: string;
+    readonly antiAffinity: AntiAffinity;
     readonly volumeName: string;
     readonly resources: k8s.types.input.core.v1.ResourceRequirements;
     /** Extra environment (backups, TLS) and extra mounts/volumes for them. */
@@ -77,6 +85,7 @@ export function postgresPodTemplate(a: PostgresPodArgs): k8s.types.input.core.v1
     const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
         httpGet: { path, port: "patroni" }, periodSeconds, failureThreshold, timeoutSeconds: 5,
     });
+    const apart = { topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: a.patroniLabels } };
     return {
         metadata: { labels: a.labels, ...(a.annotations ? { annotations: a.annotations } : {}) },
         spec: {
@@ -96,13 +105,11 @@ export function postgresPodTemplate(a: PostgresPodArgs): k8s.types.input.core.v1
                 fsGroupChangePolicy: "OnRootMismatch",
                 seccompProfile: { type: "RuntimeDefault" },
             },
+            // One node's loss must not take the leader and its synchronous standby together.
             affinity: {
-                podAntiAffinity: {
-                    preferredDuringSchedulingIgnoredDuringExecution: [{
-                        weight: 100,
-                        podAffinityTerm: { topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: a.patroniLabels } },
-                    }],
-                },
+                podAntiAffinity: a.antiAffinity === "required"
+                    ? { requiredDuringSchedulingIgnoredDuringExecution: [apart] }
+                    : { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: apart }] },
             },
             ...(a.imagePullSecrets?.length ? { imagePullSecrets: a.imagePullSecrets.map(name => ({ name })) } : {}),
             containers: [{

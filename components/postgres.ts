@@ -6,7 +6,7 @@ import { PatroniRbac } from "./patroni-rbac";
 import { postgresDnsNames, tlsMaterial } from "./postgres-tls";
 import { DocrPullSecret } from "./registry-access";
 import {
-    FailoverTiming, LEADER_ROLE, PATRONI_PORT, PATRONI_SCOPE, POD_SCRIPT, POSTGRES_CONTAINER, POSTGRES_PORT, REPLICA_ROLE, ROLE_LABEL,
+    ANTI_AFFINITIES, AntiAffinity, FailoverTiming, LEADER_ROLE, PATRONI_PORT, PATRONI_SCOPE, POD_SCRIPT, POSTGRES_CONTAINER, POSTGRES_PORT, REPLICA_ROLE, ROLE_LABEL,
     SYNCHRONOUS_MODES, SynchronousMode, postgresPodTemplate,
 } from "./postgres-pod";
 import {
@@ -41,7 +41,7 @@ export const BACKUP_SECRET = "postgres-backup";
 export const BACKUP_CA_CONFIG_MAP = "postgres-backup-ca";
 export const BACKUP_CA_DIR = "/etc/postgres-backup-ca";
 
-export { SYNCHRONOUS_MODES, SynchronousMode };
+export { ANTI_AFFINITIES, AntiAffinity, SYNCHRONOUS_MODES, SynchronousMode };
 
 /** The defaults of {@link PostgresArgs}, in one place: config.ts applies the same ones to unset stack keys. */
 export const POSTGRES_DEFAULTS = {
@@ -54,6 +54,7 @@ export const POSTGRES_DEFAULTS = {
     user: "stateful-flask-user",
     replicationCidr: "10.244.0.0/16",
     maxSlotWalKeepSize: "1GB",
+    antiAffinity: "preferred" as AntiAffinity,
 } as const;
 
 /** The defaults and limits of {@link PostgresBackupArgs}; the pod (images/postgres/pod) refuses values outside them too. */
@@ -166,6 +167,12 @@ export interface PostgresArgs {
      * @default "on"
      */
     readonly synchronousMode?: SynchronousMode;
+    /**
+     * Keep the members on separate nodes: `required` (a member that finds no free node waits, Pending, until one is)
+     * when the cluster has a node for each member, else `preferred` (two may share a node, and that node's loss takes
+     * both). This component cannot see the nodes; the caller decides (index.ts: config's memberSpread). @default "preferred"
+     */
+    readonly antiAffinity?: AntiAffinity;
     /** Failover timing; the reasoning is in docs/failover.md. @default ttl 7 s, loop_wait 1 s, retry_timeout 3 s */
     readonly timing?: FailoverTiming;
     /** Namespaces whose pods labelled {@link Postgres.clientLabels} may connect (NetworkPolicy). @default [] */
@@ -286,6 +293,7 @@ export class Postgres extends pulumi.ComponentResource {
         const protect = args.protect ?? true;
         const resources = args.resources ?? { requests: { cpu: "250m", memory: "512Mi" }, limits: { cpu: "1", memory: "1Gi" } };
         const maxSlotWalKeepSize = validateMaxSlotWalKeepSize(args.maxSlotWalKeepSize ?? d.maxSlotWalKeepSize);
+        const antiAffinity = validateOneOf("antiAffinity", args.antiAffinity ?? d.antiAffinity, ANTI_AFFINITIES);
         this.synchronousMode = synchronousMode;
         this.namespaceName = ns;
         this.host = `${PRIMARY_SERVICE}.${ns}.svc.cluster.local`;
@@ -480,6 +488,7 @@ export class Postgres extends pulumi.ComponentResource {
                     synchronousMode,
                     timing,
                     maxSlotWalKeepSize,
+                    antiAffinity,
                     volumeName: VOLUME_CLAIM_TEMPLATE,
                     resources,
                     imagePullSecrets: this.pullSecret ? [this.pullSecret.secretName] : undefined,

@@ -1,5 +1,6 @@
 import * as assert from "assert";
 import { parseConfig } from "../config";
+import { memberSpread } from "../config/postgres";
 import {
     ConfigError, quantityToBytes, validateHost, validatePinnedImage, validateStorageSize,
 } from "../components/validate";
@@ -227,6 +228,29 @@ describe("config", () => {
         expectError({ ingressController: "nginx" }, 'ingressController: "nginx" is not valid; expected one of traefik, existing, none');
         expectError({ manageDns: "true", ingressController: "existing" },
             "manageDns: true is not valid; the A record points at the load balancer of the ingress controller this program installs; set ingressController traefik");
+    });
+
+    it("requires the members on separate nodes when the node pool always has a node for each, prefers it otherwise", () => {
+        const spread = (values: Record<string, string>) => parseConfig("test", reader({ ...minimal, ...values })).postgres.spread;
+        assert.deepStrictEqual(spread({}), {
+            antiAffinity: "required",
+            note: "required: each of the 1 member on a node of its own (the pool keeps at least 3); a member whose node is lost waits, Pending, until a node is free, and never shares one (docs/failover.md)",
+        });
+        assert.strictEqual(spread({ postgresReplicas: "3" }).antiAffinity, "required");
+        assert.strictEqual(spread({ postgresReplicas: "3", autoScale: "true", minNodes: "3", maxNodes: "6" }).antiAffinity, "required");
+        assert.deepStrictEqual(spread({ postgresReplicas: "3", nodeCount: "2" }), {
+            antiAffinity: "preferred",
+            note: "preferred: the node pool can shrink to 2 nodes (nodeCount), fewer than the 3 members, so two members may share a node and its loss takes both, the leader and its synchronous standby among them; set nodeCount to at least 3 to make it required (docs/failover.md)",
+        });
+        // The autoscaler may take the pool down to minNodes, whatever maxNodes allows.
+        assert.deepStrictEqual(spread({ postgresReplicas: "3", autoScale: "true", minNodes: "1", maxNodes: "5" }), {
+            antiAffinity: "preferred",
+            note: "preferred: the node pool can shrink to 1 node (minNodes), fewer than the 3 members, so two members may share a node and its loss takes both, the leader and its synchronous standby among them; set minNodes to at least 3 to make it required (docs/failover.md)",
+        });
+        assert.deepStrictEqual(memberSpread({ mode: "existing" }, 3), {
+            antiAffinity: "preferred",
+            note: "preferred: this program does not size an existing cluster's nodes (the local cluster has one), so two of the 3 members may share a node and its loss takes both (docs/failover.md)",
+        });
     });
 
     it("rejects a malformed version prefix and CIDR", () => {

@@ -174,6 +174,51 @@ describe("Postgres component (dev stack): Patroni in the StatefulSet", () => {
         assert.deepStrictEqual(emptyDirs, [["postgres-statefulset", "run", "Memory"], ["postgres-statefulset", "tmp", "Memory"]]);
     });
 
+    describe("members on separate nodes (pod anti-affinity)", () => {
+        const apart = { topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: { app: "postgres" } } };
+
+        /** Evaluates with overrides and returns the StatefulSet's anti-affinity, the postgresSpread output and the warnings logged. */
+        async function spreadOf(stack: "dev" | "local", overrides: Record<string, string>) {
+            const warnings: string[] = [];
+            const warn = console.warn;
+            console.warn = (...args: unknown[]) => { warnings.push(args.join(" ")); };
+            try {
+                const run = await evaluate(stack, overrides);
+                const affinity = one(run.resources, T.statefulSet).inputs.spec.template.spec.affinity.podAntiAffinity;
+                return { affinity, note: run.exports.postgresSpread as string, warnings: warnings.filter(w => w.includes("postgresSpread")) };
+            } finally {
+                console.warn = warn;
+            }
+        }
+
+        it("requires them when the DOKS pool has a node for each member (3 nodes, 1 and 3 members)", async () => {
+            const one3 = { "stateful-flask:postgresReplicas": "3", "stateful-flask:apiReplicas": "3" };
+            for (const overrides of [{}, one3]) {
+                const s = await spreadOf("dev", overrides);
+                assert.deepStrictEqual(s.affinity, { requiredDuringSchedulingIgnoredDuringExecution: [apart] });
+                assert.match(s.note, /^required: each of the [13] members? on a node of its own \(the pool keeps at least 3\)/);
+                assert.deepStrictEqual(s.warnings, []);
+            }
+        });
+
+        it("only prefers them, and warns, when the pool may have fewer nodes than members", async () => {
+            const s = await spreadOf("dev", { "stateful-flask:postgresReplicas": "3", "stateful-flask:apiReplicas": "3", "stateful-flask:nodeCount": "2" });
+            assert.deepStrictEqual(s.affinity, { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: apart }] });
+            assert.match(s.note, /^preferred: the node pool can shrink to 2 nodes \(nodeCount\), fewer than the 3 members/);
+            assert.deepStrictEqual(s.warnings, [`warning: [runtime] postgresSpread ${s.note}`]);
+        });
+
+        it("only prefers them on an existing cluster, warning once there is more than one member", async () => {
+            const single = await spreadOf("local", {});
+            assert.deepStrictEqual(single.affinity, { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: apart }] });
+            assert.match(single.note, /^preferred: this program does not size an existing cluster's nodes/);
+            assert.deepStrictEqual(single.warnings, [], "one member has nothing to spread");
+            const three = await spreadOf("local", { "stateful-flask:postgresReplicas": "3", "stateful-flask:apiReplicas": "3" });
+            assert.strictEqual(three.warnings.length, 1);
+            assert.match(three.warnings[0], /postgresSpread preferred: this program does not size an existing cluster's nodes \(the local cluster has one\), so two of the 3 members may share a node/);
+        });
+    });
+
     it("gives the pods a ServiceAccount whose Role allows exactly what Patroni does, nothing cluster-wide", () => {
         const pod = sts.inputs.spec.template.spec;
         assert.strictEqual(pod.serviceAccountName, "postgres");
