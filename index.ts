@@ -123,7 +123,6 @@ export = async () => {
         docrRegistry: config.registryAccess.api,
         replicas: config.api.replicas,
         port: config.api.port,
-        healthPath: config.api.healthPath,
         partOf: config.partOf,
         database: {
             host: postgres.host,

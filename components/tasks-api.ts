@@ -3,7 +3,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { Resources } from "./postgres";
 import { DocrPullSecret } from "./registry-access";
-import { validateHttpPath, validateInteger, validateName, validatePinnedImage } from "./validate";
+import { ConfigError, REPLICA_LIMITS, validateInteger, validateName, validatePinnedImage, validateReplicas } from "./validate";
 
 /** Where and how the API reaches its database. */
 export interface DatabaseConnection {
@@ -41,10 +41,11 @@ export interface TasksApiArgs {
     readonly docrRegistry?: string;
     /** Pods of the API. Its own setting; the policy pack checks it equals the database's. @default 1 */
     readonly replicas?: number;
-    /** The port Flask (gunicorn) listens on in the container. @default 5000 */
+    /**
+     * The port gunicorn listens on in the container, 1024-65535: the container's port and the probes' target, and
+     * given to the image as the environment variable PORT, which it binds to. @default 5000
+     */
     readonly port?: number;
-    /** HTTP path of the readiness and liveness probes. @default "/healthz" */
-    readonly healthPath?: string;
     /**
      * The migration command, run once per release by a Job. The app's `release-migrate` runs `flask db upgrade`
      * and records the release's revisions, so that a rolled-back release sees the database is ahead and leaves
@@ -61,9 +62,27 @@ export interface TasksApiArgs {
 }
 
 /** The defaults of {@link TasksApiArgs}; config.ts applies the same ones to unset stack keys. */
-export const API_DEFAULTS = { namespace: "stateful-namespace", name: "stateful-flask", replicas: 1, port: 5000, healthPath: "/healthz" } as const;
-/** The limits of {@link TasksApiArgs}: the name leaves room for the suffixes of the names derived from it (-migrate-<hash>). */
-export const API_LIMITS = { nameLength: 40, replicas: { min: 1, max: 50 }, port: { min: 1, max: 65535 } } as const;
+export const API_DEFAULTS = { namespace: "stateful-namespace", name: "stateful-flask", replicas: 1, port: 5000 } as const;
+/**
+ * The limits of {@link TasksApiArgs}: the name leaves room for the suffixes of the names derived from it
+ * (-migrate-<hash>); the replicas are the database's range (REPLICA_LIMITS); the port is unprivileged, because the
+ * API runs as a non-root user with every capability dropped and so cannot bind below 1024.
+ */
+export const API_LIMITS = { nameLength: 40, replicas: REPLICA_LIMITS, port: { min: 1024, max: 65535 } } as const;
+/** The environment variable the image's gunicorn binds to (images/api/gunicorn.conf.py: 0.0.0.0:$PORT). */
+export const API_PORT_ENV = "PORT";
+/** The image's health route (images/api: 200 with {"status": "ok"}): the readiness and liveness probes' path. */
+export const API_HEALTH_PATH = "/healthz";
+
+/** The container port: unprivileged, as a non-root process without capabilities can bind it. */
+export function validateApiPort(port: unknown): number {
+    const { min, max } = API_LIMITS.port;
+    if (typeof port !== "number" || !Number.isInteger(port) || port < min || port > max) {
+        throw new ConfigError("apiPort", port,
+            `expected an integer from ${min} to ${max}: the API runs as a non-root user without capabilities, which cannot bind a port below ${min}`);
+    }
+    return port;
+}
 
 /** The migration Job's name: one per release, so a new image (or command) runs the migrations again. */
 export function migrationJobName(apiName: string, image: string, command: readonly string[]): string {
@@ -97,9 +116,8 @@ export class TasksApi extends pulumi.ComponentResource {
         const ns = validateName("apiNamespace", args.namespace ?? d.namespace);
         const appName = validateName("apiName", args.name ?? d.name, API_LIMITS.nameLength);
         const image = validatePinnedImage("apiImage", args.image);
-        const replicas = validateInteger("apiReplicas", args.replicas ?? d.replicas, API_LIMITS.replicas.min, API_LIMITS.replicas.max);
-        const port = validateInteger("apiPort", args.port ?? d.port, API_LIMITS.port.min, API_LIMITS.port.max);
-        const healthPath = validateHttpPath("apiHealthPath", args.healthPath ?? d.healthPath);
+        const replicas = validateReplicas("apiReplicas", args.replicas ?? d.replicas);
+        const port = validateApiPort(args.port ?? d.port);
         const migrationCommand = args.migrationCommand ?? ["flask", "release-migrate"];
         const partOf = args.partOf ?? "stateful-flask";
         const runAsUser = validateInteger("runAsUser", args.runAsUser ?? 10001, 1);
@@ -226,11 +244,13 @@ export class TasksApi extends pulumi.ComponentResource {
                             name: "api",
                             image,
                             ports: [{ name: "http", containerPort: port, protocol: "TCP" }],
+                            // The image binds gunicorn to it; the probes and the Service follow the named port.
+                            env: [{ name: API_PORT_ENV, value: String(port) }],
                             envFrom,
                             resources,
                             securityContext: containerSecurity,
-                            readinessProbe: { httpGet: { path: healthPath, port: "http" }, periodSeconds: 5, failureThreshold: 3, timeoutSeconds: 3 },
-                            livenessProbe: { httpGet: { path: healthPath, port: "http" }, initialDelaySeconds: 10, periodSeconds: 20, failureThreshold: 3, timeoutSeconds: 5 },
+                            readinessProbe: { httpGet: { path: API_HEALTH_PATH, port: "http" }, periodSeconds: 5, failureThreshold: 3, timeoutSeconds: 3 },
+                            livenessProbe: { httpGet: { path: API_HEALTH_PATH, port: "http" }, initialDelaySeconds: 10, periodSeconds: 20, failureThreshold: 3, timeoutSeconds: 5 },
                             // Endpoints are removed asynchronously: keep serving a few seconds after the pod is
                             // marked terminating so no request reaches a closed socket during a rollout.
                             lifecycle: { preStop: { exec: { command: ["/bin/sh", "-c", "sleep 5"] } } },

@@ -22,7 +22,11 @@ export function validateInteger(key: string, value: unknown, min: number, max = 
     return value;
 }
 
-/** The members of the Postgres cluster the program accepts. */
+/**
+ * The replica counts the API and its database accept (apiReplicas, postgresReplicas): one range for both, because the
+ * policy pack's replica-counts-match requires them equal (docs/policy.md), so a count only one side accepts could
+ * never pass it. Nine Patroni members at most.
+ */
 export const REPLICA_LIMITS = { min: 1, max: 9 } as const;
 
 /** A replica count within {@link REPLICA_LIMITS}. */
@@ -156,14 +160,6 @@ export function validateName(key: string, value: unknown, maxLength = 63): strin
     if (typeof value !== "string" || value.length > maxLength || !new RegExp(`^${DNS_LABEL}$`).test(value)) {
         throw new ConfigError(key, value,
             `expected a lower-case RFC 1123 name (a-z, 0-9, '-'; starts and ends alphanumeric; at most ${maxLength} characters)`);
-    }
-    return value;
-}
-
-/** An absolute HTTP path such as /healthz. */
-export function validateHttpPath(key: string, value: unknown): string {
-    if (typeof value !== "string" || !/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/.test(value)) {
-        throw new ConfigError(key, value, "expected an absolute HTTP path such as /healthz");
     }
     return value;
 }

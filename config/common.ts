@@ -56,7 +56,13 @@ export class Reader {
             return undefined;
         }
         // Number("") and Number(" ") are 0 and Number("1e1") is 10: only plain decimal integers are accepted.
-        return validateInteger(key, /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw, min, max);
+        return validateInteger(key, this.number(key, 0), min, max);
+    }
+
+    /** A plain decimal integer as a number, anything else as the string given (for a validator to name), or the fallback. */
+    number(key: string, fallback: number): number | string {
+        const raw = this.string(key);
+        return raw === undefined ? fallback : /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;
     }
 
     boolean(key: string, fallback: boolean): boolean {

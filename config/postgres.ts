@@ -1,7 +1,7 @@
 /** The Postgres section: the Patroni cluster, its volumes, roles, passwords and TLS. Rules and defaults: components/postgres.ts. */
 import * as pulumi from "@pulumi/pulumi";
 import { AntiAffinity, POSTGRES_DEFAULTS, SynchronousMode, validatePostgresUser, validateSynchronousMode } from "../components/postgres";
-import { ConfigError, REPLICA_LIMITS, validateCidr, validateName, validatePinnedImage, validateStorageSize } from "../components/validate";
+import { ConfigError, validateCidr, validateName, validatePinnedImage, validateReplicas, validateStorageSize } from "../components/validate";
 import { Reader, SecretReader } from "./common";
 import { ClusterConfig } from "./cluster";
 
@@ -58,7 +58,7 @@ export function memberSpread(cluster: ClusterConfig, replicas: number): MemberSp
         }
         return {
             antiAffinity: "preferred",
-            note: `preferred: the node pool can shrink to ${nodes} node${nodes === 1 ? "" : "s"} (${key}), fewer than the ${members}, so two members may share a node and its loss takes both, the leader and its synchronous standby among them; set ${key} to at least ${replicas} to make it required (docs/failover.md)`,
+            note: `preferred: the node pool ${cluster.autoScale ? "can shrink to" : "has"} ${nodes} node${nodes === 1 ? "" : "s"} (${key}), fewer than the ${members}, so two members may share a node and its loss takes both, the leader and its synchronous standby among them; set ${key} to at least ${replicas} to make it required (docs/failover.md)`,
         };
     }
     return {
@@ -69,7 +69,7 @@ export function memberSpread(cluster: ClusterConfig, replicas: number): MemberSp
 
 export function parsePostgres(r: Reader, readSecret: SecretReader, cluster: ClusterConfig): PostgresConfig {
     const d = POSTGRES_DEFAULTS;
-    const replicas = r.integer("postgresReplicas", d.replicas, REPLICA_LIMITS.min, REPLICA_LIMITS.max);
+    const replicas = validateReplicas("postgresReplicas", r.number("postgresReplicas", d.replicas));
     // Patroni elects the leader now; a fixed primary ordinal would contradict it.
     if (r.isSet("postgresPrimaryOrdinal")) {
         throw new ConfigError("postgresPrimaryOrdinal", r.string("postgresPrimaryOrdinal"),

@@ -2,7 +2,7 @@ import * as assert from "assert";
 import { parseConfig } from "../config";
 import { memberSpread } from "../config/postgres";
 import {
-    ConfigError, quantityToBytes, validateHost, validatePinnedImage, validateStorageSize,
+    ConfigError, quantityToBytes, REPLICA_LIMITS, validateHost, validatePinnedImage, validateStorageSize,
 } from "../components/validate";
 import { stackConfig } from "./helpers/program";
 
@@ -37,7 +37,6 @@ describe("config", () => {
         assert.strictEqual(c.api.namespace, "stateful-namespace");
         assert.strictEqual(c.api.replicas, 1);
         assert.strictEqual(c.api.port, 5000);
-        assert.strictEqual(c.api.healthPath, "/healthz");
         assert.strictEqual(c.ingress.controller, "traefik");
         assert.strictEqual(c.ingress.host, "drexii.me");
         assert.strictEqual(c.ingress.tls, false);
@@ -76,15 +75,38 @@ describe("config", () => {
     });
 
     it("keeps replicas 0 as 0 and rejects it (no `|| 1` coercion)", () => {
-        expectError({ apiReplicas: "0" }, 'apiReplicas: 0 is not valid; expected an integer from 1 to 50');
+        expectError({ apiReplicas: "0" }, 'apiReplicas: 0 is not valid; expected an integer from 1 to 9');
         expectError({ postgresReplicas: "0" }, 'postgresReplicas: 0 is not valid; expected an integer from 1 to 9');
     });
 
     it("rejects replicas that are not integers", () => {
-        expectError({ apiReplicas: "1.5" }, 'apiReplicas: "1.5" is not valid; expected an integer from 1 to 50');
+        expectError({ apiReplicas: "1.5" }, 'apiReplicas: "1.5" is not valid; expected an integer from 1 to 9');
         expectError({ postgresReplicas: "three" }, 'postgresReplicas: "three" is not valid; expected an integer from 1 to 9');
-        expectError({ apiReplicas: "-2" }, 'apiReplicas: -2 is not valid; expected an integer from 1 to 50');
-        expectError({ apiReplicas: "1e1" }, 'apiReplicas: "1e1" is not valid; expected an integer from 1 to 50');
+        expectError({ apiReplicas: "-2" }, 'apiReplicas: -2 is not valid; expected an integer from 1 to 9');
+        expectError({ apiReplicas: "1e1" }, 'apiReplicas: "1e1" is not valid; expected an integer from 1 to 9');
+    });
+
+    it("accepts the same replica range for the API as for the database, which the policy pack requires equal", () => {
+        assert.deepStrictEqual(REPLICA_LIMITS, { min: 1, max: 9 });
+        const c = parseConfig("test", reader({ ...minimal, apiReplicas: "9", postgresReplicas: "9" }));
+        assert.deepStrictEqual([c.api.replicas, c.postgres.replicas], [9, 9]);
+        expectError({ apiReplicas: "10" }, "apiReplicas: 10 is not valid; expected an integer from 1 to 9");
+        expectError({ postgresReplicas: "10" }, "postgresReplicas: 10 is not valid; expected an integer from 1 to 9");
+    });
+
+    it("takes an unprivileged apiPort, which the API image binds to (PORT)", () => {
+        assert.strictEqual(parseConfig("test", reader({ ...minimal, apiPort: "8080" })).api.port, 8080);
+        const allowed = "expected an integer from 1024 to 65535: the API runs as a non-root user without capabilities, which cannot bind a port below 1024";
+        expectError({ apiPort: "80" }, `apiPort: 80 is not valid; ${allowed}`);
+        expectError({ apiPort: "65536" }, `apiPort: 65536 is not valid; ${allowed}`);
+        expectError({ apiPort: "http" }, `apiPort: "http" is not valid; ${allowed}`);
+    });
+
+    it("refuses the retired apiHealthPath: the image serves its health check at /healthz only", () => {
+        expectError({ apiHealthPath: "/health" },
+            'apiHealthPath: "/health" is not valid; this key is retired: the API image serves its health check at /healthz only, and the probes use it. Remove it (pulumi config rm apiHealthPath)');
+        expectError({ apiHealthPath: "/healthz" },
+            'apiHealthPath: "/healthz" is not valid; this key is retired: the API image serves its health check at /healthz only, and the probes use it. Remove it (pulumi config rm apiHealthPath)');
     });
 
     it("refuses the retired postgresPrimaryOrdinal: Patroni elects the leader", () => {
@@ -240,7 +262,7 @@ describe("config", () => {
         assert.strictEqual(spread({ postgresReplicas: "3", autoScale: "true", minNodes: "3", maxNodes: "6" }).antiAffinity, "required");
         assert.deepStrictEqual(spread({ postgresReplicas: "3", nodeCount: "2" }), {
             antiAffinity: "preferred",
-            note: "preferred: the node pool can shrink to 2 nodes (nodeCount), fewer than the 3 members, so two members may share a node and its loss takes both, the leader and its synchronous standby among them; set nodeCount to at least 3 to make it required (docs/failover.md)",
+            note: "preferred: the node pool has 2 nodes (nodeCount), fewer than the 3 members, so two members may share a node and its loss takes both, the leader and its synchronous standby among them; set nodeCount to at least 3 to make it required (docs/failover.md)",
         });
         // The autoscaler may take the pool down to minNodes, whatever maxNodes allows.
         assert.deepStrictEqual(spread({ postgresReplicas: "3", autoScale: "true", minNodes: "1", maxNodes: "5" }), {

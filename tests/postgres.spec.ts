@@ -204,7 +204,7 @@ describe("Postgres component (dev stack): Patroni in the StatefulSet", () => {
         it("only prefers them, and warns, when the pool may have fewer nodes than members", async () => {
             const s = await spreadOf("dev", { "stateful-flask:postgresReplicas": "3", "stateful-flask:apiReplicas": "3", "stateful-flask:nodeCount": "2" });
             assert.deepStrictEqual(s.affinity, { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: apart }] });
-            assert.match(s.note, /^preferred: the node pool can shrink to 2 nodes \(nodeCount\), fewer than the 3 members/);
+            assert.match(s.note, /^preferred: the node pool has 2 nodes \(nodeCount\), fewer than the 3 members/);
             assert.deepStrictEqual(s.warnings, [`warning: [runtime] postgresSpread ${s.note}`]);
         });
 

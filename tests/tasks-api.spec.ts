@@ -20,15 +20,27 @@ describe("TasksApi component (dev stack)", () => {
         assert.strictEqual(deployment.inputs.metadata.labels["app.kubernetes.io/part-of"], "stateful-flask");
     });
 
+    it("moves the container's port, PORT, the probes and the Service's target together with apiPort", async () => {
+        const run = await evaluate("dev", { "stateful-flask:apiPort": "8080" });
+        const c = one(run.resources, T.deployment, "stateful-flask").inputs.spec.template.spec.containers[0];
+        assert.deepStrictEqual(c.ports, [{ name: "http", containerPort: 8080, protocol: "TCP" }]);
+        assert.deepStrictEqual(c.env, [{ name: "PORT", value: "8080" }]);
+        assert.deepStrictEqual([c.readinessProbe.httpGet.port, c.livenessProbe.httpGet.port], ["http", "http"]);
+        assert.deepStrictEqual(one(run.resources, T.service, "stateful-flask").inputs.spec.ports, [{ name: "http", port: 80, targetPort: "http", protocol: "TCP" }]);
+    });
+
     it("rolls out without losing capacity", () => {
         assert.deepStrictEqual(deployment.inputs.spec.strategy, { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
     });
 
-    it("probes readiness and liveness over HTTP on the configured path", () => {
+    it("probes readiness and liveness over HTTP on the image's health route, and tells the image its port (PORT)", () => {
         const c = deployment.inputs.spec.template.spec.containers[0];
         assert.deepStrictEqual(c.readinessProbe.httpGet, { path: "/healthz", port: "http" });
         assert.deepStrictEqual(c.livenessProbe.httpGet, { path: "/healthz", port: "http" });
         assert.deepStrictEqual(c.ports, [{ name: "http", containerPort: 5000, protocol: "TCP" }]);
+        assert.deepStrictEqual(c.env, [{ name: "PORT", value: "5000" }]);
+        // The migration Job serves nothing.
+        assert.strictEqual(all(resources, T.job)[0].inputs.spec.template.spec.containers[0].env, undefined);
         assert.deepStrictEqual(c.resources, { requests: { cpu: "100m", memory: "128Mi" }, limits: { cpu: "500m", memory: "256Mi" } });
         assert.deepStrictEqual(c.lifecycle.preStop.exec.command, ["/bin/sh", "-c", "sleep 5"]);
     });

@@ -2,6 +2,8 @@ import * as assert from "assert";
 import { defaults, replicaCountsMatch } from "../../policy/policies/replica-counts-match";
 import { FakeResource, UNKNOWN, UnknownValueError, Violation, runStackPolicy, urnOf } from "./harness";
 import { T, deployment, mutated, stack, stackWith, statefulSet } from "./fixtures";
+import { REPLICA_LIMITS } from "../../components/validate";
+import { evaluate } from "../helpers/program";
 
 const NAME = "replica-counts-match";
 const API = "Deployment stateful-namespace/stateful-flask";
@@ -204,6 +206,36 @@ describe("policy replica-counts-match", () => {
                 p.spec.replicas = 7;
             });
             assert.deepStrictEqual(await runStackPolicy(replicaCountsMatch, [...stack(), { ...worker, name: "worker" }]), []);
+        });
+    });
+
+    describe("on the program's own registrations (under mocks), at the ends of the range the program accepts", () => {
+        /** The program's Deployment and StatefulSet as the policy receives them. */
+        async function programWorkloads(api: number, db: number): Promise<FakeResource[]> {
+            // A node per member, so the members' spread is required and nothing is logged.
+            const { resources } = await evaluate("dev", {
+                "stateful-flask:apiReplicas": String(api), "stateful-flask:postgresReplicas": String(db), "stateful-flask:nodeCount": String(REPLICA_LIMITS.max),
+            });
+            return resources.filter(r => r.type === T.deployment || r.type === T.statefulSet)
+                .map(r => ({ type: r.type, name: r.name, urn: r.urn, props: r.inputs }));
+        }
+
+        it(`passes apiReplicas = postgresReplicas = ${REPLICA_LIMITS.min} and = ${REPLICA_LIMITS.max}`, async () => {
+            for (const n of [REPLICA_LIMITS.min, REPLICA_LIMITS.max]) {
+                assert.deepStrictEqual(await runStackPolicy(replicaCountsMatch, await programWorkloads(n, n)), [], `${n}`);
+            }
+        });
+
+        it("reports the program's API one replica ahead of the largest database", async () => {
+            const violations = await runStackPolicy(replicaCountsMatch, await programWorkloads(REPLICA_LIMITS.max, REPLICA_LIMITS.max - 1));
+            assert.deepStrictEqual(violations.map(v => v.message.split(". ")[0]), [
+                `${API} runs 9 replicas but ${DB}, the database it is paired with by app.kubernetes.io/part-of=stateful-flask, runs 8 replicas`,
+            ]);
+        });
+
+        it("is never handed an API count without a database count to match: the program refuses one above the range", async () => {
+            await assert.rejects(evaluate("dev", { "stateful-flask:apiReplicas": String(REPLICA_LIMITS.max + 1) }),
+                (err: Error) => err.message === "apiReplicas: 10 is not valid; expected an integer from 1 to 9");
         });
     });
 
