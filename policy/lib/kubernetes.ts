@@ -15,6 +15,18 @@ export const TYPES = {
     service: "kubernetes:core/v1:Service",
 } as const;
 
+/**
+ * Pulumi type tokens of the server-side-apply patches of those kinds (`new k8s.apps.v1.DeploymentPatch(...)`): each
+ * sets the fields it carries on an existing object, named by its metadata, and leaves the others as they are.
+ */
+export const PATCH_TYPES = {
+    deployment: "kubernetes:apps/v1:DeploymentPatch",
+    statefulSet: "kubernetes:apps/v1:StatefulSetPatch",
+    daemonSet: "kubernetes:apps/v1:DaemonSetPatch",
+    job: "kubernetes:batch/v1:JobPatch",
+    cronJob: "kubernetes:batch/v1:CronJobPatch",
+} as const;
+
 /** Every API version of HorizontalPodAutoscaler pulumi-kubernetes has shipped. */
 export const HPA_TYPES: readonly string[] = [
     "kubernetes:autoscaling/v1:HorizontalPodAutoscaler",
@@ -23,6 +35,9 @@ export const HPA_TYPES: readonly string[] = [
     "kubernetes:autoscaling/v2beta2:HorizontalPodAutoscaler",
 ];
 
+/** The patches of every HorizontalPodAutoscaler version. */
+export const HPA_PATCH_TYPES: readonly string[] = HPA_TYPES.map(t => `${t}Patch`);
+
 /** Workload kinds whose pod template the hygiene policies inspect, by Pulumi type. */
 const WORKLOAD_KINDS: Record<string, string> = {
     [TYPES.deployment]: "Deployment",
@@ -30,6 +45,15 @@ const WORKLOAD_KINDS: Record<string, string> = {
     [TYPES.daemonSet]: "DaemonSet",
     [TYPES.job]: "Job",
     [TYPES.cronJob]: "CronJob",
+};
+
+/** Workload kinds of the patches, by Pulumi type. */
+const WORKLOAD_PATCH_KINDS: Record<string, string> = {
+    [PATCH_TYPES.deployment]: "Deployment",
+    [PATCH_TYPES.statefulSet]: "StatefulSet",
+    [PATCH_TYPES.daemonSet]: "DaemonSet",
+    [PATCH_TYPES.job]: "Job",
+    [PATCH_TYPES.cronJob]: "CronJob",
 };
 
 /** The workload kinds the hygiene policies know, for their `kinds` parameter. */
@@ -116,18 +140,30 @@ export function quotedList(values: readonly string[]): string {
 /** A workload of one of `kinds`, with its pod spec; undefined for any other resource. */
 export interface Workload {
     readonly kind: string;
-    /** `Deployment stateful-namespace/stateful-flask`. */
+    /** `Deployment stateful-namespace/stateful-flask`, or `DeploymentPatch stateful-namespace/stateful-flask`. */
     readonly label: string;
     readonly podSpec: any;
+    /**
+     * A patch: its pod spec holds only the fields it sets on the live object, so a field it leaves out says nothing
+     * (the object keeps its own); a value it sets is judged like any other.
+     */
+    readonly patch: boolean;
 }
 
-/** The workload behind a resource, if it is one of `kinds`. */
-export function workloadOf(type: string, props: any, resourceName: string, kinds: readonly string[]): Workload | undefined {
-    const kind = workloadKind(type);
+/**
+ * The workload behind a resource, if it is one of `kinds`; with `patches`, also a patch of one (for the policies that
+ * judge values a patch sets, not the ones that require a field to be present).
+ */
+export function workloadOf(type: string, props: any, resourceName: string, kinds: readonly string[],
+                           opts: { patches?: boolean } = {}): Workload | undefined {
+    const patchKind = opts.patches ? WORKLOAD_PATCH_KINDS[type] : undefined;
+    const kind = workloadKind(type) ?? patchKind;
     if (kind === undefined || !kinds.includes(kind)) {
         return undefined;
     }
-    return { kind, label: describe(kind, props, resourceName), podSpec: podTemplateOf(type, props)?.spec ?? {} };
+    const patch = patchKind !== undefined;
+    const template = patch && kind === "CronJob" ? props?.spec?.jobTemplate?.spec?.template : podTemplateOf(type, props);
+    return { kind, label: describe(patch ? `${kind}Patch` : kind, props, resourceName), podSpec: template?.spec ?? {}, patch };
 }
 
 /** The `kinds` parameter every workload-hygiene policy shares. */

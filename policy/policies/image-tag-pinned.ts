@@ -26,11 +26,14 @@ export function parseImage(image: string): { tag?: string; digest?: string } {
 
 function validate(args: ResourceValidationArgs, reportViolation: ReportViolation): void {
     const cfg = resolveConfig(defaults, args);
-    const workload = workloadOf(args.type, args.props, args.name, cfg.kinds);
+    const workload = workloadOf(args.type, args.props, args.name, cfg.kinds, { patches: true });
     if (!workload) {
         return;
     }
     for (const { container, label } of containersOf(workload.podSpec, true)) {
+        if (workload.patch && container.image === undefined) {
+            continue; // the patch leaves this container's image as it is
+        }
         const image: string = container.image ?? "";
         const { tag, digest } = parseImage(image);
         const where = `${workload.label} ${label} uses image "${image}"`;
@@ -53,8 +56,8 @@ function validate(args: ResourceValidationArgs, reportViolation: ReportViolation
 /** Container images carry an immutable version tag or a digest. */
 export const imageTagPinned: ResourceValidationPolicy = {
     name: "image-tag-pinned",
-    description: "Every container and init container of a workload uses an image pinned to a version tag or digest, " +
-        "never an untagged image or a mutable tag such as latest.",
+    description: "Every container and init container of a workload (and every image a patch of one sets) uses an image " +
+        "pinned to a version tag or digest, never an untagged image or a mutable tag such as latest.",
     enforcementLevel: "mandatory",
     configSchema: configSchema(params),
     validateResource: validate,

@@ -1,6 +1,6 @@
 import type { PolicyResource, ReportViolation, StackValidationArgs, StackValidationPolicy } from "@pulumi/policy";
 import { configSchema, defaultsOf, param, resolveConfig } from "../lib/config";
-import { HPA_TYPES, TYPES, describe, labelsOf, nameOf, namespaceOf, replicasText } from "../lib/kubernetes";
+import { HPA_PATCH_TYPES, HPA_TYPES, PATCH_TYPES, TYPES, describe, labelsOf, nameOf, namespaceOf, replicasText } from "../lib/kubernetes";
 import { Peeked, peek } from "../lib/unknown";
 
 const params = {
@@ -54,8 +54,17 @@ interface Workload {
     readonly resource: PolicyResource;
     readonly kind: "Deployment" | "StatefulSet";
     readonly label: string;
-    readonly group: string;
+    readonly labels: Record<string, string>;
     readonly replicas: Peeked<number | undefined>;
+    /** The patch whose spec.replicas the count is, when one sets it: `DeploymentPatch ns/name`. */
+    readonly countFrom?: string;
+    /** A patch of an object this stack does not declare: a count it leaves out is the live object's, unknown here. */
+    readonly patchOnly: boolean;
+}
+
+/** A paired workload: one with both the component and the group label. */
+interface Paired extends Workload {
+    readonly group: string;
 }
 
 /** `spec.replicas` left unset (or null) means 1, as the API server defaults it; 0 stays 0. */
@@ -63,7 +72,11 @@ function effective(replicas: number | undefined | null): number {
     return replicas ?? 1;
 }
 
-function countText(n: number, value: number | undefined | null): string {
+function countText(w: Workload, n: number): string {
+    const value = w.replicas.known ? w.replicas.value : undefined;
+    if (w.countFrom) {
+        return `${replicasText(n)} (spec.replicas set by ${w.countFrom})`;
+    }
     const unset = value === undefined || value === null;
     return unset ? `${replicasText(n)} (spec.replicas unset; Kubernetes defaults it to 1)` : replicasText(n);
 }
@@ -77,49 +90,113 @@ function fixHint(cfg: ReplicaCountsMatchConfig, apiCount: number, dbCount: numbe
         `or \`pulumi config set ${cfg.databaseReplicasConfigKey} ${apiCount}\` to follow the API.`;
 }
 
-function collect(resources: PolicyResource[], type: string, kind: Workload["kind"], component: string,
-                 cfg: ReplicaCountsMatchConfig): Workload[] {
-    return resources
-        .filter(r => r.type === type)
-        .filter(r => labelsOf(r.props)[cfg.componentLabel] === component && labelsOf(r.props)[cfg.groupLabel] !== undefined)
-        .sort((a, b) => a.urn.localeCompare(b.urn))
-        .map(r => ({
-            resource: r,
-            kind,
-            label: describe(kind, r.props, r.name),
-            group: labelsOf(r.props)[cfg.groupLabel],
-            replicas: peek(() => r.props.spec?.replicas as number | undefined),
-        }));
+const sameObject = (a: PolicyResource, b: PolicyResource) =>
+    nameOf(a.props, a.name) === nameOf(b.props, b.name) && namespaceOf(a.props) === namespaceOf(b.props);
+
+/**
+ * The Deployments (or StatefulSets) of the stack as they will run: each object with the patches of it applied (their
+ * labels added, their spec.replicas taking over), and each patch of an object the stack does not declare on its own.
+ */
+function workloads(resources: PolicyResource[], kind: Workload["kind"]): Workload[] {
+    const type = kind === "Deployment" ? TYPES.deployment : TYPES.statefulSet;
+    const patchType = kind === "Deployment" ? PATCH_TYPES.deployment : PATCH_TYPES.statefulSet;
+    const byUrn = (a: PolicyResource, b: PolicyResource) => a.urn.localeCompare(b.urn);
+    const objects = resources.filter(r => r.type === type).sort(byUrn);
+    const patches = resources.filter(r => r.type === patchType).sort(byUrn);
+    const result: Workload[] = objects.map(object => {
+        let labels = labelsOf(object.props);
+        let replicas = peek(() => object.props.spec?.replicas as number | undefined);
+        let countFrom: string | undefined;
+        for (const patch of patches.filter(p => sameObject(p, object))) {
+            labels = { ...labels, ...labelsOf(patch.props) };
+            const patched = peek(() => patch.props.spec?.replicas as number | undefined);
+            if (!patched.known || (patched.value !== undefined && patched.value !== null)) {
+                replicas = patched;
+                countFrom = describe(`${kind}Patch`, patch.props, patch.name);
+            }
+        }
+        return { resource: object, kind, label: describe(kind, object.props, object.name), labels, replicas, countFrom, patchOnly: false };
+    });
+    for (const patch of patches.filter(p => !objects.some(o => sameObject(p, o)))) {
+        const label = describe(`${kind}Patch`, patch.props, patch.name);
+        const replicas = peek(() => patch.props.spec?.replicas as number | undefined);
+        result.push({ resource: patch, kind, label, labels: labelsOf(patch.props), replicas, countFrom: label, patchOnly: true });
+    }
+    return result;
 }
 
-function checkAutoscalers(resources: PolicyResource[], target: Workload, partner: Workload, partnerCount: number,
+/** An autoscaler as it will run: an object with its patches applied, or a patch of one the stack does not declare. */
+interface Autoscaler {
+    readonly resource: PolicyResource;
+    readonly label: string;
+    readonly spec: any;
+}
+
+function autoscalers(resources: PolicyResource[]): Autoscaler[] {
+    const objects = resources.filter(r => HPA_TYPES.includes(r.type));
+    const patches = resources.filter(r => HPA_PATCH_TYPES.includes(r.type));
+    const result: Autoscaler[] = objects.map(object => ({
+        resource: object,
+        label: describe("HorizontalPodAutoscaler", object.props, object.name),
+        spec: patches.filter(p => sameObject(p, object)).reduce((spec, p) => ({ ...spec, ...(p.props.spec ?? {}) }), { ...(object.props.spec ?? {}) }),
+    }));
+    for (const patch of patches.filter(p => !objects.some(o => sameObject(p, o)))) {
+        result.push({ resource: patch, label: describe("HorizontalPodAutoscalerPatch", patch.props, patch.name), spec: patch.props.spec ?? {} });
+    }
+    return result;
+}
+
+function checkAutoscalers(all: Autoscaler[], target: Paired, partner: Paired, partnerCount: number,
                           reportViolation: ReportViolation): void {
-    for (const hpa of resources.filter(r => HPA_TYPES.includes(r.type))) {
-        const ref = hpa.props.spec?.scaleTargetRef;
+    for (const hpa of all) {
+        const ref = hpa.spec.scaleTargetRef;
         if (ref?.kind !== target.kind || ref?.name !== nameOf(target.resource.props, target.resource.name) ||
-            namespaceOf(hpa.props) !== namespaceOf(target.resource.props)) {
+            namespaceOf(hpa.resource.props) !== namespaceOf(target.resource.props)) {
             continue;
         }
-        const min: number = hpa.props.spec?.minReplicas ?? 1;
-        const max: number = hpa.props.spec?.maxReplicas;
+        const min: number = hpa.spec.minReplicas ?? 1;
+        const max: number = hpa.spec.maxReplicas;
         if (min === max && max === partnerCount) {
             continue; // pinned to the partner's count: it cannot drift
         }
         reportViolation(
-            `${describe("HorizontalPodAutoscaler", hpa.props, hpa.name)} scales ${target.label} between ${min} and ${max} ` +
+            `${hpa.label} scales ${target.label} between ${min} and ${max} ` +
             `replicas at runtime, so its count drifts away from the ${replicasText(partnerCount)} of ${partner.label} ` +
             `whatever spec.replicas says. Remove the autoscaler, or pin it with minReplicas = maxReplicas = ${partnerCount}.`,
-            hpa.urn);
+            hpa.resource.urn);
     }
 }
 
 function validate(args: StackValidationArgs, reportViolation: ReportViolation): void {
     const cfg = resolveConfig(defaults, args);
-    const apis = collect(args.resources, TYPES.deployment, "Deployment", cfg.apiComponent, cfg);
-    const databases = collect(args.resources, TYPES.statefulSet, "StatefulSet", cfg.databaseComponent, cfg);
+    const deployments = workloads(args.resources, "Deployment");
+    const statefulSets = workloads(args.resources, "StatefulSet");
+    const paired = (ws: Workload[], component: string): Paired[] => ws
+        .filter(w => w.labels[cfg.componentLabel] === component && w.labels[cfg.groupLabel] !== undefined)
+        .map(w => ({ ...w, group: w.labels[cfg.groupLabel] }));
+    const apis = paired(deployments, cfg.apiComponent);
+    const databases = paired(statefulSets, cfg.databaseComponent);
     const pairing = (group: string) => `${cfg.groupLabel}=${group}`;
 
     if (cfg.requirePair) {
+        // In a group but with no role in it: neither an API nor a database, so it would drop out of the check unseen.
+        for (const w of [...deployments, ...statefulSets]) {
+            if (w.labels[cfg.groupLabel] !== undefined && w.labels[cfg.componentLabel] === undefined) {
+                const role = w.kind === "Deployment" ? cfg.apiComponent : cfg.databaseComponent;
+                reportViolation(
+                    `${w.label} is labelled ${pairing(w.labels[cfg.groupLabel])} but has no ${cfg.componentLabel} label, so it is ` +
+                    `neither an API nor a database of that group and its replica count is not compared. Label it ` +
+                    `${cfg.componentLabel}=${role} (or another component, such as worker), or set requirePair: false.`,
+                    w.resource.urn);
+            }
+        }
+        // A patch of an object the stack does not declare that leaves spec.replicas out: the count is the live one.
+        for (const w of [...apis, ...databases].filter(w => w.patchOnly && w.replicas.known && (w.replicas.value === undefined || w.replicas.value === null))) {
+            reportViolation(
+                `${w.label} pairs an object this stack does not declare (${pairing(w.group)}) but sets no spec.replicas, so its ` +
+                `count is whatever the live object has and cannot be compared. Set spec.replicas in the patch.`,
+                w.resource.urn);
+        }
         for (const api of apis.filter(a => !databases.some(d => d.group === a.group))) {
             reportViolation(
                 `${api.label} is labelled ${cfg.componentLabel}=${cfg.apiComponent} and ${pairing(api.group)}, but no ` +
@@ -136,9 +213,11 @@ function validate(args: StackValidationArgs, reportViolation: ReportViolation): 
         }
     }
 
+    const scalers = autoscalers(args.resources);
     const deferred: { error: Error; note: string }[] = [];
-    for (const api of apis) {
-        for (const db of databases.filter(d => d.group === api.group)) {
+    const uncountable = (w: Workload) => w.patchOnly && w.replicas.known && (w.replicas.value === undefined || w.replicas.value === null);
+    for (const api of apis.filter(a => !uncountable(a))) {
+        for (const db of databases.filter(d => d.group === api.group && !uncountable(d))) {
             if (!api.replicas.known || !db.replicas.known) {
                 const unknown = [api, db].filter(w => !w.replicas.known).map(w => w.label).join(" and ");
                 const error = !api.replicas.known ? api.replicas.error : (db.replicas as { error: Error }).error;
@@ -157,14 +236,14 @@ function validate(args: StackValidationArgs, reportViolation: ReportViolation): 
             const dbCount = effective(db.replicas.value);
             if (apiCount !== dbCount) {
                 reportViolation(
-                    `${api.label} runs ${countText(apiCount, api.replicas.value)} but ${db.label}, the database it is ` +
-                    `paired with by ${pairing(api.group)}, runs ${countText(dbCount, db.replicas.value)}. ` +
+                    `${api.label} runs ${countText(api, apiCount)} but ${db.label}, the database it is ` +
+                    `paired with by ${pairing(api.group)}, runs ${countText(db, dbCount)}. ` +
                     fixHint(cfg, apiCount, dbCount),
                     api.resource.urn);
             }
             if (cfg.flagAutoscalers) {
-                checkAutoscalers(args.resources, api, db, dbCount, reportViolation);
-                checkAutoscalers(args.resources, db, api, apiCount, reportViolation);
+                checkAutoscalers(scalers, api, db, dbCount, reportViolation);
+                checkAutoscalers(scalers, db, api, apiCount, reportViolation);
             }
         }
     }
@@ -182,7 +261,8 @@ function validate(args: StackValidationArgs, reportViolation: ReportViolation): 
 export const replicaCountsMatch: StackValidationPolicy = {
     name: "replica-counts-match",
     description: "Each API Deployment runs exactly as many replicas as the database StatefulSet it belongs to " +
-        "(paired by a shared group label), and no autoscaler makes them drift apart.",
+        "(paired by a shared group label, with the DeploymentPatch and StatefulSetPatch resources of the stack applied), " +
+        "no autoscaler (or autoscaler patch) makes them drift apart, and no Deployment or StatefulSet of a group lacks its component label.",
     enforcementLevel: "mandatory",
     configSchema: configSchema(params),
     validateStack: validate,

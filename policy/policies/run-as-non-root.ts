@@ -11,14 +11,30 @@ export const defaults = defaultsOf(params);
 
 function validate(args: ResourceValidationArgs, reportViolation: ReportViolation): void {
     const cfg = resolveConfig(defaults, args);
-    const workload = workloadOf(args.type, args.props, args.name, cfg.kinds);
+    const workload = workloadOf(args.type, args.props, args.name, cfg.kinds, { patches: true });
     if (!workload) {
         return;
     }
     const pod = workload.podSpec.securityContext ?? {};
+    if (workload.patch) {
+        // A patch keeps the object's own settings for what it leaves out: only the values it sets are judged.
+        if (pod.runAsNonRoot === false || pod.runAsUser === 0) {
+            reportViolation(
+                `${workload.label} sets ${pod.runAsNonRoot === false ? "runAsNonRoot: false" : "runAsUser: 0"} in the pod securityContext, ` +
+                `so its containers may run as root. Remove it, or set runAsNonRoot: true with a non-zero runAsUser.`);
+        }
+    }
     for (const { container, label } of containersOf(workload.podSpec, true)) {
         // A container's securityContext overrides the pod's, field by field.
         const own = container.securityContext ?? {};
+        if (workload.patch) {
+            if (own.runAsNonRoot === false || own.runAsUser === 0) {
+                reportViolation(
+                    `${workload.label} ${label} sets ${own.runAsNonRoot === false ? "runAsNonRoot: false" : "runAsUser: 0"} in its securityContext, ` +
+                    `so it may run as root. Remove it, or set runAsNonRoot: true with a non-zero runAsUser.`);
+            }
+            continue;
+        }
         const runAsNonRoot: boolean | undefined = own.runAsNonRoot ?? pod.runAsNonRoot;
         const runAsUser: number | undefined = own.runAsUser ?? pod.runAsUser;
         if (runAsNonRoot !== true) {
@@ -39,7 +55,7 @@ function validate(args: ResourceValidationArgs, reportViolation: ReportViolation
 export const runAsNonRoot: ResourceValidationPolicy = {
     name: "run-as-non-root",
     description: "Every container and init container of a workload runs with runAsNonRoot: true (from the pod or the " +
-        "container securityContext) and a non-zero user.",
+        "container securityContext) and a non-zero user, and no patch of a workload sets runAsNonRoot: false or runAsUser: 0.",
     enforcementLevel: "mandatory",
     configSchema: configSchema(params),
     validateResource: validate,

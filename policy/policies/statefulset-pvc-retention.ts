@@ -1,6 +1,6 @@
 import type { ReportViolation, ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
 import { configSchema, defaultsOf, param, resolveConfig } from "../lib/config";
-import { TYPES, describe } from "../lib/kubernetes";
+import { PATCH_TYPES, TYPES, describe } from "../lib/kubernetes";
 
 const params = {
     requireExplicit: param(false, {
@@ -13,14 +13,16 @@ const params = {
 export const defaults = defaultsOf(params);
 
 function validate(args: ResourceValidationArgs, reportViolation: ReportViolation): void {
-    if (args.type !== TYPES.statefulSet) {
+    const patch = args.type === PATCH_TYPES.statefulSet;
+    if (args.type !== TYPES.statefulSet && !patch) {
         return;
     }
     const cfg = resolveConfig(defaults, args);
-    const label = describe("StatefulSet", args.props, args.name);
+    const label = describe(patch ? "StatefulSetPatch" : "StatefulSet", args.props, args.name);
     const policy = args.props.spec?.persistentVolumeClaimRetentionPolicy;
     if (policy === undefined || policy === null) {
-        if (cfg.requireExplicit) {
+        // A patch that leaves the policy out keeps the object's own.
+        if (cfg.requireExplicit && !patch) {
             reportViolation(
                 `${label} leaves persistentVolumeClaimRetentionPolicy unset; Kubernetes retains claims today, but the ` +
                 `intent is not recorded. Set whenDeleted: Retain and whenScaled: Retain explicitly.`);
@@ -43,8 +45,8 @@ function validate(args: ResourceValidationArgs, reportViolation: ReportViolation
 /** Deleting or scaling down a StatefulSet never deletes its volume claims. */
 export const statefulsetPvcRetention: ResourceValidationPolicy = {
     name: "statefulset-pvc-retention",
-    description: "A StatefulSet's persistentVolumeClaimRetentionPolicy never deletes claims, neither when the " +
-        "StatefulSet is deleted nor when it is scaled down.",
+    description: "A StatefulSet's persistentVolumeClaimRetentionPolicy (or one a StatefulSetPatch sets) never deletes " +
+        "claims, neither when the StatefulSet is deleted nor when it is scaled down.",
     enforcementLevel: "mandatory",
     configSchema: configSchema(params),
     validateResource: validate,

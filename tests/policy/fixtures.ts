@@ -13,6 +13,9 @@ export const T = {
     cronJob: "kubernetes:batch/v1:CronJob",
     service: "kubernetes:core/v1:Service",
     hpa: "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+    deploymentPatch: "kubernetes:apps/v1:DeploymentPatch",
+    statefulSetPatch: "kubernetes:apps/v1:StatefulSetPatch",
+    hpaPatch: "kubernetes:autoscaling/v2:HorizontalPodAutoscalerPatch",
     namespace: "kubernetes:core/v1:Namespace",
     release: "kubernetes:helm.sh/v3:Release",
 } as const;
@@ -193,4 +196,23 @@ export function stackWith(name: string, mutate: (props: any) => void): FakeResou
     }
     resources[i] = mutated(resources[i], mutate);
     return resources;
+}
+
+/**
+ * A server-side-apply patch of the program's API Deployment (or, with `name`/`namespace`, of another one): only the
+ * fields given are set on the live object.
+ */
+export function deploymentPatch(spec: Record<string, any>, metadata: Record<string, any> = {}): FakeResource {
+    return {
+        type: T.deploymentPatch, name: `${metadata.name ?? "stateful-flask"}-patch`,
+        props: { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "stateful-flask", namespace: "stateful-namespace", ...metadata }, spec },
+    };
+}
+
+/** A patch of the Postgres StatefulSet: only the fields given. */
+export function statefulSetPatch(spec: Record<string, any>): FakeResource {
+    return {
+        type: T.statefulSetPatch, name: "postgres-patch",
+        props: { apiVersion: "apps/v1", kind: "StatefulSet", metadata: { name: "postgres", namespace: "postgres" }, spec },
+    };
 }

@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import { imageTagPinned, parseImage } from "../../policy/policies/image-tag-pinned";
 import { FakeResource, runResourcePolicy } from "./harness";
-import { T, deployment, migrationJob, mutated, stack } from "./fixtures";
+import { T, deployment, deploymentPatch, migrationJob, mutated, stack } from "./fixtures";
 
 const API = "Deployment stateful-namespace/stateful-flask";
 const apiContainer = (mutate: (c: any) => void) => [mutated(deployment(), p => mutate(p.spec.template.spec.containers[0]))];
@@ -56,5 +56,16 @@ describe("policy image-tag-pinned", () => {
         const latest = mutated(cronJob(), p => { p.spec.jobTemplate.spec.template.spec.containers[0].image = "busybox"; });
         assert.strictEqual((await runResourcePolicy(imageTagPinned, [latest])).length, 1);
         assert.deepStrictEqual(await runResourcePolicy(imageTagPinned, [latest], { kinds: ["Deployment"] }), []);
+    });
+
+    it("reports an image a DeploymentPatch sets to :latest, and passes a patch that leaves the images as they are", async () => {
+        const latest = deploymentPatch({ template: { spec: { containers: [{ name: "api", image: "registry.digitalocean.com/drexii/stateful-flask:latest" }] } } });
+        assert.deepStrictEqual((await runResourcePolicy(imageTagPinned, [...stack(), latest])).map(v => v.message), [
+            'DeploymentPatch stateful-namespace/stateful-flask container "api" uses image "registry.digitalocean.com/drexii/stateful-flask:latest"; ' +
+            'the tag "latest" is mutable (disallowed: "latest"), so replicas can run different code and a rollback does not roll back. ' +
+            "Pin a version tag or a digest.",
+        ]);
+        const envOnly = deploymentPatch({ template: { spec: { containers: [{ name: "api", env: [{ name: "LOG_LEVEL", value: "debug" }] }] } } });
+        assert.deepStrictEqual(await runResourcePolicy(imageTagPinned, [...stack(), envOnly]), []);
     });
 });

@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import { readinessProbeRequired } from "../../policy/policies/readiness-probe-required";
 import { runResourcePolicy } from "./harness";
-import { deployment, migrationJob, mutated, stack, statefulSet } from "./fixtures";
+import { deployment, deploymentPatch, migrationJob, mutated, stack, statefulSet } from "./fixtures";
 
 const API = "Deployment stateful-namespace/stateful-flask";
 const apiContainer = (mutate: (c: any) => void) => [mutated(deployment(), p => mutate(p.spec.template.spec.containers[0]))];
@@ -26,5 +26,10 @@ describe("policy readiness-probe-required", () => {
         const violations = await runResourcePolicy(readinessProbeRequired, [migrationJob()], { kinds: ["Job"] });
         assert.deepStrictEqual(violations.map(v => v.message.split(" has ")[0]),
             ['Job stateful-namespace/stateful-flask-migrate-adb446bb56 container "migrate"']);
+    });
+
+    it("does not ask a patch for a probe it leaves out: the object keeps its own", async () => {
+        const imageOnly = deploymentPatch({ template: { spec: { containers: [{ name: "api", image: "registry.digitalocean.com/drexii/stateful-flask:v1.1.0" }] } } });
+        assert.deepStrictEqual(await runResourcePolicy(readinessProbeRequired, [...stack(), imageOnly]), []);
     });
 });

@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import { defaults, replicaCountsMatch } from "../../policy/policies/replica-counts-match";
 import { FakeResource, UNKNOWN, UnknownValueError, Violation, runStackPolicy, urnOf } from "./harness";
-import { T, deployment, mutated, stack, stackWith, statefulSet } from "./fixtures";
+import { T, deployment, deploymentPatch, mutated, stack, stackWith, statefulSet, statefulSetPatch } from "./fixtures";
 import { REPLICA_LIMITS } from "../../components/validate";
 import { evaluate } from "../helpers/program";
 
@@ -206,6 +206,106 @@ describe("policy replica-counts-match", () => {
                 p.spec.replicas = 7;
             });
             assert.deepStrictEqual(await runStackPolicy(replicaCountsMatch, [...stack(), { ...worker, name: "worker" }]), []);
+        });
+    });
+
+    describe("patches (server-side apply) of the paired workloads and of their autoscalers", () => {
+        it("passes a DeploymentPatch and a StatefulSetPatch that keep the counts equal, or leave them as they are", async () => {
+            const resources = [...stack(), deploymentPatch({ replicas: 1 }), statefulSetPatch({ template: { metadata: { annotations: { a: "b" } } } })];
+            assert.deepStrictEqual(await runStackPolicy(replicaCountsMatch, resources), []);
+        });
+
+        it("reports a DeploymentPatch that sets the API's replicas away from the database's, naming the patch", async () => {
+            const patch = deploymentPatch({ replicas: 3 });
+            assert.deepStrictEqual(await runStackPolicy(replicaCountsMatch, [...stack(), patch]), [{
+                policy: NAME,
+                urn: API_URN,
+                message: `${API} runs 3 replicas (spec.replicas set by DeploymentPatch stateful-namespace/stateful-flask) but ${DB}, ` +
+                    "the database it is paired with by app.kubernetes.io/part-of=stateful-flask, runs 1 replica. Give both the same " +
+                    "spec.replicas: `pulumi config set apiReplicas 1` to follow the database, or `pulumi config set postgresReplicas 3` to follow the API.",
+            }]);
+        });
+
+        it("reports a StatefulSetPatch that sets the database's replicas away from the API's", async () => {
+            const violations = await runStackPolicy(replicaCountsMatch, [...stack(), statefulSetPatch({ replicas: 2 })]);
+            assert.deepStrictEqual(violations.map(v => v.message.split(". ")[0]), [
+                `${API} runs 1 replica but ${DB}, the database it is paired with by app.kubernetes.io/part-of=stateful-flask, ` +
+                "runs 2 replicas (spec.replicas set by StatefulSetPatch postgres/postgres)",
+            ]);
+        });
+
+        it("reports a HorizontalPodAutoscalerPatch that scales the paired Deployment", async () => {
+            const patch = hpa("api-hpa", "stateful-namespace", { kind: "Deployment", name: "stateful-flask" }, 2, 5, T.hpaPatch);
+            assert.deepStrictEqual(await runStackPolicy(replicaCountsMatch, [...stack(), patch]), [{
+                policy: NAME,
+                urn: urnOf(patch),
+                message: "HorizontalPodAutoscalerPatch stateful-namespace/api-hpa scales Deployment stateful-namespace/stateful-flask " +
+                    `between 2 and 5 replicas at runtime, so its count drifts away from the 1 replica of ${DB} whatever ` +
+                    "spec.replicas says. Remove the autoscaler, or pin it with minReplicas = maxReplicas = 1.",
+            }]);
+        });
+
+        it("reports a patch that unpins an autoscaler pinned to the partner's count", async () => {
+            const pinned = hpa("pinned", "stateful-namespace", { kind: "Deployment", name: "stateful-flask" }, 1, 1);
+            assert.deepStrictEqual(await runStackPolicy(replicaCountsMatch, [...stack(), pinned]), []);
+            const unpin: FakeResource = { type: T.hpaPatch, name: "unpin", props: { metadata: { name: "pinned", namespace: "stateful-namespace" }, spec: { maxReplicas: 4 } } };
+            const violations = await runStackPolicy(replicaCountsMatch, [...stack(), pinned, unpin]);
+            assert.deepStrictEqual(violations.map(v => [v.urn, v.message.split(", so ")[0]]), [
+                [urnOf(pinned), "HorizontalPodAutoscaler stateful-namespace/pinned scales Deployment stateful-namespace/stateful-flask between 1 and 4 replicas at runtime"],
+            ]);
+        });
+
+        it("pairs a patch of a Deployment the stack does not declare by its own labels, and needs its count", async () => {
+            const labels = { "app.kubernetes.io/component": "api", "app.kubernetes.io/part-of": "stateful-flask" };
+            const other = { name: "tasks-worker-api", namespace: "elsewhere", labels };
+            const noCount = deploymentPatch({ template: { spec: { containers: [{ name: "api", image: "app:v2" }] } } }, other);
+            assert.deepStrictEqual(await runStackPolicy(replicaCountsMatch, [...stack(), noCount]), [{
+                policy: NAME,
+                urn: urnOf(noCount),
+                message: "DeploymentPatch elsewhere/tasks-worker-api pairs an object this stack does not declare " +
+                    "(app.kubernetes.io/part-of=stateful-flask) but sets no spec.replicas, so its count is whatever the live " +
+                    "object has and cannot be compared. Set spec.replicas in the patch.",
+            }]);
+            const two = deploymentPatch({ replicas: 2 }, other);
+            assert.deepStrictEqual((await runStackPolicy(replicaCountsMatch, [...stack(), two])).map(v => v.message.split(" but ")[0]), [
+                "DeploymentPatch elsewhere/tasks-worker-api runs 2 replicas (spec.replicas set by DeploymentPatch elsewhere/tasks-worker-api)",
+            ]);
+        });
+    });
+
+    describe("a workload of a group without a component label", () => {
+        it("reports a Deployment labelled part-of but not component, which would drop out of the check", async () => {
+            const resources = stackWith("api-deployment", p => { delete p.metadata.labels["app.kubernetes.io/component"]; });
+            assert.deepStrictEqual(await runStackPolicy(replicaCountsMatch, resources), [{
+                policy: NAME,
+                urn: API_URN,
+                message: `${API} is labelled app.kubernetes.io/part-of=stateful-flask but has no app.kubernetes.io/component label, ` +
+                    "so it is neither an API nor a database of that group and its replica count is not compared. Label it " +
+                    "app.kubernetes.io/component=api (or another component, such as worker), or set requirePair: false.",
+            }, {
+                policy: NAME,
+                urn: urnOf(statefulSet()),
+                message: `${DB} is labelled app.kubernetes.io/component=database and app.kubernetes.io/part-of=stateful-flask, but no ` +
+                    "Deployment in the stack carries app.kubernetes.io/component=api with app.kubernetes.io/part-of=stateful-flask, " +
+                    "so its replica count cannot be compared. Label the API Deployment, fix the labels, or set requirePair: false.",
+            }]);
+        });
+
+        it("reports a StatefulSet of the group without one, and takes a component label a patch adds", async () => {
+            const unlabelled = stackWith("postgres-statefulset", p => { delete p.metadata.labels["app.kubernetes.io/component"]; });
+            assert.deepStrictEqual((await runStackPolicy(replicaCountsMatch, unlabelled)).map(v => v.message.split(", so ")[0]), [
+                `${DB} is labelled app.kubernetes.io/part-of=stateful-flask but has no app.kubernetes.io/component label`,
+                `${API} is labelled app.kubernetes.io/component=api and app.kubernetes.io/part-of=stateful-flask, but no StatefulSet in the stack carries app.kubernetes.io/component=database with app.kubernetes.io/part-of=stateful-flask`,
+            ]);
+            const relabel: FakeResource = { ...statefulSetPatch({}), props: { ...statefulSetPatch({}).props, metadata: { name: "postgres", namespace: "postgres", labels: { "app.kubernetes.io/component": "database" } } } };
+            assert.deepStrictEqual(await runStackPolicy(replicaCountsMatch, [...unlabelled, relabel]), []);
+        });
+
+        it("leaves such a workload alone with requirePair false, and ignores workloads outside every group", async () => {
+            const resources = stackWith("api-deployment", p => { delete p.metadata.labels["app.kubernetes.io/component"]; });
+            assert.deepStrictEqual(await runStackPolicy(replicaCountsMatch, resources, { requirePair: false }), []);
+            const outside = mutated(deployment(), p => { p.metadata.name = "tools"; delete p.metadata.labels["app.kubernetes.io/component"]; delete p.metadata.labels["app.kubernetes.io/part-of"]; });
+            assert.deepStrictEqual(await runStackPolicy(replicaCountsMatch, [...stack(), { ...outside, name: "tools" }]), []);
         });
     });
 

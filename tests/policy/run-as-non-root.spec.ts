@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import { runAsNonRoot } from "../../policy/policies/run-as-non-root";
 import { runResourcePolicy } from "./harness";
-import { deployment, migrationJob, mutated, stack, statefulSet } from "./fixtures";
+import { deployment, deploymentPatch, migrationJob, mutated, stack, statefulSet, statefulSetPatch } from "./fixtures";
 
 const API = "Deployment stateful-namespace/stateful-flask";
 const apiContainer = (mutate: (c: any) => void) => [mutated(deployment(), p => mutate(p.spec.template.spec.containers[0]))];
@@ -42,5 +42,20 @@ describe("policy run-as-non-root", () => {
         ]);
         const rootJob = [mutated(migrationJob(), p => { delete p.spec.template.spec.securityContext; })];
         assert.strictEqual((await runResourcePolicy(runAsNonRoot, rootJob)).length, 1);
+    });
+
+    it("reports a patch that sets runAsNonRoot: false or runAsUser: 0, and passes one that sets neither", async () => {
+        const podRoot = deploymentPatch({ template: { spec: { securityContext: { runAsNonRoot: false } } } });
+        assert.deepStrictEqual((await runResourcePolicy(runAsNonRoot, [...stack(), podRoot])).map(v => v.message), [
+            "DeploymentPatch stateful-namespace/stateful-flask sets runAsNonRoot: false in the pod securityContext, so its containers " +
+            "may run as root. Remove it, or set runAsNonRoot: true with a non-zero runAsUser.",
+        ]);
+        const containerRoot = statefulSetPatch({ template: { spec: { containers: [{ name: "postgres", securityContext: { runAsUser: 0 } }] } } });
+        assert.deepStrictEqual((await runResourcePolicy(runAsNonRoot, [...stack(), containerRoot])).map(v => v.message), [
+            'StatefulSetPatch postgres/postgres container "postgres" sets runAsUser: 0 in its securityContext, so it may run as root. ' +
+            "Remove it, or set runAsNonRoot: true with a non-zero runAsUser.",
+        ]);
+        const imageOnly = deploymentPatch({ template: { spec: { containers: [{ name: "api", image: "registry.digitalocean.com/drexii/stateful-flask:v1.1.0" }] } } });
+        assert.deepStrictEqual(await runResourcePolicy(runAsNonRoot, [...stack(), imageOnly]), []);
     });
 });

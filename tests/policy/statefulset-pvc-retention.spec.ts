@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import { statefulsetPvcRetention } from "../../policy/policies/statefulset-pvc-retention";
 import { runResourcePolicy } from "./harness";
-import { mutated, stack, statefulSet } from "./fixtures";
+import { mutated, stack, statefulSet, statefulSetPatch } from "./fixtures";
 
 const NAME = "statefulset-pvc-retention";
 const STS = "StatefulSet postgres/postgres";
@@ -34,5 +34,15 @@ describe("policy statefulset-pvc-retention", () => {
             `${STS} leaves persistentVolumeClaimRetentionPolicy unset; Kubernetes retains claims today, but the intent is ` +
             "not recorded. Set whenDeleted: Retain and whenScaled: Retain explicitly.",
         ]);
+    });
+
+    it("reports a StatefulSetPatch that sets whenDeleted: Delete, and passes one that leaves the policy out", async () => {
+        const patch = statefulSetPatch({ persistentVolumeClaimRetentionPolicy: { whenDeleted: "Delete" } });
+        assert.deepStrictEqual((await runResourcePolicy(statefulsetPvcRetention, [...stack(), patch])).map(v => v.message), [
+            "StatefulSetPatch postgres/postgres sets persistentVolumeClaimRetentionPolicy.whenDeleted: Delete, so deleting the StatefulSet " +
+            "(pulumi destroy, or a replacement) deletes its PersistentVolumeClaims and, with a Delete reclaim policy, the data. Set whenDeleted: Retain.",
+        ]);
+        const other = statefulSetPatch({ replicas: 1 });
+        assert.deepStrictEqual(await runResourcePolicy(statefulsetPvcRetention, [...stack(), other], { requireExplicit: true }), []);
     });
 });
