@@ -8,6 +8,9 @@ export const TRAEFIK_CHART = { chart: "traefik", version: "41.5.0", repo: "https
 /** cert-manager's Helm chart, pinned. */
 export const CERT_MANAGER_CHART = { chart: "cert-manager", version: "v1.20.2", repo: "https://charts.jetstack.io" } as const;
 
+/** The Traefik chart's redirection of its `web` entrypoint (port 80) to `websecure` (443), used when TLS is on. */
+export const HTTPS_REDIRECT = { to: "websecure", scheme: "https", permanent: true } as const;
+
 /** `traefik`: installed here from its Helm chart; `existing`: a controller already in the cluster. */
 export const INGRESS_CONTROLLERS = ["traefik", "existing"] as const;
 export type IngressControllerKind = typeof INGRESS_CONTROLLERS[number];
@@ -35,7 +38,10 @@ export interface ApiIngressArgs {
     readonly controller?: IngressControllerKind;
     /** IngressClass to use (and, for `traefik`, to create). @default "traefik" */
     readonly className?: string;
-    /** Serve HTTPS with a Let's Encrypt certificate issued by cert-manager (installed here). @default false */
+    /**
+     * Serve HTTPS with a Let's Encrypt certificate issued by cert-manager (installed here); with `traefik`, plain HTTP
+     * then redirects to HTTPS. @default false
+     */
     readonly tls?: boolean;
     /** ACME account e-mail; required when `tls` is on. */
     readonly tlsEmail?: string;
@@ -86,6 +92,11 @@ export class ApiIngress extends pulumi.ComponentResource {
         this.url = `${tls ? "https" : "http"}://${host}`;
 
         const dependsOn: pulumi.Resource[] = [];
+        if (tls && controller === "existing") {
+            // Redirecting is the controller's setting, which this program does not own.
+            pulumi.log.warn(`tlsEnabled with ingressController existing: http://${host} is redirected to HTTPS only if that controller does it ` +
+                "(ingress-nginx does for an Ingress with TLS; Traefik needs its web entrypoint's redirection, docs/decisions.md)", this);
+        }
         if (controller === "traefik") {
             const controllerNs = new k8s.core.v1.Namespace(`${name}-traefik-namespace`, {
                 metadata: { name: "traefik" },
@@ -109,6 +120,10 @@ export class ApiIngress extends pulumi.ComponentResource {
                         annotations: { "service.beta.kubernetes.io/do-loadbalancer-name": `${name}-traefik` },
                     },
                     resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { cpu: "500m", memory: "256Mi" } },
+                    // With TLS, plain HTTP only redirects, permanently, to HTTPS. The ACME HTTP-01 challenge still works through
+                    // it: Let's Encrypt and cert-manager's self check follow the redirect without verifying the
+                    // certificate (docs/decisions.md).
+                    ...(tls ? { ports: { web: { http: { redirections: { entryPoint: HTTPS_REDIRECT } } } } } : {}),
                 },
             }, { parent: this });
             dependsOn.push(this.controllerRelease);

@@ -39,6 +39,35 @@ describe("ApiIngress component (dev stack)", () => {
         assert.strictEqual((await unwrap(exports.apiUrl)).value, "http://drexii.me");
     });
 
+    it("serves plain HTTP without a redirect while TLS is off", () => {
+        assert.strictEqual(one(resources, T.release, "ingress-traefik").inputs.values.ports, undefined);
+    });
+
+    it("redirects plain HTTP to HTTPS (permanent, Traefik's web entrypoint) when TLS is on", async () => {
+        const run = await evaluate("dev", { "stateful-flask:tlsEnabled": "true", "stateful-flask:tlsEmail": "ops@drexii.me" });
+        const values = one(run.resources, T.release, "ingress-traefik").inputs.values;
+        assert.deepStrictEqual(values.ports, { web: { http: { redirections: { entryPoint: { to: "websecure", scheme: "https", permanent: true } } } } });
+        // The rest of the chart's values are unchanged by it.
+        assert.strictEqual(values.ingressClass.name, "traefik");
+        assert.strictEqual(values.service.type, "LoadBalancer");
+    });
+
+    it("warns that an existing controller redirects only if it does so itself", async () => {
+        const warnings: string[] = [];
+        const warn = console.warn;
+        console.warn = (...args: unknown[]) => { warnings.push(args.join(" ")); };
+        try {
+            await evaluate("dev", { "stateful-flask:tlsEnabled": "true", "stateful-flask:tlsEmail": "ops@drexii.me", "stateful-flask:ingressController": "existing" });
+            await evaluate("dev", { "stateful-flask:ingressController": "existing" });
+        } finally {
+            console.warn = warn;
+        }
+        assert.deepStrictEqual(warnings.filter(w => w.includes("tlsEnabled")), [
+            "warning: [runtime] tlsEnabled with ingressController existing: http://drexii.me is redirected to HTTPS only if that controller does it " +
+            "(ingress-nginx does for an Ingress with TLS; Traefik needs its web entrypoint's redirection, docs/decisions.md)",
+        ]);
+    });
+
     it("adds cert-manager, a Let's Encrypt ClusterIssuer and a TLS section when TLS is on", async () => {
         const run = await evaluate("dev", { "stateful-flask:tlsEnabled": "true", "stateful-flask:tlsEmail": "ops@drexii.me" });
         const cm = one(run.resources, T.release, "ingress-cert-manager");
