@@ -144,6 +144,8 @@ export class PgServer {
     readonly root: string;
     private readonly identity = postgresIdentity();
     private readonly cleanup = () => this.stop("immediate");
+    private frozen = false;
+    private readonly thawCleanup = () => this.thaw();
 
     constructor(readonly port: number) {
         this.root = tempDir("app-pg-", this.identity);
@@ -164,9 +166,35 @@ export class PgServer {
 
     stop(mode: "fast" | "immediate" = "fast"): void {
         if (!fs.existsSync(path.join(this.dataDir, "postmaster.pid"))) return;
+        // A stopped postmaster would get the shutdown signal only once continued.
+        this.thaw();
         const r = this.exec("pg_ctl", ["-D", this.dataDir, "-m", mode, "-w", "-t", "60", "stop"]);
         if (r.status !== 0) throw new Error(`pg_ctl stop failed: ${r.stderr}`);
         cleanups.delete(this.cleanup);
+    }
+
+    /** The postmaster and its children (backends, background processes), postmaster first. */
+    pids(): number[] {
+        const postmaster = Number(fs.readFileSync(path.join(this.dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+        const children = fs.readFileSync(`/proc/${postmaster}/task/${postmaster}/children`, "utf8").trim();
+        return [postmaster, ...(children ? children.split(/\s+/).map(Number) : [])];
+    }
+
+    /**
+     * SIGSTOP to the postmaster and every backend: the kernel still accepts connections and acknowledges every
+     * packet, PostgreSQL answers nothing (what a hung leader looks like to a client). thaw() or stop() resumes it.
+     */
+    freeze(): void {
+        for (const pid of this.pids()) process.kill(pid, "SIGSTOP");
+        this.frozen = true;
+        cleanups.add(this.thawCleanup);
+    }
+
+    thaw(): void {
+        if (!this.frozen) return;
+        for (const pid of this.pids().reverse()) process.kill(pid, "SIGCONT");
+        this.frozen = false;
+        cleanups.delete(this.thawCleanup);
     }
 
     log(): string {
@@ -282,4 +310,70 @@ export class AppServer {
             // the group is gone already
         }
     }
+}
+
+/**
+ * A TCP proxy on loopback in front of a server, as a Kubernetes Service is in front of the leader. hangExisting()
+ * stops forwarding on every connection open at that moment, in both directions, and keeps them open: to the client
+ * the server behind them is alive at the TCP level (the proxy's kernel acknowledges everything) and never answers
+ * again. Connections opened later are forwarded as before, as if the Service now led to a new leader.
+ */
+export class TcpProxy {
+    private server?: net.Server;
+    private readonly pairs = new Set<{ client: net.Socket; upstream: net.Socket; hung: boolean }>();
+    port = 0;
+
+    constructor(private readonly targetPort: number) {}
+
+    async start(): Promise<void> {
+        this.server = net.createServer((client) => {
+            const pair = { client, upstream: net.connect(this.targetPort, "127.0.0.1"), hung: false };
+            this.pairs.add(pair);
+            client.pipe(pair.upstream);
+            pair.upstream.pipe(client);
+            const close = () => {
+                this.pairs.delete(pair);
+                client.destroy();
+                pair.upstream.destroy();
+            };
+            for (const socket of [client, pair.upstream]) {
+                socket.on("error", close);
+                socket.on("close", close);
+            }
+        });
+        await new Promise<void>((resolve) => this.server!.listen(0, "127.0.0.1", resolve));
+        this.port = (this.server.address() as net.AddressInfo).port;
+        cleanups.add(this.cleanup);
+    }
+
+    /** Connections open now: [forwarding, hung]. */
+    get connections(): [number, number] {
+        const all = [...this.pairs];
+        return [all.filter((p) => !p.hung).length, all.filter((p) => p.hung).length];
+    }
+
+    hangExisting(): void {
+        for (const pair of this.pairs) {
+            pair.hung = true;
+            for (const socket of [pair.client, pair.upstream]) {
+                socket.unpipe();
+                socket.pause();
+            }
+        }
+    }
+
+    async stop(): Promise<void> {
+        this.cleanup();
+        cleanups.delete(this.cleanup);
+    }
+
+    private readonly cleanup = () => {
+        for (const pair of this.pairs) {
+            pair.client.destroy();
+            pair.upstream.destroy();
+        }
+        this.pairs.clear();
+        this.server?.close();
+        this.server = undefined;
+    };
 }
