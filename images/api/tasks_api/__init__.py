@@ -11,7 +11,6 @@ from flask_migrate import Migrate
 from . import database, deadline, errors, settings, tasks
 from .models import db
 from .release_migrate import release_migrate
-from .request_body import MAX_BODY_BYTES
 
 # Inside the package's parent, not the working directory: `flask db upgrade` finds it from any cwd.
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "migrations")
@@ -22,7 +21,6 @@ def create_app(env: Optional[Mapping[str, str]] = None) -> Flask:
     app = Flask(__name__)
     # Installs Flask's log handler on the package's logger, which tasks_api.database logs through.
     app.logger.debug("tasks API starting")
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     # Flask-SQLAlchemy's engine serves `flask db …` and `flask release-migrate` (transactions, no statement
     # timeout); the API's requests use their own pool (database.api_engine), which opens no connection until used.
     app.config["SQLALCHEMY_DATABASE_URI"] = config.database_url

@@ -84,7 +84,8 @@ def read_object(request: Request) -> dict[str, Any]:
         _refuse(f"the charset is {charset!r}; JSON is UTF-8")
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise RequestEntityTooLarge()
-    # Chunked bodies have no Content-Length: read one byte past the limit to know.
+    # Chunked bodies have no Content-Length: read one byte past the limit to know. (Flask's MAX_CONTENT_LENGTH is
+    # not set: Werkzeug 3 would cut such a body at the limit itself, so that the extra byte never comes.)
     data = request.stream.read(MAX_BODY_BYTES + 1)
     if len(data) > MAX_BODY_BYTES:
         raise RequestEntityTooLarge()

@@ -39,18 +39,26 @@ describe("tasks API (images/api): request bodies it refuses, each with its reaso
         const at = await post(app.url, sized(LIMIT));
         deepStrictEqual({ status: at.status, body: at.body }, { status: 400, body: { error: `'description' is ${LIMIT - head.length - 2} characters; at most 200 allowed` } });
 
-        // Chunked (no Content-Length): read up to the limit, not to the end.
-        const chunks = [Buffer.from('{"title": "big", "description": "'), Buffer.alloc(10 * 1024 * 1024, "d"), Buffer.from('"}')];
-        const stream = new ReadableStream({
-            pull(controller) {
-                const next = chunks.shift();
-                if (next) controller.enqueue(next);
-                else controller.close();
-            },
+        // Chunked (no Content-Length): read up to the limit, not to the end; exactly the limit is read.
+        const chunked = async (...chunks: Buffer[]) => {
+            const stream = new ReadableStream({
+                pull(controller) {
+                    const next = chunks.shift();
+                    if (next) controller.enqueue(next);
+                    else controller.close();
+                },
+            });
+            const r = await fetch(`${app.url}/tasks`, { method: "POST", headers: { "Content-Type": "application/json" }, body: stream, duplex: "half", signal: AbortSignal.timeout(15000) } as RequestInit);
+            return { status: r.status, body: await r.json() };
+        };
+        deepStrictEqual(await chunked(Buffer.from(head), Buffer.alloc(10 * 1024 * 1024, "d"), Buffer.from('"}')), {
+            status: 413,
+            body: { error: `request body is more than ${LIMIT} bytes (sent chunked); at most ${LIMIT} bytes (64 KiB) allowed` },
         });
-        const r = await fetch(`${app.url}/tasks`, { method: "POST", headers: { "Content-Type": "application/json" }, body: stream, duplex: "half", signal: AbortSignal.timeout(15000) } as RequestInit);
-        strictEqual(r.status, 413);
-        deepStrictEqual(await r.json(), { error: `request body is more than ${LIMIT} bytes (sent chunked); at most ${LIMIT} bytes (64 KiB) allowed` });
+        deepStrictEqual(await chunked(Buffer.from(sized(LIMIT).slice(0, 1000)), Buffer.from(sized(LIMIT).slice(1000))), {
+            status: 400,
+            body: { error: `'description' is ${LIMIT - head.length - 2} characters; at most 200 allowed` },
+        });
         strictEqual(stored(), "0");
     });
 
