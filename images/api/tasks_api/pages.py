@@ -54,15 +54,13 @@ def parse_page(args: Mapping[str, Sequence[str]]) -> tuple[Optional[Page], Optio
     for name, values in args.items():
         if len(values) > 1:
             return None, f"'{name}' is given {len(values)} times; give it once"
-    limit_text = args.get("limit", [None])[0]
-    after_text = args.get("after", [None])[0]
-    limit = DEFAULT_LIMIT if limit_text is None else integer(limit_text, 1, MAX_LIMIT)
+    limit = integer(args["limit"][0], 1, MAX_LIMIT) if "limit" in args else DEFAULT_LIMIT
     if limit is None:
-        return None, f"'limit' is {echo(limit_text)}; allowed: an integer from 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})"
-    after = 0 if after_text is None else integer(after_text, 0, MAX_ID)
+        return None, f"'limit' is {echo(args['limit'][0])}; allowed: an integer from 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})"
+    after = integer(args["after"][0], 0, MAX_ID) if "after" in args else 0
     if after is None:
-        return None, f"'after' is {echo(after_text)}; allowed: an integer from 0 to {MAX_ID}, the last id of the previous page"
-    return Page(after=after, limit=limit, explicit_limit=limit_text is not None), None
+        return None, f"'after' is {echo(args['after'][0])}; allowed: an integer from 0 to {MAX_ID}, the last id of the previous page"
+    return Page(after=after, limit=limit, explicit_limit="limit" in args), None
 
 
 def parse_task_id(text: str) -> tuple[Optional[int], Optional[str]]:

@@ -19,8 +19,8 @@ def blueprint(db: Database) -> Blueprint:
     @routes.get("/tasks")
     def list_tasks():
         page, problem = pages.parse_page(request.args.to_dict(flat=False))
-        if problem:
-            return error(400, problem)
+        if page is None:
+            return error(400, str(problem))
         tasks, more = store.page(db, page.after, page.limit)
         if not more:
             return jsonify(tasks=tasks)
@@ -30,8 +30,8 @@ def blueprint(db: Database) -> Blueprint:
     @routes.get("/tasks/<task_id>")
     def get_task(task_id: str):
         number, problem = pages.parse_task_id(task_id)
-        if problem:
-            return error(400, problem)
+        if number is None:
+            return error(400, str(problem))
         task = store.get(db, number)
         if task is None:
             return error(404, f"task {number} not found")
@@ -47,8 +47,8 @@ def blueprint(db: Database) -> Blueprint:
         except BodyError as e:
             return error(400, str(e))
         fields, problem = validate_task(body)
-        if problem:
-            return error(400, problem)
+        if fields is None:
+            return error(400, str(problem))
         if key is None:
             return jsonify(store.create(db, fields)), 201
         result = store.create_once(db, fields, key)
