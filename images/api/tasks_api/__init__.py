@@ -24,7 +24,6 @@ def create_app(env: Optional[Mapping[str, str]] = None) -> Flask:
     # Flask-SQLAlchemy's engine serves `flask db …` and `flask release-migrate` (transactions, no statement
     # timeout); the API's requests use their own pool (database.api_engine), which opens no connection until used.
     app.config["SQLALCHEMY_DATABASE_URI"] = config.database_url
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, "pool_size": 1, "max_overflow": 2}
     deadline.install()
     db.init_app(app)
     with app.app_context():

@@ -24,7 +24,8 @@ def blueprint(db: Database) -> Blueprint:
         tasks, more = store.page(db, page.after, page.limit)
         if not more:
             return jsonify(tasks=tasks)
-        next_url = page.next_url(request.path, tasks[-1]["id"])
+        # Relative to the host, as the client addressed it (script_root: a prefix a proxy mounts the app under).
+        next_url = page.next_url(f"{request.script_root}{request.path}", tasks[-1]["id"])
         return jsonify(tasks=tasks, next=next_url), 200, {"Link": f'<{next_url}>; rel="next"'}
 
     @routes.get("/tasks/<task_id>")
