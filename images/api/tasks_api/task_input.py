@@ -6,6 +6,8 @@ from .models import Task
 TITLE_MAX = Task.__table__.c.title.type.length
 DESCRIPTION_MAX = Task.__table__.c.description.type.length
 FIELDS = ("title", "description")
+# An error names at most this many unknown fields: a 64 KiB body can hold thousands.
+NAMED_MAX = 5
 
 
 def text_problem(name: str, value: str) -> Optional[str]:
@@ -31,7 +33,8 @@ def validate_task(body: dict[str, Any]) -> tuple[Optional[dict[str, Optional[str
     """The fields of a new task, or the reason the JSON object is not one."""
     unknown = sorted(set(body) - set(FIELDS))
     if unknown:
-        return None, f"unknown field(s): {', '.join(unknown)}; allowed: {', '.join(FIELDS)}"
+        named = ", ".join(unknown[:NAMED_MAX]) + (f" and {len(unknown) - NAMED_MAX} more" if len(unknown) > NAMED_MAX else "")
+        return None, f"unknown field(s): {named}; allowed: {', '.join(FIELDS)}"
     title = body.get("title")
     if not isinstance(title, str) or not title.strip():
         return None, "'title' is required and must be a non-empty string"
