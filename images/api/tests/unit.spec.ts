@@ -4,18 +4,24 @@
  */
 import { ok, strictEqual } from "assert";
 import { spawnSync } from "child_process";
+import * as fs from "fs";
 import * as path from "path";
-import { PYTHON } from "./harness";
+import { APP_SOURCE, PYTHON, tempDir } from "./harness";
 
-const UNIT = path.join(__dirname, "unit");
-
+/** Runs the tests from a temporary copy of tasks_api/ and tests/unit/ (an APP_PYTHON in a chroot sees only that). */
 function runUnitTests() {
-    const r = spawnSync(PYTHON, ["-m", "unittest", "discover", "-v", "-s", UNIT, "-p", "test_*.py"], {
+    const root = tempDir("app-unit-");
+    const unit = path.join(root, "tests", "unit");
+    const noCache = (src: string) => !src.includes("__pycache__");
+    fs.cpSync(path.join(APP_SOURCE, "tasks_api"), path.join(root, "tasks_api"), { recursive: true, filter: noCache });
+    fs.cpSync(path.join(APP_SOURCE, "tests", "unit"), unit, { recursive: true, filter: noCache });
+    const r = spawnSync(PYTHON, ["-m", "unittest", "discover", "-v", "-s", unit, "-p", "test_*.py"], {
         encoding: "utf8",
-        cwd: UNIT,
+        cwd: unit,
         env: { PATH: "/usr/bin:/bin", LANG: "C.UTF-8", PYTHONDONTWRITEBYTECODE: "1" },
         timeout: 120000,
     });
+    fs.rmSync(root, { recursive: true, force: true });
     const outcomes = [...r.stderr.matchAll(/^(\w+) \(([\w.]+)\)(?:\n.*?)? \.\.\. (ok|FAIL|ERROR|skipped.*|expected failure)$/gm)].map((m) => ({
         id: `${m[2]}.${m[1]}`,
         outcome: m[3],
