@@ -51,7 +51,11 @@ cleanup() {
     sleep 1
     for pid in "${PIDS[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
     [ -f "$W/pg/data/postmaster.pid" ] && "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$W/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
-    for cg in "${CGROUPS[@]}"; do rmdir "$cg" 2>/dev/null || true; done
+    # A cgroup can go once its processes have exited.
+    for cg in "${CGROUPS[@]}"; do
+        for _ in $(seq 50); do rmdir "$cg" 2>/dev/null && break; sleep 0.1; done
+        [ -d "$cg" ] && echo "api-local: could not remove $cg" >&2
+    done
     rm -rf "$W"
 }
 trap cleanup EXIT
@@ -111,16 +115,18 @@ for side in before after; do
 done
 
 # --- the apps: the image's CMD, on CPU 0 (a 1-CPU budget) or in the pod's cgroup --------------------------------
-cgroup_for() {  # cgroup_for NAME: directories whose cgroup.procs a process joins to get 500m CPU and 256Mi
+cgroup_for() {  # cgroup_for NAME: sets GROUPS_OF to the directories whose cgroup.procs a process joins for 500m CPU, 256Mi
     if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
         local d=/sys/fs/cgroup/api-bench-$1-$$
-        mkdir "$d" && echo "50000 100000" >"$d/cpu.max" && echo $((256 * 1024 * 1024)) >"$d/memory.max" && echo 0 >"$d/memory.swap.max" 2>/dev/null
-        CGROUPS+=("$d"); echo "$d"
+        mkdir "$d" && CGROUPS+=("$d") || return 1
+        echo "50000 100000" >"$d/cpu.max" && echo $((256 * 1024 * 1024)) >"$d/memory.max" || return 1
+        echo 0 >"$d/memory.swap.max" 2>/dev/null || true
+        GROUPS_OF="$d"
     else
         local c=/sys/fs/cgroup/cpu/api-bench-$1-$$ m=/sys/fs/cgroup/memory/api-bench-$1-$$
-        mkdir "$c" "$m" && echo 100000 >"$c/cpu.cfs_period_us" && echo 50000 >"$c/cpu.cfs_quota_us" \
-            && echo $((256 * 1024 * 1024)) >"$m/memory.limit_in_bytes"
-        CGROUPS+=("$c" "$m"); echo "$c $m"
+        mkdir "$c" && CGROUPS+=("$c") && mkdir "$m" && CGROUPS+=("$m") || return 1
+        echo 100000 >"$c/cpu.cfs_period_us" && echo 50000 >"$c/cpu.cfs_quota_us" && echo $((256 * 1024 * 1024)) >"$m/memory.limit_in_bytes" || return 1
+        GROUPS_OF="$c $m"
     fi
 }
 for side in before after; do
@@ -129,8 +135,8 @@ for side in before after; do
     cmd=("${ENV[@]}" "$PYTHON" -m gunicorn --config "${DIR[$side]}/gunicorn.conf.py" "tasks_api:create_app()" --bind "127.0.0.1:${PORT[$side]}")
     if [ $POD = 1 ]; then
         [ "$(id -u)" = 0 ] || die "--pod needs root (cgroups)"
-        groups=$(cgroup_for "$side") || die "could not make a cgroup for $side (no cpu/memory controller?)"
-        (cd "${DIR[$side]}" && exec setsid bash -c 'for g in '"$groups"'; do echo $$ > "$g/cgroup.procs"; done; exec "$@"' _ \
+        cgroup_for "$side" || die "could not make a cgroup for $side (no cpu/memory controller?)"
+        (cd "${DIR[$side]}" && exec setsid bash -c 'for g in '"$GROUPS_OF"'; do echo $$ > "$g/cgroup.procs"; done; exec "$@"' _ \
             "${cmd[@]}") >"$W/$side-app.log" 2>&1 &
     else
         (cd "${DIR[$side]}" && exec setsid taskset -c 0 "${cmd[@]}") >"$W/$side-app.log" 2>&1 &
