@@ -173,6 +173,31 @@ describe("tasks API (images/api): bounded waits on a hung, vanished or slow data
         await fx.stop(long);
     });
 
+    it("never acknowledges a write whose commit waits for an absent synchronous standby: 503 at the deadline, not a 201 when statement_timeout fires", async function () {
+        // statement_timeout (2 s) is shorter than the deadline (3 s). Were it armed during the commit's wait for
+        // the standby, its cancel would end the wait with only a WARNING ("canceling wait for synchronous
+        // replication"), the INSERT would report success and the API would answer 201 for a row no standby has:
+        // lost at the next failover. PostgreSQL disarms it before committing; this holds us to that.
+        const title = "waits for a standby that is not there";
+        fx.pg.sql("postgres", "ALTER SYSTEM SET synchronous_standby_names = 'absent'");
+        fx.pg.sql("postgres", "SELECT pg_reload_conf()");
+        try {
+            await sleep(500);
+            const r = await post(app.url, { title });
+            deepStrictEqual(seen(r), UNAVAILABLE);
+            within(r, QUERY_TIMEOUT);
+            match(app.log, /database unavailable: no answer from the database within DB_QUERY_TIMEOUT \(3 s\)$/m);
+        } finally {
+            fx.pg.sql("postgres", "ALTER SYSTEM RESET synchronous_standby_names");
+            fx.pg.sql("postgres", "SELECT pg_reload_conf()");
+        }
+        await sleep(500);
+        // The outcome was unknown to the client (hence 503 and Idempotency-Key): committed locally, released once
+        // the standby requirement went.
+        strictEqual(sql(`SELECT count(*) FROM task WHERE title = '${title}'`), "1");
+        strictEqual((await post(app.url, { title: "after the standby requirement went" })).status, 201);
+    });
+
     it("runs migrations without the API's statement timeout: a revision longer than it still applies", async function () {
         const SLOW_DB = "slow-migration-db";
         const dir = path.join(tempDir("app-slow-"), "app");
