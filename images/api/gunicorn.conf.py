@@ -7,7 +7,8 @@ ingress, where the sync worker closes each one.
 import gc
 import os
 
-bind = "0.0.0.0:5000"
+# PORT: the program sets it from apiPort (default 5000); the Service, probes and containerPort follow.
+bind = f"0.0.0.0:{int(os.environ.get('PORT', '5000'))}"
 # Two processes for the pod's 500m CPU: one GIL each, and one keeps serving while the other is replaced. Threads
 # serve concurrent requests (one database connection each, DB_POOL_SIZE) without the memory of more processes.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))

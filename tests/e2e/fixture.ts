@@ -243,10 +243,18 @@ export async function postTask(title: string, description: string | null = null)
     return { status: r.status, task: r.status === 201 ? body as Task : undefined };
 }
 
+/** Every task through the API: GET /tasks page by page (the largest page, 1000), following `next` while a page has one. */
 export async function listTasks(): Promise<Task[]> {
-    const r = await fetch(`${await apiBase()}/tasks`, { signal: AbortSignal.timeout(10000) });
-    assert.strictEqual(r.status, 200, `GET /tasks answered ${r.status}`);
-    return ((await r.json()) as { tasks: Task[] }).tasks;
+    const base = await apiBase();
+    const tasks: Task[] = [];
+    for (let route: string | null = "/tasks?limit=1000"; route !== null;) {
+        const r = await fetch(`${base}${route}`, { signal: AbortSignal.timeout(10000) });
+        assert.strictEqual(r.status, 200, `GET ${route} answered ${r.status}`);
+        const page = (await r.json()) as { tasks: Task[]; next?: string };
+        tasks.push(...page.tasks);
+        route = page.next ?? null;
+    }
+    return tasks;
 }
 
 /** A request through the local cluster's ingress controller (its Service), with the given Host header. */

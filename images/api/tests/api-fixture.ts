@@ -45,13 +45,14 @@ export function podEnv(port: number, db: string): NodeJS.ProcessEnv {
     };
 }
 
-/** gunicorn as the image's CMD runs it, from `imageDir` (the image's /app), on a free loopback port. */
+/** gunicorn as the image's CMD runs it, from `imageDir` (the image's /app), on a free port given as PORT, as the
+ * Deployment gives apiPort (gunicorn.conf.py binds 0.0.0.0:$PORT). */
 export async function gunicornFor(imageDir: string, env: NodeJS.ProcessEnv): Promise<AppServer> {
     const port = await freePort();
     const [bin, ...args] = dockerfile().cmd;
     strictEqual(bin, "gunicorn");
     const inImage = args.map((a) => a.replace(/^\/app\//, `${imageDir}/`));
-    return new AppServer(["-m", "gunicorn", ...inImage, "--bind", `127.0.0.1:${port}`], env, imageDir, port);
+    return new AppServer(["-m", "gunicorn", ...inImage], { ...env, PORT: String(port) }, imageDir, port);
 }
 
 export interface Answer {

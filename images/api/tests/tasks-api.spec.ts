@@ -151,7 +151,9 @@ describe("tasks API (images/api) on PostgreSQL 15", function () {
         strictEqual(image.env.FLASK_APP, "tasks_api");
         strictEqual(image.env.PYTHONDONTWRITEBYTECODE, "1");
         deepStrictEqual(image.cmd, ["gunicorn", "--config", "/app/gunicorn.conf.py", "tasks_api:create_app()"]);
-        match(fs.readFileSync(path.join(APP_SOURCE, "gunicorn.conf.py"), "utf8"), /^bind = "0\.0\.0\.0:5000"$/m);
+        // Every app these specs start binds the PORT it is given (api-fixture.ts gunicornFor), as the Deployment
+        // gives apiPort; without PORT, the port the image EXPOSEs.
+        match(fs.readFileSync(path.join(APP_SOURCE, "gunicorn.conf.py"), "utf8"), /^bind = f"0\.0\.0\.0:\{int\(os\.environ\.get\('PORT', '5000'\)\)\}"$/m);
     });
 
     it("flask db upgrade creates the tutorial's task table, then the idempotency_key table, and records the head revision", async function () {
