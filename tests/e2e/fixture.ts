@@ -248,7 +248,7 @@ export async function listTasks(): Promise<Task[]> {
     const base = await apiBase();
     const tasks: Task[] = [];
     for (let route: string | null = "/tasks?limit=1000"; route !== null;) {
-        const r = await fetch(`${base}${route}`, { signal: AbortSignal.timeout(10000) });
+        const r: Response = await fetch(`${base}${route}`, { signal: AbortSignal.timeout(10000) });
         assert.strictEqual(r.status, 200, `GET ${route} answered ${r.status}`);
         const page = (await r.json()) as { tasks: Task[]; next?: string };
         tasks.push(...page.tasks);
