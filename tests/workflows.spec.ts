@@ -207,3 +207,54 @@ describe(".github/workflows/images.yml", () => {
         });
     }
 });
+
+describe("workflows: a pull request's code never sees a production secret (issue 17.11)", () => {
+    const load = (file: string) => yaml.load(fs.readFileSync(path.join(ROOT, ".github/workflows", file), "utf8")) as any;
+    const files = fs.readdirSync(path.join(ROOT, ".github/workflows")).filter(f => /\.ya?ml$/.test(f));
+    /** The secrets a job's definition names, GITHUB_TOKEN (Actions' own, scoped by `permissions`) aside. */
+    const secretsOf = (job: unknown) =>
+        [...new Set([...JSON.stringify(job).matchAll(/secrets\.([A-Za-z_][A-Za-z0-9_]*)/g)].map(m => m[1]))].filter(s => s !== "GITHUB_TOKEN");
+    const triggers = (workflow: any): string[] => (typeof workflow.on === "string" ? [workflow.on] : Array.isArray(workflow.on) ? workflow.on : Object.keys(workflow.on));
+    const SAME_REPOSITORY = "github.event.pull_request.head.repo.full_name == github.repository";
+
+    it("no workflow runs on pull_request_target (the base repository's secrets with the PR's code)", () => {
+        for (const file of files) assert.ok(!triggers(load(file)).includes("pull_request_target"), `${file} runs on pull_request_target`);
+    });
+
+    it("in every pull_request workflow, a job that names a secret runs in the `preview` environment, only for this repository's branches, and the workflow grants nothing to write", () => {
+        const prWorkflows = files.filter(f => triggers(load(f)).includes("pull_request"));
+        assert.deepStrictEqual(prWorkflows, ["pull-request.yml"]);
+        for (const file of prWorkflows) {
+            const workflow = load(file);
+            assert.ok(!JSON.stringify(workflow.env ?? {}).includes("secrets."), `${file}: a workflow-level env hands secrets to every job`);
+            assert.deepStrictEqual(workflow.permissions, { contents: "read" }, `${file}: workflow-level permissions`);
+            const withSecrets = Object.entries(workflow.jobs).filter(([, job]) => secretsOf(job).length > 0);
+            assert.ok(withSecrets.length > 0, `${file}: no job names a secret, so this test checks nothing`);
+            for (const [name, job] of withSecrets as Array<[string, any]>) {
+                assert.strictEqual(job.environment, "preview", `${file}: job ${name} reads ${secretsOf(job).join(", ")} outside the preview environment`);
+                assert.strictEqual(job.if, SAME_REPOSITORY, `${file}: job ${name} must not run for forks`);
+            }
+            for (const [name, job] of Object.entries(workflow.jobs) as Array<[string, any]>) {
+                if (job.environment !== "preview") {
+                    assert.deepStrictEqual(secretsOf(job), [], `${file}: job ${name}`);
+                    assert.ok(!Object.values(job.permissions ?? {}).includes("write"), `${file}: job ${name} may write`);
+                }
+            }
+        }
+    });
+
+    it("a fork's pull request is told it is not previewed (the complement of the preview job's condition)", () => {
+        const jobs = load("pull-request.yml").jobs;
+        assert.strictEqual(jobs.fork.if, SAME_REPOSITORY.replace("==", "!="));
+        assert.match(jobs.fork.steps[0].run, /::notice::Not previewed: this pull request comes from a fork/);
+    });
+
+    it("main.yml deploys with secrets only inside the environment named after the stack", () => {
+        const workflow = load("main.yml");
+        assert.deepStrictEqual(triggers(workflow), ["push"]);
+        assert.deepStrictEqual(workflow.on.push.branches, ["main"]);
+        for (const [name, job] of Object.entries(workflow.jobs) as Array<[string, any]>) {
+            if (secretsOf(job).length > 0) assert.strictEqual(job.environment, "${{ matrix.stack }}", `main.yml: job ${name}`);
+        }
+    });
+});
