@@ -249,6 +249,15 @@ describe("workflows: a pull request's code never sees a production secret (issue
         assert.match(jobs.fork.steps[0].run, /::notice::Not previewed: this pull request comes from a fork/);
     });
 
+    it("the test jobs, which run the PR's code privileged (buildah's mounts, iptables), name no secret", () => {
+        for (const file of ["pull-request.yml", "main.yml"]) {
+            const job = load(file).jobs.test;
+            assert.deepStrictEqual(job.container, { image: "node:24-bookworm", options: "--privileged" }, file);
+            assert.deepStrictEqual(secretsOf(job), [], file);
+            assert.strictEqual(job.environment, undefined, file);
+        }
+    });
+
     it("main.yml deploys with secrets only inside the environment named after the stack", () => {
         const workflow = load("main.yml");
         assert.deepStrictEqual(triggers(workflow), ["push"]);
