@@ -4,7 +4,7 @@
  */
 import * as assert from "assert";
 import * as path from "path";
-import { LOCAL_INGRESS_HOST, LOCAL_INGRESS_IP, ROOT, key, onOutput } from "./driver";
+import { LOCAL_INGRESS_HOST, LOCAL_INGRESS_IP, ROOT, key, onOutput } from "../../scripts/local/driver";
 import { API, API_NS, NS, configure, converge, e2e, get, healthy, listTasks, postTask, postgresPods, psql, rowsEverywhere, up, viaIngress } from "./fixture";
 
 describe("e2e 01: the local stack deployed with the real engine on a real node", function () {

@@ -3,7 +3,7 @@
  * kubelet and containerd restarted, and `kubectl rollout restart` of both workloads.
  */
 import * as assert from "assert";
-import { localClusterScript } from "./driver";
+import { localClusterScript } from "../../scripts/local/driver";
 import { API, API_NS, NS, ApiWriter, converge, e2e, get, healthy, k, postTask, postgresPods, rowsEverywhere } from "./fixture";
 
 describe("e2e 02: restarts keep every row", function () {

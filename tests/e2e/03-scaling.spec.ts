@@ -4,7 +4,7 @@
  * no new clone). Every write acknowledged with 201 during the rollouts is present.
  */
 import * as assert from "assert";
-import { key } from "./driver";
+import { key } from "../../scripts/local/driver";
 import { ApiWriter, NS, claims, configure, converge, healthy, k, postgresPods, psql, rowsEverywhere, up } from "./fixture";
 
 /** The inode of a member's PG_VERSION: a new clone writes a new file, a resumed member keeps its own. */

@@ -4,7 +4,7 @@
  * write acknowledged with 201 is on every member, and no two members accepted writes at once.
  */
 import * as assert from "assert";
-import { key, sh } from "./driver";
+import { key, sh } from "../../scripts/local/driver";
 import { ApiWriter, NS, WritableSampler, configure, converge, e2e, get, healthy, k, rowsEverywhere, up } from "./fixture";
 
 describe("e2e 04: losing the leader pod under writes (Patroni, three members)", function () {

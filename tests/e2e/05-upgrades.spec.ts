@@ -5,7 +5,7 @@
  * by switchovers (no member needs pg_rewind afterwards, which a crash of the leader would leave).
  */
 import * as assert from "assert";
-import { key } from "./driver";
+import { key } from "../../scripts/local/driver";
 import {
     API, API_NS, ApiWriter, IMAGE_V1, IMAGE_V2, NS, POSTGRES_IMAGE_REBUILT, configure, converge, get, healthy, k, postTask, postgresPods,
     psql, rowsEverywhere, up,

@@ -7,7 +7,7 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { LOCAL_BACKUP_STORE, key, onOutput, sh, waitFor } from "./driver";
+import { LOCAL_BACKUP_STORE, key, onOutput, sh, waitFor } from "../../scripts/local/driver";
 import { NS, configure, converge, e2e, get, healthy, postTask, psql, rowsEverywhere, up } from "./fixture";
 
 /** Switches the leader to a new WAL segment and waits until the one before is archived. */

@@ -8,7 +8,7 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { key, onOutput } from "./driver";
+import { key, onOutput } from "../../scripts/local/driver";
 import { NS, claims, configure, e2e, get, healthy, listTasks, postTask, psql, rowsEverywhere, up } from "./fixture";
 
 describe("e2e 08: pulumi destroy and the data", function () {

@@ -8,7 +8,7 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { ROOT, claimNode, sh } from "./driver";
+import { ROOT, claimNode, sh } from "../../scripts/local/driver";
 import { converge, e2e, healthy, postTask, psql, rowsEverywhere, startAgain, up } from "./fixture";
 
 /**

@@ -15,7 +15,7 @@ import { BuiltImage, buildImage, debianMirrors, imageSpecs, importImage } from "
 import {
     Cluster, LOCAL_CLUSTER_CONFIG, LOCAL_INGRESS_IP, ROOT, committedConfig, getJson, importImages, key, kubectl, onOutput, openStack, progress, setConfig,
     claimNode, startCluster, stopCluster, toolchainBin, waitFor,
-} from "./driver";
+} from "../../scripts/local/driver";
 
 export const NS = "postgres";
 export const API_NS = "stateful-namespace";

@@ -16,7 +16,7 @@
  */
 import * as assert from "assert";
 import * as path from "path";
-import { key, localClusterScript, onOutput, openStack, progress, sh, waitFor } from "../e2e/driver";
+import { key, localClusterScript, onOutput, openStack, progress, sh, waitFor } from "../../scripts/local/driver";
 import {
     ApiWriter, NS, POSTGRES_IMAGE, POSTGRES_IMAGE_REBUILT, WritableSampler, configure, converge, e2e, get, healthy, k, listTasks, psql, recordFailure,
     teardown, up,

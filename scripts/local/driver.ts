@@ -147,10 +147,11 @@ export function committedConfig(stack = STACK): Record<string, string> {
     return Object.fromEntries(Object.entries(doc.config ?? {}).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
 }
 
-/** Drops the repo's own modules (not node_modules, not the tests) from the require cache. */
+/** Drops the program's modules (not node_modules, not the tests, not this tooling) from the require cache. */
 function clearProgramModules(): void {
+    const kept = ["node_modules", "tests", "scripts"].map(dir => `${path.sep}${dir}${path.sep}`);
     for (const id of Object.keys(require.cache)) {
-        if (id.startsWith(ROOT) && !id.includes(`${path.sep}node_modules${path.sep}`) && !id.includes(`${path.sep}tests${path.sep}`)) {
+        if (id.startsWith(ROOT) && !kept.some(dir => id.includes(dir))) {
             delete require.cache[id];
         }
     }

@@ -5,7 +5,7 @@
 # (tests/e2e/local-up.ts) and ends with a URL on 127.0.0.1 that serves the API.
 # State: ${LOCAL_UP_STATE:-~/.cache/stateful-flask-local-up}; `npm run local:down` removes it.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 [[ "$(id -u)" == 0 ]] || { echo "[local-up] the local cluster needs root (containerd, mounts, iptables)" >&2; exit 1; }
 start=$SECONDS
 if ! scripts/toolchain.sh bin >/dev/null 2>&1; then
@@ -14,5 +14,5 @@ if ! scripts/toolchain.sh bin >/dev/null 2>&1; then
 fi
 [[ -d node_modules/@pulumi/pulumi ]] || { echo "[local-up] node_modules missing: run npm run setup first" >&2; exit 1; }
 bash scripts/install-cluster-deps.sh
-bash scripts/node.sh npx --no-install ts-node tests/e2e/local-up.ts
+bash scripts/node.sh npx --no-install ts-node scripts/local/up.ts
 echo "[local-up] done in $((SECONDS - start))s; stop with npm run local:down" >&2

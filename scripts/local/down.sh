@@ -3,7 +3,7 @@
 # shuts down cleanly), and removes the cluster's and the `local` stack's state. Keeps the volumes and the
 # passwords that open them, so the next `npm run local:up` finds the data again; says how to remove them.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 STATE="${LOCAL_UP_STATE:-$HOME/.cache/stateful-flask-local-up}"
 VOLUMES="${LOCAL_CLUSTER_VOLUMES:-$HOME/.cache/stateful-flask-volumes}"
 for name in forwarder ingress-forwarder; do
