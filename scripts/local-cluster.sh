@@ -139,7 +139,7 @@ gen_backup_store() {
       'subjectAltName=DNS:s3.backup-store.svc.cluster.local,DNS:s3.backup-store.svc\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment'
     rm -f ca.srl
     # No trailing newline: the Secret made from these files gives versitygw its root key verbatim (and the stack
-    # reads them as its backup key, tests/e2e/driver.ts).
+    # reads them as its backup key, scripts/local/driver.ts).
     openssl rand -hex 10 | tr a-f A-F | tr -d '\n' >access-key
     openssl rand -hex 20 | tr -d '\n' >secret-key
     chmod 644 ca.crt

@@ -69,7 +69,7 @@ describe("bad configuration", () => {
 
 describe("the local stack as local:up and the e2e suite deploy it", () => {
     it("registers no @pulumi/random resource once the generated secrets are set (the random provider cannot be built here)", async () => {
-        // tests/e2e/driver.ts sets these as secret config; a key missing there means a RandomPassword the engine
+        // scripts/local/driver.ts sets these as secret config; a key missing there means a RandomPassword the engine
         // cannot create on this machine.
         const { LOCAL_CLUSTER_CONFIG, PASSWORD_KEYS } = await import("../scripts/local/driver");
         const { tlsMaterial } = await import("../components/postgres-tls");

@@ -1,7 +1,7 @@
 /**
  * Drives the real program (index.ts) with the real Pulumi engine on the real single-node cluster
  * (scripts/local-cluster.sh: kubelet, containerd, CNI, kube-proxy, CoreDNS), with the project's images built here
- * (scripts/images.sh) and imported into the node. Used by `npm run local:up` (tests/e2e/local-up.ts) and the e2e
+ * (scripts/images.sh) and imported into the node. Used by `npm run local:up` (scripts/local/up.ts) and the e2e
  * suite (tests/e2e/*.spec.ts).
  *
  * - The toolchain (Pulumi CLI, pulumi-resource-kubernetes, control plane, kubelet, ...) comes from

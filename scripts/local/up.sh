@@ -2,7 +2,7 @@
 # npm run local:up: the main job on this machine. Builds what is missing (the toolchain from Go modules, about
 # 24 minutes the first time; the images from Debian packages, one to four minutes), starts the real single-node
 # cluster (scripts/local-cluster.sh), deploys the `local` stack with the real Pulumi engine
-# (tests/e2e/local-up.ts) and ends with a URL on 127.0.0.1 that serves the API.
+# (scripts/local/up.ts) and ends with a URL on 127.0.0.1 that serves the API.
 # State: ${LOCAL_UP_STATE:-~/.cache/stateful-flask-local-up}; `npm run local:down` removes it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

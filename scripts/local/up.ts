@@ -1,5 +1,5 @@
 /**
- * `npm run local:up` (scripts/local-up.sh): builds what is missing (images), starts the real single-node cluster,
+ * `npm run local:up` (scripts/local/up.sh): builds what is missing (images), starts the real single-node cluster,
  * imports the images, deploys the `local` stack with the real Pulumi engine, and serves the API on 127.0.0.1
  * through a forwarder to its Service. Running it again updates the same stack. State: $LOCAL_UP_STATE (default
  * ~/.cache/stateful-flask-local-up); volumes and the passwords that open them: $LOCAL_CLUSTER_VOLUMES (default

@@ -20,7 +20,7 @@ import {
 export const NS = "postgres";
 export const API_NS = "stateful-namespace";
 export const API = "stateful-flask";
-/** The stack's config as deployed here: Pulumi.local.yaml plus the local cluster's ingress (driver.ts). */
+/** The stack's config as deployed here: Pulumi.local.yaml plus the local cluster's ingress (scripts/local/driver.ts). */
 export const BASE = { ...committedConfig(), ...LOCAL_CLUSTER_CONFIG };
 export const IMAGE_V1 = BASE[key("apiImage")];
 export const IMAGE_V2 = IMAGE_V1.replace(/:[^:/]+$/, ":v1.1.0");
