@@ -270,11 +270,21 @@ build_traefik() {
 # ------------------------------------------------------------------------------------------------ driver
 build_component() {
   local c="$1" dir; dir="$(component_dir "$c")"
+  mkdir -p "$dir"
+  # One builder per component: a second run (CI's background build beside a developer's, npm run setup beside
+  # either) waits for the first to finish this component, then finds it built, instead of building it into the
+  # same directory at the same time.
+  local lock_fd
+  exec {lock_fd}>"$dir/.build.lock"
+  if ! flock -n "$lock_fd"; then
+    log "waiting for another run of this script that is building $c"
+    flock "$lock_fd"
+  fi
   if [[ -f "$dir/bin/.complete" ]]; then
     log "found $c: $dir/bin ($(cat "$dir/bin/.complete"))"
+    exec {lock_fd}>&-
     return 0
   fi
-  mkdir -p "$dir"
   log "building $c into $dir (log: $dir/build.log)"
   local start=$SECONDS heartbeat
   # A line a minute while it builds: some parts take several minutes on 2 cores.
@@ -285,7 +295,9 @@ build_component() {
     local took=$((SECONDS - start))
     echo "built in ${took}s on $(date -u +%FT%TZ), $(nproc) cores" >"$dir/bin/.complete"
     log "built $c in ${took}s: $(find "$dir/bin" -mindepth 1 -maxdepth 1 ! -name '.*' -printf '%f ')"
+    exec {lock_fd}>&-
   else
+    exec {lock_fd}>&-
     kill "$heartbeat" 2>/dev/null || true; wait "$heartbeat" 2>/dev/null || true
     log "could not build $c (after $((SECONDS - start))s); last lines of $dir/build.log:"
     tail -n 15 "$dir/build.log" >&2
