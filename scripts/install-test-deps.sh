@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests run real processes from: the exact Debian package versions the images pin (PostgreSQL
-# 15, Patroni, pgBackRest, the Flask stack; scripts/ensure-packages.sh) and what the local cluster and the image
+# 15, Patroni, pgBackRest, croniter, the Flask stack; scripts/ensure-packages.sh) and what the local cluster and the image
 # builder need (scripts/install-cluster-deps.sh). Idempotent; quiet when everything is present.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)

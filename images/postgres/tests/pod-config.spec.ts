@@ -38,6 +38,7 @@ describe("Postgres pod: Patroni's configuration from the environment (pod.py)", 
         assert.strictEqual(pinned["postgresql-15"], "15.20-0+deb12u1");
         assert.strictEqual(pinned.patroni, "3.0.2-1");
         assert.strictEqual(pinned.pgbackrest, "2.45-1");
+        assert.strictEqual(pinned["python3-croniter"], "1.3.5-3");
         assert.deepStrictEqual(installedVersions(Object.keys(pinned)), pinned);
     });
 

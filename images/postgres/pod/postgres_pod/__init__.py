@@ -14,7 +14,7 @@ One module per concern (README.md next to this package has the same table):
     local_db.py          the one connection helper for the member's own PostgreSQL
     switchover.py        the preStop hook's handover to a replica
     sync_guard.py        the workaround for Patroni 3.0.2's stuck synchronous standby
-    schedule.py          the full-backup schedule (cron fields, UTC)
+    schedule.py          the full-backup schedule (standard cron in UTC, croniter) and when a backup is overdue
     backup_agent.py      the backup agent on the leader; backup-status and full-backup
     archive_check.py     the archive check (no hole, nothing damaged) and the restore bootstrap
     adoption.py          REMOVABLE: a standby of the entrypoint before Patroni, until a Patroni leader exists

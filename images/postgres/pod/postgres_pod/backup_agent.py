@@ -3,7 +3,8 @@
 The agent runs in every pod and acts on the leader only: it creates the stanza (the repository's record of this
 cluster), takes a full backup at once when the repository has none and then on BACKUP_SCHEDULE, and watches the
 archiver. The state goes on the pod (annotations stateful-flask/last-backup, stateful-flask/archive), failures also
-as Warning events, and so does each segment archive_push.py left out of the archive (DivergentWALNotArchived).
+as Warning events, and so does each segment archive_push.py left out of the archive (DivergentWALNotArchived) and a
+last full backup older than the schedule allows (FullBackupOverdue).
 """
 import json
 import os
@@ -14,12 +15,29 @@ from typing import Any, Optional
 
 from . import kube, local_db, patroni_api, pgbackrest, timestamps
 from .log import log
-from .schedule import last_scheduled
+from .schedule import expected_full_backup, last_firing, next_firing, overdue
 from .environment import Environment
 from .errors import ConfigError
 from .settings import BackupSettings, Settings
 
 NO_BACKUPS = "no backups configured (BACKUP_S3_BUCKET is unset): this database has no backup"
+# How long a full backup may take: the agent's timeout for one, and how long after the schedule fired one may end
+# before the last full backup counts as overdue.
+FULL_BACKUP_TIMEOUT = 6 * 3600
+
+
+def last_full(info: dict[str, Any]) -> Optional[float]:
+    """When the newest full backup in the stanza's `pgbackrest info` ended (epoch seconds); None when it has none."""
+    return max((x["timestamp"]["stop"] for x in info.get("backup", []) if x.get("type") == "full"), default=None)
+
+
+def schedule_status(schedule: str, last: Optional[float], now: float) -> dict[str, Any]:
+    """What backup-status says of the schedule: its firings, the last full backup, and why that is overdue, if it is."""
+    return {"schedule": schedule, "last_full_backup": timestamps.utc(last) if last is not None else None,
+            "last_firing": timestamps.utc(last_firing(schedule, now)),
+            "expected_latest_firing": timestamps.utc(expected_full_backup(schedule, now, FULL_BACKUP_TIMEOUT)),
+            "next_firing": timestamps.utc(next_firing(schedule, now)),
+            "overdue": overdue(schedule, last, now, FULL_BACKUP_TIMEOUT)}
 
 
 def report(s: Settings, annotations: dict[str, str], event: Optional[tuple[str, str]] = None) -> None:
@@ -77,6 +95,7 @@ def backup_agent(s: Settings) -> None:
     retry_at = 0.0
     events: dict[str, float] = {}
     conflicts_seen = 0  # lines of RUN_DIR/archive-conflicts already reported
+    overdue_logged = None
 
     def warn(annotations: dict[str, str], reason: str, message: str) -> None:
         # One Warning event per reason every 10 minutes; the annotation and the log line every loop.
@@ -107,16 +126,15 @@ def backup_agent(s: Settings) -> None:
                         status, out, _ = pgbackrest.run(b, "info", "--output=json", timeout=300)
                         if status == 0:
                             info: dict[str, Any] = next((x for x in json.loads(out) if x.get("name") == b.stanza), {})
-                            last_stop = max([x["timestamp"]["stop"] for x in info.get("backup", [])] or [0])
+                            last_stop = last_full(info) or 0
                             if last_stop:
                                 # A new pod (or a new leader) shows the repository's last backup, not nothing.
                                 report(s, {"stateful-flask/last-backup": timestamps.utc(last_stop)})
-                    due = last_scheduled(b.schedule, time.time())
                     if (last_stop is not None and time.time() >= retry_at
-                            and (last_stop == 0 or (due is not None and last_stop < due))):
+                            and (last_stop == 0 or last_stop < last_firing(b.schedule, time.time()))):
                         log(f"backup: full backup ({'the repository has none' if last_stop == 0 else 'scheduled'})")
                         started = time.time()
-                        status, out, err = pgbackrest.run(b, "backup", "--type=full", timeout=6 * 3600)
+                        status, out, err = pgbackrest.run(b, "backup", "--type=full", timeout=FULL_BACKUP_TIMEOUT)
                         if status == 0:
                             last_stop = time.time()
                             log(f"backup: full backup done in {last_stop - started:.0f} s")
@@ -130,6 +148,13 @@ def backup_agent(s: Settings) -> None:
                             retry_at = time.time() + 600
                             log(f"backup: ERROR {message}")
                             warn({}, "BackupFailed", message)
+                    # A repository without any full backup is the first backup's concern (BackupFailed when it fails).
+                    late = overdue(b.schedule, last_stop, time.time(), FULL_BACKUP_TIMEOUT) if last_stop else None
+                    if late:
+                        if late != overdue_logged:
+                            log(f"backup: WARNING {late}")
+                        warn({}, "FullBackupOverdue", late)
+                    overdue_logged = late
                 conflicts_seen = report_archive_conflicts(s, conflicts_seen)
                 a = archiver(s)
                 if a["last_failed_time"] and (a["last_archived_time"] or 0) < a["last_failed_time"]:
@@ -153,7 +178,8 @@ def backup_agent(s: Settings) -> None:
 
 
 def backup_status(s: Settings) -> dict[str, Any]:
-    """What `pod.py backup-status` prints: the repository's backups and this member's archiver."""
+    """What `pod.py backup-status` prints: the repository's backups, the schedule (and whether the last full backup is
+    overdue), and this member's archiver."""
     b = s.backup
     if not b:
         raise ConfigError(NO_BACKUPS)
@@ -164,6 +190,7 @@ def backup_status(s: Settings) -> dict[str, Any]:
         out["repository"] = (info.get("status") or {}).get("message")
         out["backups"] = [{"label": x["label"], "type": x["type"], "stop": timestamps.utc(x["timestamp"]["stop"]),
                            "wal": [x["archive"]["start"], x["archive"]["stop"]]} for x in info.get("backup", [])]
+        out["schedule"] = schedule_status(b.schedule, last_full(info), time.time())
     else:
         out["repository"] = f"unreadable: {pgbackrest.error_line(text, err)}"
     try:
@@ -180,7 +207,7 @@ def full_backup(s: Settings) -> int:
         raise ConfigError(NO_BACKUPS)
     if patroni_api.get(s, "/patroni").get("role") != "master":
         raise ConfigError(f"{s.name} is not the leader; run full-backup in the leader's pod (label role=master)")
-    return run_to_stderr(s.backup, "backup", "--type=full", timeout=6 * 3600)
+    return run_to_stderr(s.backup, "backup", "--type=full", timeout=FULL_BACKUP_TIMEOUT)
 
 
 def stanza_create(s: Settings) -> int:

@@ -187,7 +187,7 @@ def load_backup(env: Environment, stanza: str, name: str, run_dir: str) -> Optio
                           "2026-11-24T14:01:00Z, and RESTORE_FROM_PATH")
     if b.uri_style not in ("host", "path"):
         raise ConfigError(f"BACKUP_S3_URI_STYLE={b.uri_style!r} is not valid; expected host or path")
-    if not schedule.valid(b.schedule):
-        raise ConfigError(f"BACKUP_SCHEDULE={b.schedule!r} is not valid; expected five cron fields (minute hour day month weekday), "
-                          "e.g. 0 3 * * *")
+    reason = schedule.problem(b.schedule)
+    if reason:
+        raise ConfigError(f"BACKUP_SCHEDULE={b.schedule!r} is not valid; {reason}")
     return b

@@ -159,7 +159,12 @@ class Backups(unittest.TestCase):
     def test_uri_style_schedule_and_integers(self):
         self.fails({"BACKUP_S3_URI_STYLE": "virtual"}, "BACKUP_S3_URI_STYLE='virtual' is not valid; expected host or path")
         self.fails({"BACKUP_SCHEDULE": "@daily"},
-                   "BACKUP_SCHEDULE='@daily' is not valid; expected five cron fields (minute hour day month weekday), e.g. 0 3 * * *")
+                   "BACKUP_SCHEDULE='@daily' is not valid; expected a 5-field cron expression \"minute hour day-of-month month "
+                   "day-of-week\" of numbers, *, ranges a-b, lists a,b and steps */n or a-b/n, such as \"0 3 * * *\"")
+        self.fails({"BACKUP_SCHEDULE": "0 3 31 2 *"},
+                   "BACKUP_SCHEDULE='0 3 31 2 *' is not valid; day of month 31 does not occur every year in month 2, so the "
+                   "schedule would never fire, or fire once in four years; expected days that occur every year in those "
+                   "months, such as 1-28")
         self.fails({"BACKUP_RETENTION_FULL": "0"}, "BACKUP_RETENTION_FULL='0' is not valid; expected an integer from 1 to 100")
         self.fails({"ARCHIVE_TIMEOUT": "5"}, "ARCHIVE_TIMEOUT='5' is not valid; expected an integer from 10 to 3600")
         self.fails({"BACKUP_IO_TIMEOUT": "3601"}, "BACKUP_IO_TIMEOUT='3601' is not valid; expected an integer from 1 to 3600")
