@@ -1,3 +1,4 @@
+import { CronExpressionParser } from "cron-parser";
 import * as crypto from "crypto";
 /**
  * Pure validators shared by `config.ts` and the components. Each throws a `ConfigError` whose message names
@@ -180,7 +181,7 @@ export function validateEmail(key: string, value: unknown): string {
     return value;
 }
 
-// One field of a 5-field cron expression: its name (for the message) and its range.
+// One field of a 5-field cron expression: its name (for the message) and its range; weekday 7 is Sunday, as 0 is.
 const CRON_FIELDS: ReadonlyArray<{ name: string; min: number; max: number }> = [
     { name: "minute", min: 0, max: 59 },
     { name: "hour", min: 0, max: 23 },
@@ -188,12 +189,34 @@ const CRON_FIELDS: ReadonlyArray<{ name: string; min: number; max: number }> = [
     { name: "month", min: 1, max: 12 },
     { name: "day of week", min: 0, max: 7 },
 ];
-const CRON_ELEMENT = /^(\*|(\d+)(?:-(\d+))?)(?:\/(\d+))?$/;
+// A step `*\/n` or `a-b/n` (never `n/step`), `*`, a number or a range `a-b`.
+const CRON_ELEMENT = /^(?:(\*|(\d+)-(\d+))\/(\d+)|\*|(\d+)(?:-(\d+))?)$/;
+// A common year (UTC): a day of the month that occurs in it occurs every year.
+const COMMON_YEAR = { currentDate: "2026-12-31T23:59:59Z", endDate: "2028-01-01T00:00:00Z", tz: "UTC" };
+
+/** The numbers a field of valid elements names (weekday 7 counted as 0). */
+function cronValues(field: string, min: number, max: number): Set<number> {
+    const values = new Set<number>();
+    for (const element of field.split(",")) {
+        const [, stepped, from, to, step, single, last] = CRON_ELEMENT.exec(element)!;
+        const [lo, hi, by] = stepped !== undefined
+            ? (stepped === "*" ? [min, max, Number(step)] : [Number(from), Number(to), Number(step)])
+            : element === "*" ? [min, max, 1] : [Number(single), Number(last ?? single), 1];
+        for (let v = lo; v <= hi; v += by) {
+            values.add(max === 7 && v === 7 ? 0 : v);
+        }
+    }
+    return values;
+}
 
 /**
- * A 5-field cron expression (minute hour day-of-month month day-of-week) of numbers, `*`, ranges `a-b`, lists
- * `a,b` and steps `*\/n` or `a-b/n`, each number within its field's range. Names (`MON`), macros (`@daily`) and
- * `n/step` are refused: schedulers disagree about them, and a schedule that means something else is worse than none.
+ * A standard 5-field cron expression (minute hour day-of-month month day-of-week, UTC) of numbers, `*`, ranges
+ * `a-b`, lists `a,b` and steps `*\/n` or `a-b/n`, each number within its field's range. When both day fields are
+ * restricted, a day matching either fires (cron's rule). Refused, as the Postgres pod refuses them with the same words
+ * (images/postgres/pod/postgres_pod/schedule.py, croniter there, cron-parser here): names (`MON`), macros (`@daily`)
+ * and `n/step`, which schedulers disagree about; a day field written `*\/n` or covering every day while the other is
+ * restricted, which cron implementations read differently; a day of month that does not occur every year in the
+ * schedule's months (`0 3 31 2 *` never fires: no full backup would follow the first).
  */
 export function validateCronSchedule(key: string, value: unknown): string {
     const shape = 'expected a 5-field cron expression "minute hour day-of-month month day-of-week" of numbers, *, ranges a-b, lists a,b and steps */n or a-b/n, such as "0 3 * * *"';
@@ -211,8 +234,8 @@ export function validateCronSchedule(key: string, value: unknown): string {
             if (!match) {
                 throw new ConfigError(key, value, shape);
             }
-            const [, , from, to, step] = match;
-            const numbers = [from, to].filter((n): n is string => n !== undefined).map(Number);
+            const [, , from, to, step, single, last] = match;
+            const numbers = [from, to, single, last].filter((n): n is string => n !== undefined).map(Number);
             if (numbers.some(n => n < min || n > max)) {
                 throw new ConfigError(key, value, `the ${name} field allows ${min}-${max} (got ${element})`);
             }
@@ -224,7 +247,35 @@ export function validateCronSchedule(key: string, value: unknown): string {
             }
         }
     });
+    const [, , dayOfMonth, month, dayOfWeek] = fields;
+    if (dayOfMonth !== "*" && dayOfWeek !== "*") {
+        for (const [field, { name, min, max }] of [[dayOfMonth, CRON_FIELDS[2]], [dayOfWeek, CRON_FIELDS[4]]] as const) {
+            const everyDay = cronValues(field, min, max).size === (max === 7 ? 7 : max - min + 1);
+            if (field.startsWith("*") || everyDay) {
+                throw new ConfigError(key, value, `both day fields are restricted, so a day matching either fires; the ${name} field ${field} `
+                    + `${field.startsWith("*") ? "starts with *" : "covers every day"}, which cron implementations read differently then: `
+                    + `write * for every day, or the days themselves (such as ${name === "day of month" ? "1-31/2" : "1-5"})`);
+            }
+        }
+    }
+    if (!dayOccursEveryYear(cronValues(dayOfMonth, 1, 31), cronValues(month, 1, 12))) {
+        throw new ConfigError(key, value, `day of month ${dayOfMonth} does not occur every year in month ${month}, so the schedule would `
+            + "never fire, or fire once in four years; expected days that occur every year in those months, such as 1-28");
+    }
     return value;
+}
+
+/**
+ * Whether one of the days falls in one of the months in a common year, so in every year: cron-parser refuses a day
+ * no month has, and finds nothing before the year's end for 29 February. The fields go to it as plain lists, which it
+ * reads as every cron does (it refuses duplicates such as weekday `0,7`, which cron accepts).
+ */
+function dayOccursEveryYear(days: Set<number>, months: Set<number>): boolean {
+    try {
+        return CronExpressionParser.parse(`0 0 ${[...days].join(",")} ${[...months].join(",")} *`, COMMON_YEAR).hasNext();
+    } catch {
+        return false;
+    }
 }
 
 /**

@@ -347,6 +347,8 @@ describe("bad backup configuration fails before any resource is registered", () 
     const BUCKET_RULE = "expected a bucket name of 3 to 63 lower-case letters, digits and '-', starting and ending with a letter or digit (no dots: they break TLS for virtual-host-style requests)";
     const PATH_RULE = "expected an absolute path in the bucket such as /stateful-flask/dev (starts with /, segments of letters, digits, '.', '_' and '-', no trailing slash)";
     const CRON_SHAPE = 'expected a 5-field cron expression "minute hour day-of-month month day-of-week" of numbers, *, ranges a-b, lists a,b and steps */n or a-b/n, such as "0 3 * * *"';
+    const NEVER = (day: string, month: string) => `day of month ${day} does not occur every year in month ${month}, so the schedule would never fire, `
+        + "or fire once in four years; expected days that occur every year in those months, such as 1-28";
     const TIME_RULE = "expected an ISO 8601 date and time with a UTC offset or Z, such as 2026-11-24T14:01:00Z or 2026-11-24T15:01:00+01:00";
     const OFF_RULE = (why: string) => `backups are off (backupMode ${why}): set backupMode spaces or existing to use this key, or remove it`;
     const KEY_RULE = "backupMode existing needs the bucket's key: pulumi config set --secret backupAccessKeyId <key> and pulumi config set --secret backupSecretAccessKey <secret>";
@@ -397,6 +399,22 @@ describe("bad backup configuration fails before any resource is registered", () 
             'backupSchedule: "0 24 * * *" is not valid; the hour field allows 0-23 (got 24)'],
         ["a schedule range that runs backwards", "dev", { "stateful-flask:backupSchedule": "0 3 * * 5-1" },
             'backupSchedule: "0 3 * * 5-1" is not valid; the day of week range 5-1 runs backwards'],
+        ["a schedule step on a single number", "dev", { "stateful-flask:backupSchedule": "5/10 * * * *" },
+            `backupSchedule: "5/10 * * * *" is not valid; ${CRON_SHAPE}`],
+        ["a schedule that never fires (31 February)", "dev", { "stateful-flask:backupSchedule": "0 3 31 2 *" },
+            `backupSchedule: "0 3 31 2 *" is not valid; ${NEVER("31", "2")}`],
+        ["a schedule that never fires (31 April, June)", "dev", { "stateful-flask:backupSchedule": "0 3 31 4,6 *" },
+            `backupSchedule: "0 3 31 4,6 *" is not valid; ${NEVER("31", "4,6")}`],
+        ["a schedule whose day of month never occurs, with a weekday", "dev", { "stateful-flask:backupSchedule": "0 3 30 2 1" },
+            `backupSchedule: "0 3 30 2 1" is not valid; ${NEVER("30", "2")}`],
+        ["a schedule that fires on 29 February only", "dev", { "stateful-flask:backupSchedule": "0 3 29 2 *" },
+            `backupSchedule: "0 3 29 2 *" is not valid; ${NEVER("29", "2")}`],
+        ["a day of week covering every day beside a day of month", "dev", { "stateful-flask:backupSchedule": "0 3 1 * 0-6" },
+            'backupSchedule: "0 3 1 * 0-6" is not valid; both day fields are restricted, so a day matching either fires; the day of week field 0-6 '
+            + "covers every day, which cron implementations read differently then: write * for every day, or the days themselves (such as 1-5)"],
+        ["a day of month step */n beside a day of week", "dev", { "stateful-flask:backupSchedule": "0 3 */2 * 1" },
+            'backupSchedule: "0 3 */2 * 1" is not valid; both day fields are restricted, so a day matching either fires; the day of month field */2 '
+            + "starts with *, which cron implementations read differently then: write * for every day, or the days themselves (such as 1-31/2)"],
         ["a schedule step of 0", "dev", { "stateful-flask:backupSchedule": "*/0 * * * *" },
             'backupSchedule: "*/0 * * * *" is not valid; the minute step in */0 must be from 1 to 59'],
         ["backupRetentionFull of 0", "dev", { "stateful-flask:backupRetentionFull": "0" },
@@ -465,7 +483,8 @@ describe("bad backup configuration fails before any resource is registered", () 
 
 describe("validateCronSchedule and validateTimestamp", () => {
     it("accept numbers, *, ranges, lists and steps in every field", () => {
-        for (const schedule of ["0 3 * * *", "*/15 * * * *", "0 0-23/6 * * *", "30 2 1,15 * *", "0 4 * 1-12/3 0", "59 23 31 12 7"]) {
+        for (const schedule of ["0 3 * * *", "*/15 * * * *", "0 0-23/6 * * *", "30 2 1,15 * *", "0 4 * 1-12/3 0", "59 23 31 12 7",
+            "0 3 1,15 * 0", "0 3 31 1-12 *", "0 3 29 2,3 *", "0 3 1-31/2 * 1", "0 3 * * 0-6", "*/15 1-5/2 1,15 * 0,7"]) {
             assert.strictEqual(validateCronSchedule("backupSchedule", schedule), schedule);
         }
     });

@@ -9,7 +9,7 @@ import { spawnSync } from "child_process";
 import * as path from "path";
 import { validateMaxSlotWalKeepSize } from "../components/postgres";
 import { tlsMaterial } from "../components/postgres-tls";
-import { ConfigError } from "../components/validate";
+import { ConfigError, validateCronSchedule } from "../components/validate";
 import { evaluate, MOCK_SPACES_KEY, ProgramResource, ROOT, StackName } from "./helpers/program";
 import { all, one, T } from "./helpers/resources";
 
@@ -176,6 +176,8 @@ describe("a value the pod refuses is refused by the program first", () => {
         ["replicationCidr", "pods", "POD_CIDR", "pods"],
         ["backupSchedule", "0 3 * *", "BACKUP_SCHEDULE", "0 3 * *"],
         ["backupSchedule", "0 3 * * MON", "BACKUP_SCHEDULE", "0 3 * * MON"],
+        ["backupSchedule", "0 3 31 2 *", "BACKUP_SCHEDULE", "0 3 31 2 *"],
+        ["backupSchedule", "0 3 1 * 0-6", "BACKUP_SCHEDULE", "0 3 1 * 0-6"],
         ["backupRetentionFull", "0", "BACKUP_RETENTION_FULL", "0"],
         ["backupRetentionFull", "101", "BACKUP_RETENTION_FULL", "101"],
         ["archiveTimeout", "9", "ARCHIVE_TIMEOUT", "9"],
@@ -204,6 +206,31 @@ describe("a value the pod refuses is refused by the program first", () => {
             });
         });
     }
+
+    it("backupSchedule: the program (cron-parser) and the pod (croniter) accept the same schedules and refuse the rest in the same words", () => {
+        const accepted = ["0 3 * * *", "0 3 1,15 * 0", "*/15 1-5/2 1,15 * 0,7", "0 3 31 1-12 *", "0 3 31 1,2 *", "0 3 29 2,3 *",
+            "0 3 28 2 *", "0 3 1-31/2 * 1", "0 3 * * 0-6", "0 3 1-31 * *", "0,0 3 1,1 2,2 *", "59 23 31 12 7", "0 0 1 1 *"];
+        const refused = ["0 3 31 2 *", "0 3 30 2 *", "0 3 29 2 *", "0 3 31 4,6,9,11 *", "0 3 31 2 1", "0 3 30-31 2 *", "0 3 1-31 * 1",
+            "0 3 1 * 0-6", "0 3 1 * 1-7", "0 3 1 * 0,1,2,3,4,5,6", "0 3 */2 * 1", "0 3 1 * */1", "5/10 * * * *", "*/60 * * * *",
+            "0 24 * * *", "0 3 * * 5-1", "0 3 * * 8", "@daily", "0 3 * * MON", "0 3 * *", "0  3 * * * *"];
+        for (const schedule of [...accepted, ...refused]) {
+            const r = pod("config", { ...base, BACKUP_SCHEDULE: schedule });
+            let reason: string | undefined;
+            try {
+                validateCronSchedule("backupSchedule", schedule);
+            } catch (err) {
+                assert.ok(err instanceof ConfigError, `${err}`);
+                reason = err.message.replace(`backupSchedule: ${JSON.stringify(schedule)} is not valid; `, "");
+            }
+            assert.strictEqual(reason === undefined, accepted.includes(schedule), `${schedule}: the program ${reason === undefined ? "accepts" : `refuses it: ${reason}`}`);
+            if (reason === undefined) {
+                assert.strictEqual(r.status, 0, `${schedule}: the program accepts it, the pod refuses it:\n${r.stderr}`);
+            } else {
+                assert.strictEqual(r.status, 1, `${schedule}: the program refuses it, the pod accepts it`);
+                assert.ok(r.stderr.includes(`FATAL: BACKUP_SCHEDULE='${schedule}' is not valid; ${reason}\n`), `${schedule}: expected "${reason}" in\n${r.stderr}`);
+            }
+        }
+    });
 
     it("maxSlotWalKeepSize (a component argument): the program and the pod accept exactly the same sizes", () => {
         for (const size of ["1GB", "512MB", "2TB", "-1", "1G", "0GB", "1.5GB", "01GB", "-2", "1 GB"]) {
