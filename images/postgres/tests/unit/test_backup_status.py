@@ -54,3 +54,59 @@ class ScheduleStatus(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Stop(BaseException):
+    """Ends the agent's loop at its first sleep."""
+
+
+class AgentLoop(unittest.TestCase):
+    """One loop of the backup agent on a leader, with Patroni, pgBackRest, the pod API and the clock faked."""
+
+    NOW = epoch("2026-11-24T12:00:00Z")
+
+    def run_agent(self, backups: list, backup_status: int) -> tuple[list, list]:
+        """The Warning events (reason, message) the agent records, and the pgBackRest commands it runs."""
+        import json
+        from unittest import mock
+        from postgres_pod import backup_agent
+        from postgres_pod.settings import load
+        from pod_path import BACKUP_ENV, BASE_ENV
+
+        s = load({**BASE_ENV, **BACKUP_ENV, "BACKUP_SCHEDULE": "0 3 * * *", "RUN_DIR": "/nonexistent"})
+        events, commands = [], []
+
+        def pgbackrest_run(b, command, *args, timeout):
+            commands.append(command)
+            if command == "info":
+                return 0, json.dumps([{"name": b.stanza, "backup": backups}]), ""
+            if command == "backup":
+                return backup_status, "", "ERROR: [039]: the store refused the write"
+            return 0, "", ""
+
+        clock = mock.Mock(time=mock.Mock(return_value=self.NOW), sleep=mock.Mock(side_effect=Stop))
+        archiver = {"last_failed_time": None, "last_archived_time": self.NOW, "last_archived_wal": "000000010000000000000007"}
+        with mock.patch.object(backup_agent, "time", clock), \
+                mock.patch.object(backup_agent.patroni_api, "get", return_value={"role": "master", "state": "running"}), \
+                mock.patch.object(backup_agent.pgbackrest, "run", side_effect=pgbackrest_run), \
+                mock.patch.object(backup_agent, "archiver", return_value=archiver), \
+                mock.patch.object(backup_agent, "report", side_effect=lambda s, a, event=None: event and events.append(event)), \
+                mock.patch.object(backup_agent, "log"), self.assertRaises(Stop):
+            backup_agent.backup_agent(s)
+        return events, commands
+
+    def test_a_failing_scheduled_backup_leaves_the_last_full_backup_overdue(self):
+        events, commands = self.run_agent([backup("full", "2026-11-21T03:30:00Z")], backup_status=1)
+        self.assertEqual(commands, ["stanza-create", "info", "backup"])
+        self.assertEqual([reason for reason, _ in events], ["BackupFailed", "FullBackupOverdue"])
+        self.assertEqual(events[1][1], "the last full backup (ended 2026-11-21T03:30:00Z) is older than the schedule '0 3 * * *' "
+                                       "allows: it fired at 2026-11-24T03:00:00Z and no full backup has ended since, 360 minutes "
+                                       "allowed for one")
+
+    def test_a_full_backup_after_the_latest_firing_is_not_overdue(self):
+        events, commands = self.run_agent([backup("full", "2026-11-24T03:40:00Z"), backup("incr", "2026-11-24T09:00:00Z")], backup_status=0)
+        self.assertEqual((events, commands), ([], ["stanza-create", "info"]))
+
+    def test_an_incremental_backup_does_not_stand_in_for_the_scheduled_full_one(self):
+        events, commands = self.run_agent([backup("full", "2026-11-23T03:40:00Z"), backup("incr", "2026-11-24T09:00:00Z")], backup_status=0)
+        self.assertEqual((events, commands), ([], ["stanza-create", "info", "backup"]))
