@@ -39,6 +39,19 @@ describe("Backups: WAL archive and base backups to object storage, and point-in-
     const rows = (m: Member, phase?: string) =>
         m.sql(`SELECT coalesce(string_agg(id::text, ',' ORDER BY id), '') FROM rows${phase ? ` WHERE phase = '${phase}'` : ""}`, { user: "stateful-flask-user" });
 
+    it("backup-status reports the schedule: the first full backup is the last one, it ended after the firing it answers for, nothing is overdue", async () => {
+        const c = await source("schedule-status", "/repo/schedule-status", { BACKUP_SCHEDULE: "0 3 1,15 * 0" });
+        const r = c.members[0].podCommand(["backup-status"]);
+        assert.strictEqual(r.status, 0, r.stderr);
+        const { backups: taken, schedule } = JSON.parse(r.stdout);
+        assert.deepStrictEqual(taken.map((b: any) => b.type), ["full"]);
+        assert.strictEqual(schedule.schedule, "0 3 1,15 * 0");
+        assert.strictEqual(schedule.last_full_backup, taken[0].stop);
+        assert.ok(schedule.expected_latest_firing <= schedule.last_firing && schedule.last_firing < schedule.last_full_backup, JSON.stringify(schedule));
+        assert.ok(schedule.next_firing > schedule.last_full_backup, JSON.stringify(schedule));
+        assert.strictEqual(schedule.overdue, null);
+    });
+
     it("point in time: backup, rows, time T, more rows, DROP TABLE; a restore to T has exactly the rows from before T", async () => {
         const src = await source("pitr-src", "/repo/pitr");
         const leader = src.members[0];
