@@ -6,13 +6,13 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, validateName } from "./components/validate";
-import { ApiConfig, parseApi } from "./config/api";
-import { BackupConfig, parseBackup } from "./config/backup";
-import { ClusterConfig, parseCluster } from "./config/cluster";
-import { ConfigReader, PROJECT, Reader, SecretReader, deepFreeze } from "./config/common";
-import { IngressConfig, parseIngress } from "./config/ingress";
-import { PostgresConfig, parsePostgres } from "./config/postgres";
-import { RegistryAccessConfig, parseRegistryAccess } from "./config/registry";
+import { type ApiConfig, parseApi } from "./config/api";
+import { type BackupConfig, parseBackup } from "./config/backup";
+import { type ClusterConfig, parseCluster } from "./config/cluster";
+import { type ConfigReader, PROJECT, Reader, type SecretReader, deepFreeze } from "./config/common";
+import { type IngressConfig, parseIngress } from "./config/ingress";
+import { type PostgresConfig, parsePostgres } from "./config/postgres";
+import { type RegistryAccessConfig, parseRegistryAccess } from "./config/registry";
 
 export { PROJECT };
 export type { ApiConfig, BackupConfig, ClusterConfig, ConfigReader, IngressConfig, PostgresConfig, RegistryAccessConfig, SecretReader };

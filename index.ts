@@ -9,7 +9,7 @@ import { BackupStorage } from "./components/backup-storage";
 import { DoksCluster, resolveKubernetesVersion } from "./components/doks-cluster";
 import { ExistingCluster } from "./components/existing-cluster";
 import { ApiIngress } from "./components/ingress";
-import { Postgres, PostgresBackupArgs } from "./components/postgres";
+import { Postgres, type PostgresBackupArgs } from "./components/postgres";
 import { TasksApi } from "./components/tasks-api";
 
 export = async () => {

@@ -11,10 +11,10 @@
  *
  *   npm run bench:backup [SCALE] [SECONDS]      (default scale 70, about 1 GB; 30 s of pgbench load, 4 clients)
  */
-import { spawn, spawnSync } from "child_process";
-import * as path from "path";
+import { spawn, spawnSync } from "node:child_process";
+import * as path from "node:path";
 import {
-    APP_DB, APP_USER, ControlPlane, Member, ObjectStore, PASSWORDS, PG_BIN, PatroniCluster, postgresIdentity, sleep,
+    APP_DB, APP_USER, ControlPlane, type Member, ObjectStore, PASSWORDS, PG_BIN, PatroniCluster, postgresIdentity, sleep,
 } from "../images/postgres/tests/harness";
 import { percentile, progressLog } from "./common";
 

@@ -3,7 +3,7 @@
  * Usage: npx ts-node bench/evaluate-stack.ts [dev|local] [runs]
  * The first run includes loading and compiling the program's modules; later runs re-require them from scratch.
  */
-import { evaluate, StackName } from "../tests/helpers/program";
+import { evaluate, type StackName } from "../tests/helpers/program";
 
 async function main(): Promise<void> {
     const stack = (process.argv[2] ?? "dev") as StackName;

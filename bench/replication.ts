@@ -6,9 +6,9 @@
  *
  *   npm run bench:replication [SECONDS] [CLIENTS]      (default 30 s, 4 clients, scale 10)
  */
-import { spawn, spawnSync } from "child_process";
-import * as fs from "fs";
-import * as path from "path";
+import { spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { APP_DB, APP_USER, ControlPlane, PASSWORDS, PG_BIN, PatroniCluster, psql, sleep, tempDir } from "../images/postgres/tests/harness";
 import { percentile, progressLog } from "./common";
 

@@ -3,8 +3,8 @@
  * through the Kubernetes API and labels the pods by role. Pure: the inputs in, the template out, so the spec is
  * tested without the engine. The environment contract is images/postgres/pod/README.md.
  */
-import * as k8s from "@pulumi/kubernetes";
-import * as pulumi from "@pulumi/pulumi";
+import type * as k8s from "@pulumi/kubernetes";
+import type * as pulumi from "@pulumi/pulumi";
 
 /** Where each pod's volume is mounted, and PGDATA inside it (a subdirectory: volumes carry lost+found). */
 export const DATA_MOUNT = "/var/lib/postgresql/data";

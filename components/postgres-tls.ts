@@ -11,7 +11,7 @@
  * same signature. The private scalars are derived from the seed with HMAC-SHA256; the X.509 structures are written
  * here in DER and checked with OpenSSL in tests/postgres-tls.spec.ts.
  */
-import * as crypto from "crypto";
+import * as crypto from "node:crypto";
 import { p256 } from "@noble/curves/nist";
 import { sha256 } from "@noble/hashes/sha2";
 

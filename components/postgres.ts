@@ -1,4 +1,4 @@
-import * as crypto from "crypto";
+import * as crypto from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
@@ -6,7 +6,7 @@ import { PatroniRbac } from "./patroni-rbac";
 import { postgresDnsNames, tlsMaterial } from "./postgres-tls";
 import { DocrPullSecret } from "./registry-access";
 import {
-    ANTI_AFFINITIES, AntiAffinity, FailoverTiming, LEADER_ROLE, PATRONI_PORT, PATRONI_SCOPE, POD_SCRIPT, POSTGRES_CONTAINER, POSTGRES_PORT, REPLICA_ROLE, ROLE_LABEL,
+    ANTI_AFFINITIES, AntiAffinity, type FailoverTiming, LEADER_ROLE, PATRONI_PORT, PATRONI_SCOPE, POD_SCRIPT, POSTGRES_CONTAINER, POSTGRES_PORT, REPLICA_ROLE, ROLE_LABEL,
     SYNCHRONOUS_MODES, SynchronousMode, postgresPodTemplate,
 } from "./postgres-pod";
 import {

@@ -1,7 +1,7 @@
-import * as crypto from "crypto";
+import * as crypto from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { Resources } from "./postgres";
+import type { Resources } from "./postgres";
 import { DocrPullSecret } from "./registry-access";
 import { ConfigError, REPLICA_LIMITS, validateInteger, validateName, validatePinnedImage, validateReplicas } from "./validate";
 

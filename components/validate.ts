@@ -1,5 +1,5 @@
 import { CronExpressionParser } from "cron-parser";
-import * as crypto from "crypto";
+import * as crypto from "node:crypto";
 /**
  * Pure validators shared by `config.ts` and the components. Each throws a `ConfigError` whose message names
  * the key, the value that was given and what is allowed, so a bad input fails before any resource is

@@ -1,7 +1,7 @@
 /** The API section: the Flask tasks API's Deployment. Rules and defaults: components/tasks-api.ts. */
 import { API_DEFAULTS, API_HEALTH_PATH, API_LIMITS, validateApiPort } from "../components/tasks-api";
 import { ConfigError, validateName, validatePinnedImage, validateReplicas } from "../components/validate";
-import { Reader } from "./common";
+import type { Reader } from "./common";
 
 export interface ApiConfig {
     readonly namespace: string;

@@ -4,12 +4,12 @@
  * archive limits: components/postgres.ts (the pod refuses the same values); bucket, region and endpoint rules:
  * components/backup-storage.ts.
  */
-import * as pulumi from "@pulumi/pulumi";
+import type * as pulumi from "@pulumi/pulumi";
 import { SPACES_REGIONS, spacesEndpoint, validateBucketName, validateEndpoint, validateRegionName } from "../components/backup-storage";
 import { BACKUP_DEFAULTS, BACKUP_LIMITS, S3_URI_STYLES, validateBackupSchedule } from "../components/postgres";
 import { ConfigError, validateOneOf, validatePemCertificates, validateRepositoryPath, validateTimestamp } from "../components/validate";
-import { PROJECT, Reader, SecretReader } from "./common";
-import { ClusterConfig } from "./cluster";
+import { PROJECT, type Reader, type SecretReader } from "./common";
+import type { ClusterConfig } from "./cluster";
 
 /** `spaces`: create a Spaces bucket and its key; `existing`: a bucket and key made elsewhere; `off`: no backups. */
 export const BACKUP_MODES = ["spaces", "existing", "off"] as const;

@@ -2,7 +2,7 @@
 import * as digitalocean from "@pulumi/digitalocean";
 import { DOKS_DEFAULTS, MAINTENANCE_DAYS, NODE_COUNT_LIMITS, validateNodePool } from "../components/doks-cluster";
 import { ConfigError, validateAddressList, validateCidr, validateName, validateOneOf, validateTimeOfDay } from "../components/validate";
-import { PROJECT, Reader } from "./common";
+import { PROJECT, type Reader } from "./common";
 
 export const CLUSTER_MODES = ["digitalocean", "existing"] as const;
 export type ClusterMode = typeof CLUSTER_MODES[number];

@@ -1,8 +1,8 @@
 /** The ingress section: the controller, the host, TLS and DNS. Rules and defaults: components/ingress.ts. */
 import { INGRESS_CONTROLLERS, INGRESS_DEFAULTS, validateDnsController } from "../components/ingress";
 import { ConfigError, validateEmail, validateHost, validateName, validateOneOf } from "../components/validate";
-import { Reader } from "./common";
-import { ClusterConfig } from "./cluster";
+import type { Reader } from "./common";
+import type { ClusterConfig } from "./cluster";
 
 /** The component's controllers, and `none`: no Ingress at all (the API is reached by port-forward). */
 export const INGRESS_CONTROLLER_SETTINGS = [...INGRESS_CONTROLLERS, "none"] as const;

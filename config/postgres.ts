@@ -1,9 +1,9 @@
 /** The Postgres section: the Patroni cluster, its volumes, roles, passwords and TLS. Rules and defaults: components/postgres.ts. */
-import * as pulumi from "@pulumi/pulumi";
-import { AntiAffinity, POSTGRES_DEFAULTS, SynchronousMode, validatePostgresUser, validateSynchronousMode } from "../components/postgres";
+import type * as pulumi from "@pulumi/pulumi";
+import { type AntiAffinity, POSTGRES_DEFAULTS, type SynchronousMode, validatePostgresUser, validateSynchronousMode } from "../components/postgres";
 import { ConfigError, validateCidr, validateName, validatePinnedImage, validateReplicas, validateStorageSize } from "../components/validate";
-import { Reader, SecretReader } from "./common";
-import { ClusterConfig } from "./cluster";
+import type { Reader, SecretReader } from "./common";
+import type { ClusterConfig } from "./cluster";
 
 /** The project's Postgres image (images/postgres), published by .github/workflows/images.yml. */
 export const DEFAULT_POSTGRES_IMAGE = "registry.digitalocean.com/drexii/stateful-flask-postgres:15.20-1";

@@ -1,7 +1,7 @@
 /** Image pull access: read-only DOCR credentials for each image on registry.digitalocean.com. Rules: components/registry-access.ts. */
 import { docrRegistryName } from "../components/registry-access";
-import { Reader } from "./common";
-import { ClusterConfig } from "./cluster";
+import type { Reader } from "./common";
+import type { ClusterConfig } from "./cluster";
 
 /**
  * The DigitalOcean Container Registry each workload pulls its image from with read-only credentials (a pull

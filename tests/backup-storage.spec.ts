@@ -1,8 +1,8 @@
-import * as assert from "assert";
+import * as assert from "node:assert";
 import * as postgresModule from "../components/postgres";
 import { tlsMaterial } from "../components/postgres-tls";
 import { ConfigError, validateCronSchedule, validateTimestamp } from "../components/validate";
-import { evaluate, MOCK_SPACES_KEY, ProgramResource, ProgramRun, unwrap } from "./helpers/program";
+import { evaluate, MOCK_SPACES_KEY, type ProgramResource, type ProgramRun, unwrap } from "./helpers/program";
 import { all, one, T } from "./helpers/resources";
 
 const BUCKET = "digitalocean:index/spacesBucket:SpacesBucket";

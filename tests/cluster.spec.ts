@@ -1,6 +1,6 @@
-import * as assert from "assert";
+import * as assert from "node:assert";
 import { buildKubeconfig } from "../components/doks-cluster";
-import { evaluate, isSecretInput, ProgramResource, unwrap } from "./helpers/program";
+import { evaluate, isSecretInput, type ProgramResource, unwrap } from "./helpers/program";
 import { all, one, T } from "./helpers/resources";
 
 describe("DoksCluster component (dev stack)", () => {

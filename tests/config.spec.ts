@@ -1,4 +1,4 @@
-import * as assert from "assert";
+import * as assert from "node:assert";
 import { parseConfig } from "../config";
 import { memberSpread } from "../config/postgres";
 import {

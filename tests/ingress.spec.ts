@@ -1,7 +1,7 @@
-import * as assert from "assert";
+import * as assert from "node:assert";
 import { CERT_MANAGER_CHART, dnsRecordFor, TRAEFIK_CHART } from "../components/ingress";
 import { ConfigError } from "../components/validate";
-import { evaluate, ProgramResource, unwrap } from "./helpers/program";
+import { evaluate, type ProgramResource, unwrap } from "./helpers/program";
 import { all, one, T } from "./helpers/resources";
 
 describe("ApiIngress component (dev stack)", () => {

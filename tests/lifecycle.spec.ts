@@ -1,5 +1,5 @@
-import * as assert from "assert";
-import { evaluate, ProgramResource } from "./helpers/program";
+import * as assert from "node:assert";
+import { evaluate, type ProgramResource } from "./helpers/program";
 import { all, one, T } from "./helpers/resources";
 
 /** What identifies the data: if any of these change, existing volumes are no longer found. */

@@ -4,13 +4,13 @@
  * parser through its command line (`pod.py config`, `pod.py env`), which must accept it; and each value the pod
  * refuses is refused by the program first, naming the stack key, before any resource is registered.
  */
-import * as assert from "assert";
-import { spawnSync } from "child_process";
-import * as path from "path";
+import * as assert from "node:assert";
+import { spawnSync } from "node:child_process";
+import * as path from "node:path";
 import { validateMaxSlotWalKeepSize } from "../components/postgres";
 import { tlsMaterial } from "../components/postgres-tls";
 import { ConfigError, validateCronSchedule } from "../components/validate";
-import { evaluate, MOCK_SPACES_KEY, ProgramResource, ROOT, StackName } from "./helpers/program";
+import { evaluate, MOCK_SPACES_KEY, type ProgramResource, ROOT, type StackName } from "./helpers/program";
 import { all, one, T } from "./helpers/resources";
 
 const PYTHON = "/usr/bin/python3";

@@ -1,8 +1,8 @@
-import * as assert from "assert";
-import { execFileSync, spawnSync } from "child_process";
-import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
+import * as assert from "node:assert";
+import { execFileSync, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { postgresDnsNames, tlsMaterial } from "../components/postgres-tls";
 
 const NAMES = postgresDnsNames("postgres", { primary: "postgres", readOnly: "postgres-ro", headless: "postgres-headless" });

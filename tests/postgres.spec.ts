@@ -1,8 +1,8 @@
-import * as assert from "assert";
+import * as assert from "node:assert";
 import { PATRONI_RULES } from "../components/patroni-rbac";
 import { validateTiming } from "../components/postgres";
 import { ConfigError } from "../components/validate";
-import { evaluate, isSecretInput, ProgramResource } from "./helpers/program";
+import { evaluate, isSecretInput, type ProgramResource } from "./helpers/program";
 import { all, envOf, one, selects, T } from "./helpers/resources";
 
 const MEMBERS = { app: "postgres", "app.kubernetes.io/instance": "postgres" };

@@ -1,7 +1,7 @@
-import * as assert from "assert";
+import * as assert from "node:assert";
 import { docrRegistryName } from "../components/registry-access";
 import { ConfigError } from "../components/validate";
-import { evaluate, isSecretInput, mockDockerCredentials, ProgramResource } from "./helpers/program";
+import { evaluate, isSecretInput, mockDockerCredentials, type ProgramResource } from "./helpers/program";
 import { all, one, T } from "./helpers/resources";
 
 const DOCR_IMAGE = "registry.digitalocean.com/drexii/stateful-flask:v1.0.0";

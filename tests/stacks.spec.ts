@@ -1,5 +1,5 @@
-import * as assert from "assert";
-import { evaluate, ProgramResource, unwrap } from "./helpers/program";
+import * as assert from "node:assert";
+import { evaluate, type ProgramResource, unwrap } from "./helpers/program";
 import { all, one, T } from "./helpers/resources";
 
 for (const stack of ["dev", "local"] as const) {

@@ -1,6 +1,6 @@
-import * as assert from "assert";
+import * as assert from "node:assert";
 import { migrationJobName } from "../components/tasks-api";
-import { evaluate, isSecretInput, ProgramResource } from "./helpers/program";
+import { evaluate, isSecretInput, type ProgramResource } from "./helpers/program";
 import { all, one, selects, T } from "./helpers/resources";
 
 describe("TasksApi component (dev stack)", () => {

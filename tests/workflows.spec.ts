@@ -3,11 +3,11 @@
  * publishes the image a tag names, built for linux/amd64, only after its smoke test passed. The tag-to-image
  * mapping is checked by running the workflow's own resolve step with the values GitHub would give it.
  */
-import * as assert from "assert";
-import { spawnSync } from "child_process";
-import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
+import * as assert from "node:assert";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import * as yaml from "js-yaml";
 
 const ROOT = path.resolve(__dirname, "..");

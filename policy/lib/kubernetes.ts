@@ -3,7 +3,7 @@
  * resource's properties (inputs in `Analyze`, planned or final state in `AnalyzeStack`), wrapped by
  * @pulumi/policy in a proxy that throws on values unknown during preview.
  */
-import { Param, param } from "./config";
+import { type Param, param } from "./config";
 
 /** Pulumi type tokens of the Kubernetes kinds the pack governs. */
 export const TYPES = {

@@ -1,7 +1,7 @@
 import type { PolicyResource, ReportViolation, StackValidationArgs, StackValidationPolicy } from "@pulumi/policy";
 import { configSchema, defaultsOf, param, resolveConfig } from "../lib/config";
 import { HPA_PATCH_TYPES, HPA_TYPES, PATCH_TYPES, TYPES, describe, labelsOf, nameOf, namespaceOf, replicasText } from "../lib/kubernetes";
-import { Peeked, peek } from "../lib/unknown";
+import { type Peeked, peek } from "../lib/unknown";
 
 const params = {
     groupLabel: param("app.kubernetes.io/part-of", {

@@ -4,13 +4,13 @@
  * a digest that reproduces, nothing left behind, and the errors bad inputs get. Needs root, buildah and
  * debootstrap (npm run setup); fails, never skips, without them.
  */
-import { deepStrictEqual, match, ok, strictEqual, throws } from "assert";
-import { execFileSync } from "child_process";
-import * as crypto from "crypto";
-import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
-import { BuiltImage, CACHE, ImageSpec, buildImage, imageStore, selectImages } from "./build";
+import { deepStrictEqual, match, ok, strictEqual, throws } from "node:assert";
+import { execFileSync } from "node:child_process";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { type BuiltImage, CACHE, type ImageSpec, buildImage, imageStore, selectImages } from "./build";
 
 const DOCKERFILE = `FROM debian:bookworm-slim
 ARG GREETING=unset

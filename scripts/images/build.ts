@@ -16,13 +16,13 @@
  * cache reuses the steps before the first one whose input changed. Cache (archives, the buildah store, the
  * bases): ${STATEFUL_FLASK_IMAGE_CACHE:-~/.cache/stateful-flask-images}.
  */
-import { execFileSync } from "child_process";
-import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import * as yaml from "js-yaml";
-import { BuildahStore, SUITES, Suite, log, secs, sha256 } from "./buildah";
-import { DockerfileError, Instruction, parseDockerfile } from "./dockerfile";
+import { BuildahStore, SUITES, type Suite, log, secs, sha256 } from "./buildah";
+import { DockerfileError, type Instruction, parseDockerfile } from "./dockerfile";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 /** Bumped when what the builder writes changes, so archives of the old builder are not reused. */

@@ -7,10 +7,10 @@
  * One build at a time per store (a lock file): a build that was killed leaves its working container and its
  * mount behind, and the next one removes them, which is only safe when no other build is running.
  */
-import { execFileSync, spawnSync } from "child_process";
-import * as crypto from "crypto";
-import * as fs from "fs";
-import * as path from "path";
+import { execFileSync, spawnSync } from "node:child_process";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
 
 /** Debian suites a Dockerfile can start FROM (debian:<suite>-slim). */
 export const SUITES = ["bookworm", "trixie"] as const;

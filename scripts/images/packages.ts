@@ -2,8 +2,8 @@
  * The Debian package pins of an image (images/<name>/packages.txt) and the versions installed on this machine,
  * so that each image's tests can fail when what they run differs from what the image ships.
  */
-import { spawnSync } from "child_process";
-import * as fs from "fs";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
 
 /** name -> version, from a packages.txt ("name=version" per line, # comments). */
 export function pinnedPackages(file: string): Record<string, string> {

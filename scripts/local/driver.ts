@@ -11,13 +11,13 @@
  * - There is no random provider: the stack's passwords are generated here once and kept as secret config, and
  *   beside the volumes (so a re-created cluster opens the volumes it finds with the passwords they were made with).
  */
-import { execFileSync, spawnSync } from "child_process";
-import * as crypto from "crypto";
-import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
+import { execFileSync, spawnSync } from "node:child_process";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import * as yaml from "js-yaml";
-import { ConfigMap, LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { type ConfigMap, LocalWorkspace, PulumiCommand, type Stack } from "@pulumi/pulumi/automation";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
 export const PROJECT = "stateful-flask";

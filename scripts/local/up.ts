@@ -5,12 +5,12 @@
  * ~/.cache/stateful-flask-local-up); volumes and the passwords that open them: $LOCAL_CLUSTER_VOLUMES (default
  * ~/.cache/stateful-flask-volumes). `npm run local:down` removes the former and keeps the latter.
  */
-import { spawn } from "child_process";
-import * as fs from "fs";
-import * as net from "net";
-import * as path from "path";
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as path from "node:path";
 import {
-    Cluster, LOCAL_INGRESS_HOST, LOCAL_INGRESS_IP, ROOT, getJson, importImages, localUpDirs, openStack, progress, sh, claimNode, startCluster,
+    type Cluster, LOCAL_INGRESS_HOST, LOCAL_INGRESS_IP, ROOT, getJson, importImages, localUpDirs, openStack, progress, sh, claimNode, startCluster,
     toolchainBin,
 } from "./driver";
 

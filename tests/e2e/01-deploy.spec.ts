@@ -2,8 +2,8 @@
  * The first deployment on the real node: containers really run (a test that fails on a fake node), the seed's own
  * request works, a second `up` and a `preview` change nothing, and the policy pack runs in `preview`.
  */
-import * as assert from "assert";
-import * as path from "path";
+import * as assert from "node:assert";
+import * as path from "node:path";
 import { LOCAL_INGRESS_HOST, LOCAL_INGRESS_IP, ROOT, key, onOutput } from "../../scripts/local/driver";
 import { API, API_NS, NS, configure, converge, e2e, get, healthy, listTasks, postTask, postgresPods, psql, rowsEverywhere, up, viaIngress } from "./fixture";
 

@@ -2,7 +2,7 @@
  * Restarts, each proven on the rows through the API and on every Postgres pod: every pod deleted, the node's
  * kubelet and containerd restarted, and `kubectl rollout restart` of both workloads.
  */
-import * as assert from "assert";
+import * as assert from "node:assert";
 import { localClusterScript } from "../../scripts/local/driver";
 import { API, API_NS, NS, ApiWriter, converge, e2e, get, healthy, k, postTask, postgresPods, rowsEverywhere } from "./fixture";
 

@@ -3,7 +3,7 @@
  * and holds every row), then 3→1→3 (the replicas resume from their own volumes: same PVCs, the same data files,
  * no new clone). Every write acknowledged with 201 during the rollouts is present.
  */
-import * as assert from "assert";
+import * as assert from "node:assert";
 import { key } from "../../scripts/local/driver";
 import { ApiWriter, NS, claims, configure, converge, healthy, k, postgresPods, psql, rowsEverywhere, up } from "./fixture";
 

@@ -3,7 +3,7 @@
  * force-deleted, and its container killed with SIGKILL from the node (a crash: no preStop, no shutdown). Each time a new leader takes writes, every
  * write acknowledged with 201 is on every member, and no two members accepted writes at once.
  */
-import * as assert from "assert";
+import * as assert from "node:assert";
 import { key, sh } from "../../scripts/local/driver";
 import { ApiWriter, NS, WritableSampler, configure, converge, e2e, get, healthy, k, rowsEverywhere, up } from "./fixture";
 

@@ -4,7 +4,7 @@
  * says: docs/app.md), and a rebuilt Postgres image rolled over three members one pod at a time, the leader moved
  * by switchovers (no member needs pg_rewind afterwards, which a crash of the leader would leave).
  */
-import * as assert from "assert";
+import * as assert from "node:assert";
 import { key } from "../../scripts/local/driver";
 import {
     API, API_NS, ApiWriter, IMAGE_V1, IMAGE_V2, NS, POSTGRES_IMAGE_REBUILT, configure, converge, get, healthy, k, postTask, postgresPods,

@@ -3,7 +3,7 @@
  * --refresh` recreates it with the same name and claim template, and its pods bind the same PVCs: same UIDs, same
  * volumes, every row.
  */
-import * as assert from "assert";
+import * as assert from "node:assert";
 import { NS, claims, converge, get, healthy, k, postTask, rowsEverywhere, up } from "./fixture";
 
 describe("e2e 06: a deleted StatefulSet comes back on the same volumes", function () {

@@ -4,9 +4,9 @@
  * user runs it: the database is lost (`pulumi destroy` with protectData false deletes its volumes), and `pulumi up`
  * with `restoreFrom` and `restoreTargetTime` brings back exactly the rows acknowledged before that time.
  */
-import * as assert from "assert";
-import * as fs from "fs";
-import * as path from "path";
+import * as assert from "node:assert";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { LOCAL_BACKUP_STORE, key, onOutput, sh, waitFor } from "../../scripts/local/driver";
 import { NS, configure, converge, e2e, get, healthy, postTask, psql, rowsEverywhere, up } from "./fixture";
 

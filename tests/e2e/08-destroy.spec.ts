@@ -5,9 +5,9 @@
  * DigitalOcean) the namespace, its PVCs and the volumes go on purpose, and a new `up` starts an empty database on
  * new volumes. Runs last: it destroys the suite's stack.
  */
-import * as assert from "assert";
-import * as fs from "fs";
-import * as path from "path";
+import * as assert from "node:assert";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { key, onOutput } from "../../scripts/local/driver";
 import { NS, claims, configure, e2e, get, healthy, listTasks, postTask, psql, rowsEverywhere, up } from "./fixture";
 

@@ -5,9 +5,9 @@
  * that outlived their runtime (a postmaster among them would still hold its volume), free the node, and a new
  * cluster on the same volumes must come back with every row. Runs last but for teardown: it replaces the cluster.
  */
-import * as assert from "assert";
-import * as fs from "fs";
-import * as path from "path";
+import * as assert from "node:assert";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { ROOT, claimNode, sh } from "../../scripts/local/driver";
 import { converge, e2e, healthy, postTask, psql, rowsEverywhere, startAgain, up } from "./fixture";
 

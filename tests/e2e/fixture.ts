@@ -4,16 +4,16 @@
  * lifecycle step on the rows: the API (through its Service's ClusterIP, as the forwarder of local:up does) and
  * psql on every Postgres pod. Started by the first spec that asks for it, stopped by the root hook (hooks.ts).
  */
-import * as assert from "assert";
-import * as crypto from "crypto";
-import * as fs from "fs";
-import * as http from "http";
-import * as os from "os";
-import * as path from "path";
-import { Stack, UpResult } from "@pulumi/pulumi/automation";
-import { BuiltImage, buildImage, debianMirrors, imageSpecs, importImage } from "../../scripts/images/build";
+import * as assert from "node:assert";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as os from "node:os";
+import * as path from "node:path";
+import type { Stack, UpResult } from "@pulumi/pulumi/automation";
+import { type BuiltImage, buildImage, debianMirrors, imageSpecs, importImage } from "../../scripts/images/build";
 import {
-    Cluster, LOCAL_CLUSTER_CONFIG, LOCAL_INGRESS_IP, ROOT, committedConfig, getJson, importImages, key, kubectl, onOutput, openStack, progress, setConfig,
+    type Cluster, LOCAL_CLUSTER_CONFIG, LOCAL_INGRESS_IP, ROOT, committedConfig, getJson, importImages, key, kubectl, onOutput, openStack, progress, setConfig,
     claimNode, startCluster, stopCluster, toolchainBin, waitFor,
 } from "../../scripts/local/driver";
 

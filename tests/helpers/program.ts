@@ -4,8 +4,8 @@
  * provider and the resource options that matter for data safety (protect, retainOnDelete, ignoreChanges,
  * deleteBeforeReplace, dependencies). No CLI, no cloud.
  */
-import * as fs from "fs";
-import * as path from "path";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import * as yaml from "js-yaml";
 import * as pulumi from "@pulumi/pulumi";
 import * as settings from "@pulumi/pulumi/runtime/settings";

@@ -1,5 +1,5 @@
-import * as assert from "assert";
-import { ProgramResource } from "./program";
+import * as assert from "node:assert";
+import type { ProgramResource } from "./program";
 
 export const T = {
     namespace: "kubernetes:core/v1:Namespace",

@@ -2,8 +2,8 @@
  * Runs policies in-process the way @pulumi/policy's server does: properties wrapped in the SDK's own
  * unknown-checking proxy, config read through getConfig, violations collected with their policy name.
  */
-import * as path from "path";
-import { createRequire } from "module";
+import * as path from "node:path";
+import { createRequire } from "node:module";
 import type {
     PolicyResource, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs,
     StackValidationPolicy,

@@ -1,6 +1,6 @@
-import * as assert from "assert";
+import * as assert from "node:assert";
 import { imageTagPinned, parseImage } from "../../policy/policies/image-tag-pinned";
-import { FakeResource, runResourcePolicy } from "./harness";
+import { type FakeResource, runResourcePolicy } from "./harness";
 import { T, deployment, deploymentPatch, migrationJob, mutated, stack } from "./fixtures";
 
 const API = "Deployment stateful-namespace/stateful-flask";

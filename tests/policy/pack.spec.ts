@@ -3,9 +3,9 @@
  * configSchema with the default the code uses, and the committed policy-config files fit those schemas.
  * (protocol.spec.ts checks the same list as the running pack reports it over gRPC.)
  */
-import * as assert from "assert";
-import * as fs from "fs";
-import * as path from "path";
+import * as assert from "node:assert";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import type { Policy } from "../../policy/types";
 import { policies } from "../../policy/policies";
 import { POLICY_DIR, runResourcePolicy, runStackPolicy } from "./harness";

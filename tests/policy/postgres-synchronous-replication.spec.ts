@@ -1,4 +1,4 @@
-import * as assert from "assert";
+import * as assert from "node:assert";
 import { postgresSynchronousReplication } from "../../policy/policies/postgres-synchronous-replication";
 import { UNKNOWN, UnknownValueError, runResourcePolicy } from "./harness";
 import { mutated, stack, statefulSet } from "./fixtures";

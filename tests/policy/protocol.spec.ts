@@ -5,12 +5,12 @@
  * server; the tests call it with the generated client @pulumi/pulumi ships, feeding it the resources the real
  * program registers under mocks (tests/helpers/program.ts).
  */
-import * as assert from "assert";
-import * as fs from "fs";
-import * as path from "path";
-import { ChildProcess, spawn } from "child_process";
-import { createRequire } from "module";
-import { ProgramResource, runProgram } from "../helpers/program";
+import * as assert from "node:assert";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { type ChildProcess, spawn } from "node:child_process";
+import { createRequire } from "node:module";
+import { type ProgramResource, runProgram } from "../helpers/program";
 import { policies } from "../../policy/policies";
 import { POLICY_DIR, UNKNOWN, requireFromPack } from "./harness";
 

@@ -1,4 +1,4 @@
-import * as assert from "assert";
+import * as assert from "node:assert";
 import { readinessProbeRequired } from "../../policy/policies/readiness-probe-required";
 import { runResourcePolicy } from "./harness";
 import { deployment, deploymentPatch, migrationJob, mutated, stack, statefulSet } from "./fixtures";

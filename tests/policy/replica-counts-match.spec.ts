@@ -1,6 +1,6 @@
-import * as assert from "assert";
+import * as assert from "node:assert";
 import { defaults, replicaCountsMatch } from "../../policy/policies/replica-counts-match";
-import { FakeResource, UNKNOWN, UnknownValueError, Violation, runStackPolicy, urnOf } from "./harness";
+import { type FakeResource, UNKNOWN, UnknownValueError, type Violation, runStackPolicy, urnOf } from "./harness";
 import { T, deployment, deploymentPatch, mutated, stack, stackWith, statefulSet, statefulSetPatch } from "./fixtures";
 import { REPLICA_LIMITS } from "../../components/validate";
 import { evaluate } from "../helpers/program";

@@ -1,4 +1,4 @@
-import * as assert from "assert";
+import * as assert from "node:assert";
 import { resourceRequestsRequired } from "../../policy/policies/resource-requests-required";
 import { runResourcePolicy } from "./harness";
 import { deployment, mutated, stack, statefulSet } from "./fixtures";

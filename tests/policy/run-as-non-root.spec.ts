@@ -1,4 +1,4 @@
-import * as assert from "assert";
+import * as assert from "node:assert";
 import { runAsNonRoot } from "../../policy/policies/run-as-non-root";
 import { runResourcePolicy } from "./harness";
 import { deployment, deploymentPatch, migrationJob, mutated, stack, statefulSet, statefulSetPatch } from "./fixtures";

@@ -1,4 +1,4 @@
-import * as assert from "assert";
+import * as assert from "node:assert";
 import { statefulsetHeadlessService } from "../../policy/policies/statefulset-headless-service";
 import { runStackPolicy, urnOf } from "./harness";
 import { headlessService, stack, stackWith, statefulSet } from "./fixtures";

@@ -1,4 +1,4 @@
-import * as assert from "assert";
+import * as assert from "node:assert";
 import { statefulsetPvcRetention } from "../../policy/policies/statefulset-pvc-retention";
 import { runResourcePolicy } from "./harness";
 import { mutated, stack, statefulSet, statefulSetPatch } from "./fixtures";

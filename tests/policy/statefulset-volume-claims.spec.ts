@@ -1,4 +1,4 @@
-import * as assert from "assert";
+import * as assert from "node:assert";
 import { defaults, statefulsetVolumeClaims } from "../../policy/policies/statefulset-volume-claims";
 import { runResourcePolicy } from "./harness";
 import { mutated, stack, statefulSet } from "./fixtures";

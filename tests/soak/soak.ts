@@ -14,8 +14,8 @@
  * holds every acknowledged write. A failing step prints the seed and the sequence so far, to replay with --seed and
  * --steps; the cluster's state is kept (E2E_ARTIFACTS) before it is stopped.
  */
-import * as assert from "assert";
-import * as path from "path";
+import * as assert from "node:assert";
+import * as path from "node:path";
 import { key, localClusterScript, onOutput, openStack, progress, sh, waitFor } from "../../scripts/local/driver";
 import {
     ApiWriter, NS, POSTGRES_IMAGE, POSTGRES_IMAGE_REBUILT, WritableSampler, configure, converge, e2e, get, healthy, k, listTasks, psql, recordFailure,

@@ -3,11 +3,11 @@
  * answer's status, headers and timing, and ApiFixture: this release's image files on a throwaway PostgreSQL 15 with
  * the schema its migration Job makes, and gunicorn started as the image's CMD starts it.
  */
-import { strictEqual } from "assert";
-import * as fs from "fs";
-import * as path from "path";
+import { strictEqual } from "node:assert";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { parseDockerfile } from "../../../scripts/images/dockerfile";
-import { APP_SOURCE, AppServer, assertDependencies, freePort, installImage, PgServer, PYTHON, Result, run, tempDir } from "./harness";
+import { APP_SOURCE, AppServer, assertDependencies, freePort, installImage, PgServer, PYTHON, type Result, run, tempDir } from "./harness";
 
 export const USER = "stateful-flask-user";
 export const PASSWORD = "AppPassw0rd";

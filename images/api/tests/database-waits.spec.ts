@@ -5,12 +5,12 @@
  * retryable 503 within its bound, /healthz stays up, and the next request after the fault reaches a live server.
  * Migrations get none of the API's statement timeouts.
  */
-import { deepStrictEqual, match, ok, strictEqual } from "assert";
-import { execFileSync } from "child_process";
-import * as fs from "fs";
-import * as path from "path";
-import { Answer, ApiFixture, ask, post } from "./api-fixture";
-import { AppServer, PG_BIN, PYTHON, run, sleep, TcpProxy, tempDir } from "./harness";
+import { deepStrictEqual, match, ok, strictEqual } from "node:assert";
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { type Answer, ApiFixture, ask, post } from "./api-fixture";
+import { type AppServer, PG_BIN, PYTHON, run, sleep, TcpProxy, tempDir } from "./harness";
 
 const DB = "waits-db";
 /** DB_QUERY_TIMEOUT's default, seconds. */

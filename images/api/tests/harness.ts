@@ -2,11 +2,11 @@
  * Real processes for images/api/tests/tasks-api.spec.ts: a throwaway PostgreSQL 15 on a loopback port, and the app
  * run from a root-owned copy of what the image copies to /app, by Debian's Python, as uid 10001 when we are root.
  */
-import { ChildProcess, spawn, spawnSync } from "child_process";
-import * as fs from "fs";
-import * as net from "net";
-import * as os from "os";
-import * as path from "path";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
 
 /** The API image's build context (images/api). */
 export const APP_SOURCE = path.resolve(__dirname, "..");

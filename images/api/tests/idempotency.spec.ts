@@ -4,10 +4,10 @@
  * across a server that stopped answering mid-request, a clear 422 for a reused key and 400 for a bad one, and keys
  * that expire after 24 hours and are pruned by later keyed writes.
  */
-import { deepStrictEqual, match, ok, strictEqual } from "assert";
-import { randomUUID } from "crypto";
-import { ApiFixture, Answer, post } from "./api-fixture";
-import { AppServer, sleep } from "./harness";
+import { deepStrictEqual, match, ok, strictEqual } from "node:assert";
+import { randomUUID } from "node:crypto";
+import { ApiFixture, type Answer, post } from "./api-fixture";
+import { type AppServer, sleep } from "./harness";
 
 const DB = "idempotency-db";
 const HEADER = "Idempotency-Key";

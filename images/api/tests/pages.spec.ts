@@ -3,10 +3,10 @@
  * next page) and GET /tasks/<id>, on real PostgreSQL 15 up to 1,000,000 rows: a page reads as many buffers at the
  * end of the table as at its start, and the worker's memory stays flat however deep clients read.
  */
-import { deepStrictEqual, ok, strictEqual } from "assert";
-import * as fs from "fs";
+import { deepStrictEqual, ok, strictEqual } from "node:assert";
+import * as fs from "node:fs";
 import { ApiFixture, ask } from "./api-fixture";
-import { AppServer, PYTHON, run } from "./harness";
+import { type AppServer, PYTHON, run } from "./harness";
 
 const DB = "pages-db";
 const MAX_ID = 2147483647;

@@ -4,9 +4,9 @@
  * accepted or misreported (duplicate keys, NaN, huge numbers, UTF-16, a byte-order mark, another charset). Each
  * gets its reason, and nothing is stored.
  */
-import { deepStrictEqual, ok, strictEqual } from "assert";
+import { deepStrictEqual, ok, strictEqual } from "node:assert";
 import { ApiFixture, ask, post } from "./api-fixture";
-import { AppServer } from "./harness";
+import type { AppServer } from "./harness";
 
 const DB = "limits-db";
 const LIMIT = 65536;

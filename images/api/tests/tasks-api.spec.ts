@@ -4,9 +4,9 @@
  * the API, and adopting a database the tutorial's `flask db init/migrate/upgrade` created. Runs on the Debian
  * packages the image pins (images/api/packages.txt, installed by `npm run setup`); fails, never skips, without them.
  */
-import { deepStrictEqual, match, notStrictEqual, ok, strictEqual } from "assert";
-import * as fs from "fs";
-import * as path from "path";
+import { deepStrictEqual, match, notStrictEqual, ok, strictEqual } from "node:assert";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { installedVersions, pinnedPackages } from "../../../scripts/images/packages";
 import { dockerfile } from "./api-fixture";
 import {
@@ -20,7 +20,7 @@ import {
     PG_BIN,
     PgServer,
     PYTHON,
-    Result,
+    type Result,
     run,
     sleep,
     snapshot,

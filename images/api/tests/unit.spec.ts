@@ -2,10 +2,10 @@
  * The API's Python unit tests (images/api/tests/unit/test_*.py, the standard library's unittest), run by the Python
  * the image ships (Debian's /usr/bin/python3, or APP_PYTHON), each reported as its own case.
  */
-import { ok, strictEqual } from "assert";
-import { spawnSync } from "child_process";
-import * as fs from "fs";
-import * as path from "path";
+import { ok, strictEqual } from "node:assert";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { APP_SOURCE, PYTHON, tempDir } from "./harness";
 
 /** Runs the tests from a temporary copy of tasks_api/ and tests/unit/ (an APP_PYTHON in a chroot sees only that). */

@@ -4,12 +4,12 @@
  * StatefulSet rolling update replaces them (highest ordinal first, while the old primary still takes writes), and
  * a cluster the official image initialised at the volume root, moved into PGDATA even after an interrupted move.
  */
-import * as assert from "assert";
-import { ChildProcess, spawn, spawnSync } from "child_process";
-import * as fs from "fs";
-import * as path from "path";
+import * as assert from "node:assert";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import {
-    APP_DB, APP_USER, Load, PASSWORDS, PG_BIN, PatroniCluster, idsOn, installPodFiles, missingAcks,
+    APP_DB, APP_USER, Load, PASSWORDS, PG_BIN, type PatroniCluster, idsOn, installPodFiles, missingAcks,
     postgresIdentity, psql, sleep, tableDigest, waitFor, withControlPlane,
 } from "./harness";
 

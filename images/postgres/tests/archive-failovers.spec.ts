@@ -6,10 +6,10 @@
  * archive_push.py resolves it (docs/backups.md, "Failovers and the archive"); the soak (npm run soak) runs long random
  * sequences of faults on the real node.
  */
-import * as assert from "assert";
-import * as fs from "fs";
-import * as path from "path";
-import { Member, PASSWORDS, Writer, archiveNow, backups, idsOn, missingAcks, waitFor, withControlPlane, withObjectStore } from "./harness";
+import * as assert from "node:assert";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { type Member, PASSWORDS, Writer, archiveNow, backups, idsOn, missingAcks, waitFor, withControlPlane, withObjectStore } from "./harness";
 
 const REPO = "/repo/failovers";
 const auth = `Basic ${Buffer.from(`patroni:${PASSWORDS.api}`).toString("base64")}`;

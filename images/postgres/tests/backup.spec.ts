@@ -3,10 +3,10 @@
  * members started by the image's entrypoint: point-in-time recovery, the lost volume, a hole or a corruption in
  * the WAL archive, a store that fails, and a failover. One failure mode per case, each asserting on rows.
  */
-import * as assert from "assert";
-import * as fs from "fs";
-import * as path from "path";
-import { Member, ObjectStore, PatroniCluster, Writer, archiveNow, backups, idsOn, sleep, waitFor, withControlPlane, withObjectStore } from "./harness";
+import * as assert from "node:assert";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { type Member, type ObjectStore, type PatroniCluster, Writer, archiveNow, backups, idsOn, sleep, waitFor, withControlPlane, withObjectStore } from "./harness";
 
 const STANZA = "postgres";
 

@@ -1,10 +1,10 @@
 /**
  * Bad input to the Postgres pod: each case ends with a clear error in the log and a data directory nobody touched.
  */
-import * as assert from "assert";
-import { spawnSync } from "child_process";
-import * as fs from "fs";
-import * as path from "path";
+import * as assert from "node:assert";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import {
     PYTHON, Writer, freePort, installPodFiles, postgresIdentity, sleep, tempDir, waitFor, withControlPlane,
 } from "./harness";

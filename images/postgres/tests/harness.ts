@@ -8,11 +8,11 @@
  * backends explicitly, as a container's end would), 127.0.0.1 with distinct ports instead of pod IPs, and the
  * kubeconfig instead of a service-account token (pod.py and Patroni support both).
  */
-import { ChildProcess, execFileSync, spawn, spawnSync } from "child_process";
-import * as fs from "fs";
-import * as net from "net";
-import * as os from "os";
-import * as path from "path";
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
 import { tlsMaterial } from "../../../components/postgres-tls";
 
 export const ROOT = path.resolve(__dirname, "..", "..", "..");

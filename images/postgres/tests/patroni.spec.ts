@@ -3,9 +3,9 @@
  * kube-apiserver. One cluster, one failure mode per case, in order; each case starts from a healthy cluster and
  * asserts on rows: every write the writer got an acknowledgement for, and which members accepted writes.
  */
-import * as assert from "assert";
+import * as assert from "node:assert";
 import {
-    ControlPlane, Load, Member, PASSWORDS, PatroniCluster, Writer, idsOn, missingAcks, sleep, tableDigest, waitFor, withControlPlane,
+    type ControlPlane, Load, type Member, PASSWORDS, type PatroniCluster, Writer, idsOn, missingAcks, sleep, tableDigest, waitFor, withControlPlane,
 } from "./harness";
 
 describe("Patroni cluster: failover on the Kubernetes DCS, no acknowledged write lost", function () {

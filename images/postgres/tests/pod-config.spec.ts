@@ -2,9 +2,9 @@
  * pod.py's configuration of Patroni, from the environment the StatefulSet gives the pod: no servers, only the
  * JSON Patroni reads and the errors a bad environment gets.
  */
-import * as assert from "assert";
-import { spawnSync } from "child_process";
-import * as path from "path";
+import * as assert from "node:assert";
+import { spawnSync } from "node:child_process";
+import * as path from "node:path";
 import { installedVersions, pinnedPackages } from "../../../scripts/images/packages";
 import { PYTHON } from "./harness";
 

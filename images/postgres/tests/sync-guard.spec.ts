@@ -5,7 +5,7 @@
  * naming the gone standby: every commit waits for it forever. The pod's sync guard (postgres_pod/sync_guard.py) gets the
  * leader out of it. One case: the stuck state made on purpose, the guard's repair, and the writes on the rows.
  */
-import * as assert from "assert";
+import * as assert from "node:assert";
 import { Writer, idsOn, missingAcks, waitFor, withControlPlane } from "./harness";
 
 describe("a synchronous standby gone before Patroni recorded it (Patroni 3.0.2), and the pod's sync guard", function () {

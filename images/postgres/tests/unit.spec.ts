@@ -2,9 +2,9 @@
  * The pod code's Python unit tests (images/postgres/tests/unit/test_*.py, the standard library's unittest), run by the
  * Python the image ships (Debian's /usr/bin/python3), each reported as its own case.
  */
-import * as assert from "assert";
-import { spawnSync } from "child_process";
-import * as path from "path";
+import * as assert from "node:assert";
+import { spawnSync } from "node:child_process";
+import * as path from "node:path";
 import { PYTHON } from "./harness";
 
 const UNIT = path.join(__dirname, "unit");
