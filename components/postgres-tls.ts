@@ -110,7 +110,7 @@ function certificate(tbs: Buffer, signer: KeyPair): string {
     // RFC 6979: the nonce comes from the key and the digest, so the signature is the same on every evaluation.
     const signature = Buffer.from(p256.sign(sha256(tbs), signer.d).toDERRawBytes());
     const der = seq(tbs, ECDSA_SHA256, bits(signature));
-    return `-----BEGIN CERTIFICATE-----\n${der.toString("base64").match(/.{1,64}/g)!.join("\n")}\n-----END CERTIFICATE-----\n`;
+    return `-----BEGIN CERTIFICATE-----\n${(der.toString("base64").match(/.{1,64}/g) ?? []).join("\n")}\n-----END CERTIFICATE-----\n`;
 }
 
 /**

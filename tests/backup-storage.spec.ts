@@ -458,7 +458,7 @@ describe("bad backup configuration fails before any resource is registered", () 
     let saved: Record<string, string | undefined>;
     before(() => {
         saved = Object.fromEntries(ENV.map(name => [name, process.env[name]]));
-        ENV.forEach(name => delete process.env[name]);
+        for (const name of ENV) delete process.env[name];
     });
     after(() => {
         for (const name of ENV) {

@@ -287,8 +287,8 @@ describe("validators", () => {
             "postgres:15.20-bookworm",
             "registry.digitalocean.com/drexii/stateful-flask:v1.0.0",
             "localhost:5000/stateful-flask:1.2",
-            "ghcr.io/org/app@sha256:" + "a".repeat(64),
-            "ghcr.io/org/app:v1@sha256:" + "b".repeat(64),
+            `ghcr.io/org/app@sha256:${"a".repeat(64)}`,
+            `ghcr.io/org/app:v1@sha256:${"b".repeat(64)}`,
         ]) {
             assert.strictEqual(validatePinnedImage("apiImage", image), image);
         }

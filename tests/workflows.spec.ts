@@ -129,6 +129,7 @@ describe(".github/workflows/images.yml", () => {
 
     it("reads the repository only, and runs once at a time per tag without cancelling a push", () => {
         assert.deepStrictEqual(workflow.permissions, { contents: "read" });
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, as the workflow spells it
         assert.strictEqual(workflow.concurrency.group, "images-${{ github.ref }}");
         assert.strictEqual(workflow.concurrency["cancel-in-progress"], false);
     });
@@ -149,6 +150,7 @@ describe(".github/workflows/images.yml", () => {
         assert.strictEqual(smoke.run, 'bash "images/$NAME/smoke-test.sh" "$IMAGE"');
         for (const s of [doctl, login, push]) assert.strictEqual(s.if, "steps.ref.outputs.push == 'true'", s.name);
         assert.strictEqual(doctl.uses, "digitalocean/action-doctl@v2");
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, as the workflow spells it
         assert.strictEqual(doctl.with?.token, "${{ secrets.DIGITALOCEAN_TOKEN }}");
         assert.strictEqual(login.run, "doctl registry login --expiry-seconds 1200");
         assert.strictEqual(push.run, 'docker push "$IMAGE"');

@@ -37,10 +37,11 @@ function validate(args: ResourceValidationArgs, reportViolation: ReportViolation
         const image: string = container.image ?? "";
         const { tag, digest } = parseImage(image);
         const where = `${workload.label} ${label} uses image "${image}"`;
-        if (cfg.requireDigest && !digest) {
-            reportViolation(`${where} without a digest; this pack requires one (requireDigest). Pin it as "${image}@sha256:<digest>".`);
-        } else if (digest) {
+        if (digest) {
             continue; // a digest pins the content whatever the tag says
+        }
+        if (cfg.requireDigest) {
+            reportViolation(`${where} without a digest; this pack requires one (requireDigest). Pin it as "${image}@sha256:<digest>".`);
         } else if (tag === undefined) {
             reportViolation(
                 `${where} without a tag, which pulls whatever "latest" points to when a pod starts, so replicas can run ` +

@@ -138,7 +138,7 @@ function autoscalers(resources: PolicyResource[]): Autoscaler[] {
     const result: Autoscaler[] = objects.map(object => ({
         resource: object,
         label: describe("HorizontalPodAutoscaler", object.props, object.name),
-        spec: patches.filter(p => sameObject(p, object)).reduce((spec, p) => ({ ...spec, ...(p.props.spec ?? {}) }), { ...(object.props.spec ?? {}) }),
+        spec: Object.assign({ ...(object.props.spec ?? {}) }, ...patches.filter(p => sameObject(p, object)).map(p => p.props.spec ?? {})),
     }));
     for (const patch of patches.filter(p => !objects.some(o => sameObject(p, o)))) {
         result.push({ resource: patch, label: describe("HorizontalPodAutoscalerPatch", patch.props, patch.name), spec: patch.props.spec ?? {} });

@@ -347,7 +347,7 @@ function main(argv: string[]): void {
     }
     if (cmd === "import" && !address) throw new Error("import needs --address <containerd socket>");
     const built = selectImages(names).map(s => buildImage(s, { rebuild }));
-    if (address) built.forEach(b => importImage(address as string, b));
+    if (address) for (const b of built) importImage(address, b);
     for (const b of built) {
         process.stdout.write(`${b.name}\t${b.cached ? "cached" : `built in ${b.seconds.toFixed(0)}s`}\t${b.digest}\t${b.refs.join(",")}\n`);
     }

@@ -89,8 +89,8 @@ export class BuildahStore {
             try {
                 fs.writeFileSync(lock, String(process.pid), { flag: "wx" });
                 break;
-            } catch (err: any) {
-                if (err.code !== "EEXIST") throw err;
+            } catch (err) {
+                if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
             }
             const holder = Number(fs.readFileSync(lock, "utf8")) || 0;
             if (holder === 0 || holder === process.pid || !alive(holder)) {
@@ -101,22 +101,27 @@ export class BuildahStore {
             if (polls % 30 === 0) log(`waiting for pid ${holder}, which is building in ${this.dir}`);
             sleep(1000);
         }
-        let failed = true;
+        let result: T;
         try {
             this.removeLeftovers("a build that did not finish");
-            const result = fn();
-            failed = false;
-            return result;
-        } finally {
+            result = fn();
+        } catch (buildError) {
+            // The build's own error is the one to report; a cleanup that fails as well is only logged.
             try {
                 this.removeLeftovers("this build");
             } catch (err) {
-                if (!failed) throw err;
                 log(`cleaning up after the failed build failed too: ${err instanceof Error ? err.message : String(err)}`);
             } finally {
                 fs.rmSync(lock, { force: true });
             }
+            throw buildError;
         }
+        try {
+            this.removeLeftovers("this build");
+        } finally {
+            fs.rmSync(lock, { force: true });
+        }
+        return result;
     }
 
     /** Mount points under the store (the overlay driver keeps a bind mount on its graphroot while containers exist). */
@@ -207,6 +212,7 @@ export class BuildahStore {
         ];
         // buildah's own output goes to the log; each STEP line is also printed with the elapsed time.
         const filter = 'set -o pipefail; "$@" 2>&1 | tee -a "$LOG" | while IFS= read -r l; do case "$l" in "STEP "*) ' +
+            // biome-ignore lint/suspicious/noTemplateCurlyInString: ${l:0:140} is bash's, expanded by the shell
             'printf "[images %4ds] %s: %s\\n" $((T0 + SECONDS)) "$LABEL" "${l:0:140}" >&2;; esac; done';
         const r = spawnSync("bash", ["-c", filter, "bash", "buildah", "--root", this.root, "--runroot", this.runroot, "--storage-driver", "overlay", ...args], {
             stdio: ["ignore", "inherit", "inherit"],
@@ -257,7 +263,7 @@ function alive(pid: number): boolean {
     try {
         process.kill(pid, 0);
         return true;
-    } catch (err: any) {
-        return err.code === "EPERM";
+    } catch (err) {
+        return (err as NodeJS.ErrnoException).code === "EPERM";
     }
 }

@@ -36,7 +36,7 @@ function logicalLines(text: string): Array<[number, string]> {
         if (/^\s*#/.test(line) || (current === "" && line.trim() === "")) return;
         if (current === "") start = i + 1;
         if (/\\\s*$/.test(line)) {
-            current += line.replace(/\\\s*$/, "") + " ";
+            current += `${line.replace(/\\\s*$/, "")} `;
         } else {
             out.push([start, (current + line).trim()]);
             current = "";
@@ -55,9 +55,10 @@ function keyValues(file: string, line: number, rest: string): Array<[string, str
     }
     const pairs: Array<[string, string]> = [];
     const re = /\s*([^=\s]+)=("((?:[^"\\]|\\.)*)"|(\S*))/y;
-    let m: RegExpExecArray | null;
     let pos = 0;
-    while (pos < rest.length && (m = re.exec(rest)) !== null) {
+    while (pos < rest.length) {
+        const m = re.exec(rest);
+        if (m === null) break;
         pairs.push([m[1], m[3] !== undefined ? m[3].replace(/\\(.)/g, "$1") : m[4]]);
         pos = re.lastIndex;
     }

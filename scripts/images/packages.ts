@@ -22,6 +22,7 @@ export function pinnedPackages(file: string): Record<string, string> {
 export function installedVersions(names: readonly string[]): Record<string, string | undefined> {
     const out: Record<string, string | undefined> = {};
     for (const name of names) {
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format fields
         const r = spawnSync("dpkg-query", ["-W", "-f=${Status} ${Version}", name], { encoding: "utf8" });
         const m = /^install ok installed (\S+)$/.exec(r.stdout.trim());
         out[name] = m ? m[1] : undefined;

@@ -150,7 +150,7 @@ export async function up(opts: { refresh?: boolean } = {}): Promise<UpResult> {
 
 export async function configure(values: Record<string, string>): Promise<void> {
     const { stack } = await e2e();
-    Object.keys(values).forEach(k => changed.add(k));
+    for (const k of Object.keys(values)) changed.add(k);
     await setConfig(stack, values);
 }
 

@@ -137,7 +137,9 @@ export function run(cmd: string, args: string[], opts: { env: NodeJS.ProcessEnv;
 
 const cleanups = new Set<() => void>();
 // Last resort if mocha exits without running `after` hooks: nothing started here may outlive the run.
-process.once("exit", () => cleanups.forEach((c) => c()));
+process.once("exit", () => {
+    for (const c of cleanups) c();
+});
 
 /** A PostgreSQL 15 cluster in a temp directory, listening on 127.0.0.1 only, run as the postgres user. */
 export class PgServer {

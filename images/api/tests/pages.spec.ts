@@ -72,7 +72,7 @@ describe("tasks API (images/api): pages of GET /tasks and GET /tasks/<id>", func
 
     it("refuses a bad limit, after or parameter with 400 naming it, the value and what is allowed", async function () {
         const limit = (v: string) => `'limit' is '${v}'; allowed: an integer from 1 to 1000 (default 100)`;
-        const after = (v: string) => `'after' is '${v}'; allowed: an integer from 0 to ${MAX_ID}, the last id of the previous page`;
+        const afterIs = (v: string) => `'after' is '${v}'; allowed: an integer from 0 to ${MAX_ID}, the last id of the previous page`;
         const cases: [string, string][] = [
             ["/tasks?limit=0", limit("0")],
             ["/tasks?limit=1001", limit("1001")],
@@ -84,11 +84,11 @@ describe("tasks API (images/api): pages of GET /tasks and GET /tasks/<id>", func
             ["/tasks?limit=%205", limit(" 5")],
             // Other scripts' digits, which Python's int() takes.
             ["/tasks?limit=%D9%A5", limit("\u0665")],
-            ["/tasks?after=-1", after("-1")],
-            ["/tasks?after=2147483648", after("2147483648")],
-            ["/tasks?after=99999999999999999999", after("99999999999999999999")],
-            ["/tasks?after=1e3", after("1e3")],
-            [`/tasks?after=${"9".repeat(60)}`, after(`${"9".repeat(40)}…`)],
+            ["/tasks?after=-1", afterIs("-1")],
+            ["/tasks?after=2147483648", afterIs("2147483648")],
+            ["/tasks?after=99999999999999999999", afterIs("99999999999999999999")],
+            ["/tasks?after=1e3", afterIs("1e3")],
+            [`/tasks?after=${"9".repeat(60)}`, afterIs(`${"9".repeat(40)}…`)],
             ["/tasks?page=2", "unknown query parameter(s): page; allowed: after, limit"],
             ["/tasks?offset=100&limit=10&sort=id", "unknown query parameter(s): offset, sort; allowed: after, limit"],
             ["/tasks?limit=10&limit=20", "'limit' is given 2 times; give it once"],

@@ -31,7 +31,7 @@ describe("tasks API (images/api): request bodies it refuses, each with its reaso
     it("refuses a body over 64 KiB with 413 naming the limit, whether it has a Content-Length or is chunked", async function () {
         // Valid JSON of exactly the size given: a description padded to it.
         const head = '{"title": "big", "description": "';
-        const sized = (bytes: number) => head + "d".repeat(bytes - head.length - 2) + '"}';
+        const sized = (bytes: number) => `${head}${"d".repeat(bytes - head.length - 2)}"}`;
         strictEqual(Buffer.byteLength(sized(LIMIT + 1)), LIMIT + 1);
         const over = await post(app.url, sized(LIMIT + 1));
         deepStrictEqual({ status: over.status, body: over.body }, { status: 413, body: { error: `request body is ${LIMIT + 1} bytes; at most ${LIMIT} bytes (64 KiB) allowed` } });

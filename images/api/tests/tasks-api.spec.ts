@@ -138,7 +138,7 @@ describe("tasks API (images/api) on PostgreSQL 15", function () {
     it("runs on exactly the Debian packages the image installs (images/api/packages.txt)", function () {
         const pinned = pinnedPackages(path.join(APP_SOURCE, "packages.txt"));
         strictEqual(pinned["python3-flask"], "2.2.2-3");
-        strictEqual(pinned["gunicorn"], "20.1.0-6+deb12u1");
+        strictEqual(pinned.gunicorn, "20.1.0-6+deb12u1");
         deepStrictEqual(installedVersions(Object.keys(pinned)), pinned);
     });
 

@@ -11,7 +11,6 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { type Member, PASSWORDS, Writer, archiveNow, backups, idsOn, missingAcks, waitFor, withControlPlane, withObjectStore } from "./harness";
 
-const REPO = "/repo/failovers";
 const auth = `Basic ${Buffer.from(`patroni:${PASSWORDS.api}`).toString("base64")}`;
 
 function archiverState(m: Member): string {

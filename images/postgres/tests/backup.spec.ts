@@ -102,7 +102,7 @@ describe("Backups: WAL archive and base backups to object storage, and point-in-
         m.sql("INSERT INTO rows (phase) SELECT 'kept' FROM generate_series(1, 30)", { user: "stateful-flask-user" });
         const before = rows(m);
         await m.stop();
-        const listing = () => fs.readdirSync(m.pgdata).sort().join(",") + ` ${fs.statSync(path.join(m.pgdata, "global", "pg_control")).mtimeMs}`;
+        const listing = () => `${fs.readdirSync(m.pgdata).sort().join(",")} ${fs.statSync(path.join(m.pgdata, "global", "pg_control")).mtimeMs}`;
         const untouched = listing();
         m.start({ env: { RESTORE_FROM_PATH: "/repo/pitr" } });
         assert.notStrictEqual(await m.exited(60000), 0);

@@ -5,7 +5,7 @@
  */
 import * as assert from "node:assert";
 import {
-    type ControlPlane, Load, type Member, PASSWORDS, type PatroniCluster, Writer, idsOn, missingAcks, sleep, tableDigest, waitFor, withControlPlane,
+    type ControlPlane, Load, PASSWORDS, type PatroniCluster, Writer, idsOn, missingAcks, sleep, tableDigest, waitFor, withControlPlane,
 } from "./harness";
 
 describe("Patroni cluster: failover on the Kubernetes DCS, no acknowledged write lost", function () {
@@ -171,7 +171,7 @@ describe("Patroni cluster: failover on the Kubernetes DCS, no acknowledged write
         const before = tableDigest(leader);
         const sysid = leader.sql("SELECT system_identifier FROM pg_control_system()");
         await cluster.stop();
-        cluster.members.forEach((m: Member) => m.start());
+        for (const m of cluster.members) m.start();
         const digest = await sameRowsEverywhere();
         assert.deepStrictEqual(digest, before);
         for (const m of cluster.members) assert.strictEqual(m.sql("SELECT system_identifier FROM pg_control_system()"), sysid, m.name);
