@@ -80,7 +80,7 @@ def archiver(s: Settings) -> dict[str, Any]:
                     " (SELECT coalesce(sum(size), 0)::bigint FROM pg_ls_waldir()) FROM pg_stat_archiver")
         row = cur.fetchone()
         keys = ("archived", "last_archived_wal", "last_archived_time", "failed", "last_failed_wal", "last_failed_time", "pg_wal_bytes")
-        return dict(zip(keys, row))
+        return dict(zip(keys, row, strict=True))
 
 
 def backup_agent(s: Settings) -> None:

@@ -43,7 +43,7 @@ class Environment:
         try:
             return json.loads(raw)
         except ValueError as e:
-            raise ConfigError(f"{name} is not valid JSON ({e}): {raw!r}")
+            raise ConfigError(f"{name} is not valid JSON ({e}): {raw!r}") from None
 
     def cidrs(self, name: str, default: str) -> tuple[str, ...]:
         raw = self.text(name, default)
@@ -54,7 +54,7 @@ class Environment:
             try:
                 ipaddress.ip_network(c, strict=False)
             except ValueError:
-                raise ConfigError(f"{name} contains {c!r}; expected CIDRs such as 10.244.0.0/16 or 127.0.0.1/32")
+                raise ConfigError(f"{name} contains {c!r}; expected CIDRs such as 10.244.0.0/16 or 127.0.0.1/32") from None
             if "/" not in c:
                 raise ConfigError(f"{name} contains {c!r}; expected a CIDR with a prefix length, e.g. {c}/32")
         return cidrs

@@ -85,14 +85,14 @@ def check_dcs(s: Settings, timeout: int) -> None:
     while True:
         what = checks[0][0]
         try:
-            for what, path in checks:
+            for what, path in checks:  # noqa: B007 (what names the failing check in the except clauses)
                 req = urllib.request.Request(c.base + path, headers=c.headers)
                 urllib.request.urlopen(req, context=c.context, timeout=5).read()
             return
         except urllib.error.HTTPError as e:
             if e.code in (401, 403):
                 raise ConfigError(f"the Kubernetes API at {c.base} refused to {what} in namespace {s.namespace} (HTTP {e.code}): Patroni's "
-                                  "service account needs the Role in components/patroni-rbac.ts")
+                                  "service account needs the Role in components/patroni-rbac.ts") from e
             error = f"HTTP {e.code} on {what}"
         except (urllib.error.URLError, OSError) as e:
             error = str(getattr(e, "reason", e))

@@ -98,7 +98,7 @@ def load(environ: Mapping[str, str] = os.environ) -> Settings:
     try:
         ipaddress.ip_address(pod_ip)
     except ValueError:
-        raise ConfigError(f"POD_IP={pod_ip!r} is not an IP address")
+        raise ConfigError(f"POD_IP={pod_ip!r} is not an IP address") from None
     listen = env.text("LISTEN_ADDRESS", "0.0.0.0")
     pgport = env.integer("PGPORT", 5432, 1, 65535)
     api_port = env.integer("API_PORT", 8008, 1, 65535)
