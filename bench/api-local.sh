@@ -50,7 +50,9 @@ cleanup() {
     for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     sleep 1
     for pid in "${PIDS[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
-    [ -f "$W/pg/data/postmaster.pid" ] && "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$W/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
+    if [ -f "$W/pg/data/postmaster.pid" ]; then
+        "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$W/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
+    fi
     # A cgroup can go once its processes have exited.
     for cg in "${CGROUPS[@]}"; do
         for _ in $(seq 50); do rmdir "$cg" 2>/dev/null && break; sleep 0.1; done
@@ -136,6 +138,7 @@ for side in before after; do
     if [ $POD = 1 ]; then
         [ "$(id -u)" = 0 ] || die "--pod needs root (cgroups)"
         cgroup_for "$side" || die "could not make a cgroup for $side (no cpu/memory controller?)"
+        # shellcheck disable=SC2016 # $$ and "$@" are the inner bash's: the app's pid and its command
         (cd "${DIR[$side]}" && exec setsid bash -c 'for g in '"$GROUPS_OF"'; do echo $$ > "$g/cgroup.procs"; done; exec "$@"' _ \
             "${cmd[@]}") >"$W/$side-app.log" 2>&1 &
     else
@@ -159,8 +162,9 @@ cpu_seconds() {  # user+system CPU of a gunicorn master and its workers
     echo "$total $(getconf CLK_TCK)" | awk '{printf "%.3f", $1 / $2}'
 }
 worker_memory() {  # "max RSS MB / total PSS MB" of the workers
-    local p rss=0 pss=0
-    for p in $(cat /proc/"$1"/task/"$1"/children 2>/dev/null); do
+    local p rss=0 pss=0 children=()
+    { read -r -a children <"/proc/$1/task/$1/children"; } 2>/dev/null || true
+    for p in "${children[@]}"; do
         local r s
         r=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status"); s=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup")
         [ "$r" -gt "$rss" ] && rss=$r; pss=$((pss + s))

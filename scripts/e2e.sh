@@ -10,7 +10,7 @@
 #
 # The suite's exit status is this script's. Extra arguments after the mode are passed to mocha.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 mode=
 if [[ "${1:-}" == ci ]]; then

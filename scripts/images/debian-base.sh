@@ -56,9 +56,9 @@ done
 
 # What differs between two runs or comes from this host: logs, the ld.so and dpkg/debconf backups, the host's
 # name and resolver (the runtime provides both).
-rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/cache/apt/*.bin "$dir"/var/lib/apt/lists/* "$dir"/dev/* \
-  "$dir"/run/* "$dir"/tmp/* "$dir"/var/cache/ldconfig/aux-cache "$dir"/var/lib/dpkg/*-old \
-  "$dir"/var/cache/debconf/*-old "$dir"/etc/hostname "$dir"/etc/resolv.conf
+rm -rf "${dir:?}"/var/cache/apt/archives/*.deb "${dir:?}"/var/cache/apt/*.bin "${dir:?}"/var/lib/apt/lists/* "${dir:?}"/dev/* \
+  "${dir:?}"/run/* "${dir:?}"/tmp/* "${dir:?}"/var/cache/ldconfig/aux-cache "${dir:?}"/var/lib/dpkg/*-old \
+  "${dir:?}"/var/cache/debconf/*-old "${dir:?}"/etc/hostname "${dir:?}"/etc/resolv.conf
 find "$dir/var/log" -type f -delete
 
 tar --numeric-owner --sort=name --mtime=@0 -C "$dir" -cf "$out.tmp" .

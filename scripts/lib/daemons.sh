@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers shared by the scripts that run daemons in a state dir (scripts/local-cluster.sh, scripts/control-plane.sh).
 # The sourcing script defines STATE (the state dir, with pids/ and logs/) and log().
 

@@ -11,12 +11,14 @@
 #     capacity and the claim's status are updated, as a CSI resizer would after growing a disk).
 # `local` volumes, not hostPath: the kubelet applies fsGroup to them (hostPath ignores it).
 #
-#   provisioner.sh STATE VOLUMES PROVISIONER NODE     (KUBECONFIG and PATH with kubectl set by the caller)
+#   provisioner.sh STATE VOLUMES PROVISIONER NODE     (KUBECONFIG and PATH with kubectl set by the caller; STATE,
+#                                                    the caller's state dir, is not used here)
 set -uo pipefail
-STATE=$1 VOLUMES=$2 PROVISIONER=$3 NODE=$4
+VOLUMES=$2 PROVISIONER=$3 NODE=$4
 
 log() { printf '%s provisioner: %s\n' "$(date -u +%FT%TZ)" "$*"; }
 # Bytes of a Kubernetes quantity (the forms claims use: plain, k/M/G/T, Ki/Mi/Gi/Ti).
+# shellcheck disable=SC2016 # a jq program: $q is jq's
 JQ_BYTES='def bytes: capture("^(?<n>[0-9.]+)(?<u>[A-Za-z]*)$") as $q
   | ($q.n | tonumber) * ({"": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "Ki": 1024, "Mi": 1048576, "Gi": 1073741824, "Ti": 1099511627776}[$q.u] // error("unknown unit " + $q.u));'
 

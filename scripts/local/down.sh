@@ -9,7 +9,7 @@ VOLUMES="${LOCAL_CLUSTER_VOLUMES:-$HOME/.cache/stateful-flask-volumes}"
 for name in forwarder ingress-forwarder; do
   if [[ -f "$STATE/$name.pid" ]]; then
     read -r pid _ <"$STATE/$name.pid"
-    kill "$pid" 2>/dev/null && echo "[local-down] stopped the $name (pid $pid)" >&2 || true
+    if kill "$pid" 2>/dev/null; then echo "[local-down] stopped the $name (pid $pid)" >&2; fi
   fi
 done
 if [[ -d "$STATE/cluster" ]]; then

@@ -26,7 +26,7 @@ die() { log "FATAL: $*"; exit 1; }
 [ "$(id -u)" != 0 ] || die "refusing to run as root; run as the postgres user (uid 999 in the image)"
 export RUN_DIR=${RUN_DIR:-/var/run/postgresql}
 export PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
-[ -d "$RUN_DIR" ] && [ -w "$RUN_DIR" ] || die "RUN_DIR=$RUN_DIR must be a writable directory (an emptyDir in the pod)"
+[[ -d "$RUN_DIR" && -w "$RUN_DIR" ]] || die "RUN_DIR=$RUN_DIR must be a writable directory (an emptyDir in the pod)"
 
 # 1. The environment, validated in one place (pod.py prints the offending variable and exits 1).
 CONFIG="$RUN_DIR/patroni-${POD_NAME:-member}.json"
@@ -39,7 +39,7 @@ MARKER="$PARENT/.patroni-managed"
 ADOPTING="$PGDATA.adopting"
 SERVER_MAJOR=$("$PG_BIN/postgres" --version | sed -n 's/^postgres (PostgreSQL) \([0-9]*\).*/\1/p')
 
-[ -d "$PARENT" ] && [ -w "$PARENT" ] ||
+[[ -d "$PARENT" && -w "$PARENT" ]] ||
   die "the parent of PGDATA ($PARENT) must exist and be writable by uid $(id -u); is the volume mounted with fsGroup 999?"
 
 # Where the cluster is: PGDATA, or the volume root (official image), or half-way between (an interrupted move).
@@ -79,7 +79,8 @@ fi
 if [ "$FOUND" = "$PARENT" ]; then
   log "adopting the cluster at the volume root $PARENT: moving it into $PGDATA"
   [ ! -e "$PGDATA" ] || rmdir "$PGDATA" 2>/dev/null || die "both $PARENT and $PGDATA hold data; refusing to merge them"
-  mkdir -p -m 0700 "$ADOPTING"
+  mkdir -p "$ADOPTING"
+  chmod 0700 "$ADOPTING"
   for entry in "$PARENT"/* "$PARENT"/.[!.]* "$PARENT"/..?*; do
     [ -e "$entry" ] || [ -L "$entry" ] || continue
     case ${entry##*/} in
