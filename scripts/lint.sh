@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # npm run lint (and so npm test): every linter, each printing its findings, and a non-zero exit when any finds one.
-#   - TypeScript, JavaScript and JSON: Biome (biome.jsonc), its recommended rules with warnings counted as errors,
-#     and its formatter's check (the code as `biome format --write .` would leave it);
+#   - TypeScript and JavaScript (JSON is parsed, not formatted): Biome (biome.jsonc), its recommended rules with
+#     warnings counted as errors, and its formatter's check (the code as `biome format --write .` would leave it);
 #   - Python: ruff (ruff.toml), through scripts/lint/ruff.js;
 #   - shell: shellcheck at its default severity, following `source`d files (-x): every *.sh and every file that
 #     starts with a bash or sh shebang.
