@@ -198,7 +198,9 @@ const COMMON_YEAR = { currentDate: "2026-12-31T23:59:59Z", endDate: "2028-01-01T
 function cronValues(field: string, min: number, max: number): Set<number> {
     const values = new Set<number>();
     for (const element of field.split(",")) {
-        const [, stepped, from, to, step, single, last] = CRON_ELEMENT.exec(element)!;
+        const parsed = CRON_ELEMENT.exec(element);
+        if (parsed === null) throw new Error(`cron element "${element}" was validated but does not parse`);
+        const [, stepped, from, to, step, single, last] = parsed;
         const [lo, hi, by] = stepped !== undefined
             ? (stepped === "*" ? [min, max, Number(step)] : [Number(from), Number(to), Number(step)])
             : element === "*" ? [min, max, 1] : [Number(single), Number(last ?? single), 1];

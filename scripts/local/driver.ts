@@ -45,8 +45,9 @@ export function sh(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv;
 export function toolchainBin(): string {
     try {
         return execFileSync(path.join(ROOT, "scripts", "toolchain.sh"), ["bin"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
-    } catch (err: any) {
-        throw new Error(`toolchain incomplete: ${String(err.stderr ?? err.message).trim()} (build it with scripts/toolchain.sh)`);
+    } catch (err) {
+        const e = err as Error & { stderr?: string };
+        throw new Error(`toolchain incomplete: ${String(e.stderr ?? e.message).trim()} (build it with scripts/toolchain.sh)`);
     }
 }
 
@@ -108,14 +109,16 @@ export function kubectl(cluster: Cluster, args: string[], input?: string): strin
 }
 
 /** `kubectl get ... -o json`, parsed; undefined when the object does not exist. */
+// biome-ignore lint/suspicious/noExplicitAny: kubectl's JSON, which the callers read field by field
 export function getJson(cluster: Cluster, args: string[]): any | undefined {
     try {
         return JSON.parse(kubectl(cluster, ["get", ...args, "-o", "json"]));
-    } catch (err: any) {
-        if (/NotFound/.test(String(err.stderr ?? ""))) {
+    } catch (err) {
+        const e = err as Error & { stderr?: string };
+        if (/NotFound/.test(String(e.stderr ?? ""))) {
             return undefined;
         }
-        throw new Error(`kubectl get ${args.join(" ")}: ${err.stderr ?? err.message}`);
+        throw new Error(`kubectl get ${args.join(" ")}: ${e.stderr ?? e.message}`);
     }
 }
 

@@ -61,7 +61,7 @@ def problem(schedule: str) -> Optional[str]:
     fields = re.split(" +", schedule)
     if len(fields) != len(FIELDS):
         return SHAPE
-    for field, (name, low, high) in zip(fields, FIELDS):
+    for field, (name, low, high) in zip(fields, FIELDS, strict=True):
         for element in field.split(","):
             reason = _element_problem(name, low, high, element)
             if reason:
