@@ -15,7 +15,16 @@ import { type PostgresConfig, parsePostgres } from "./config/postgres";
 import { type RegistryAccessConfig, parseRegistryAccess } from "./config/registry";
 
 export { PROJECT };
-export type { ApiConfig, BackupConfig, ClusterConfig, ConfigReader, IngressConfig, PostgresConfig, RegistryAccessConfig, SecretReader };
+export type {
+    ApiConfig,
+    BackupConfig,
+    ClusterConfig,
+    ConfigReader,
+    IngressConfig,
+    PostgresConfig,
+    RegistryAccessConfig,
+    SecretReader,
+};
 
 export interface AppConfig {
     readonly stack: string;
@@ -62,8 +71,11 @@ export function digitalOceanToken(neededBy = "clusterMode digitalocean"): pulumi
     }
     const fromEnv = process.env.DIGITALOCEAN_TOKEN || process.env.DIGITALOCEAN_ACCESS_TOKEN;
     if (!fromEnv) {
-        throw new ConfigError("digitalocean:token", undefined,
-            `${neededBy} needs a DigitalOcean API token: pulumi config set --secret digitalocean:token <token>, or DIGITALOCEAN_TOKEN in the environment`);
+        throw new ConfigError(
+            "digitalocean:token",
+            undefined,
+            `${neededBy} needs a DigitalOcean API token: pulumi config set --secret digitalocean:token <token>, or DIGITALOCEAN_TOKEN in the environment`,
+        );
     }
     return pulumi.secret(fromEnv);
 }
@@ -78,15 +90,22 @@ export function requireSpacesCredentials(neededBy = "backupMode spaces"): void {
     const missing = [
         { name: "spacesAccessId", env: "SPACES_ACCESS_KEY_ID" },
         { name: "spacesSecretKey", env: "SPACES_SECRET_ACCESS_KEY" },
-    ].find(c => config.getSecret(c.name) === undefined && !process.env[c.env]);
+    ].find((c) => config.getSecret(c.name) === undefined && !process.env[c.env]);
     if (missing !== undefined) {
-        throw new ConfigError(`digitalocean:${missing.name}`, undefined,
-            `${neededBy} creates a Spaces bucket, which needs Spaces credentials for the DigitalOcean provider: pulumi config set digitalocean:spacesAccessId <key> and pulumi config set --secret digitalocean:spacesSecretKey <secret>, or SPACES_ACCESS_KEY_ID and SPACES_SECRET_ACCESS_KEY in the environment (a Spaces key with full access, made once in the control panel)`);
+        throw new ConfigError(
+            `digitalocean:${missing.name}`,
+            undefined,
+            `${neededBy} creates a Spaces bucket, which needs Spaces credentials for the DigitalOcean provider: pulumi config set digitalocean:spacesAccessId <key> and pulumi config set --secret digitalocean:spacesSecretKey <secret>, or SPACES_ACCESS_KEY_ID and SPACES_SECRET_ACCESS_KEY in the environment (a Spaces key with full access, made once in the control panel)`,
+        );
     }
 }
 
 /** Reads this stack's configuration once. Throws `ConfigError` before any resource is registered. */
 export function loadConfig(): AppConfig {
     const config = new pulumi.Config(PROJECT);
-    return parseConfig(pulumi.getStack(), key => config.get(key), key => config.getSecret(key));
+    return parseConfig(
+        pulumi.getStack(),
+        (key) => config.get(key),
+        (key) => config.getSecret(key),
+    );
 }

@@ -88,71 +88,87 @@ export = async () => {
         };
     }
 
-    const postgres = new Postgres("postgres", {
-        namespace: config.postgres.namespace,
-        replicas: config.postgres.replicas,
-        image: config.postgres.image,
-        synchronousMode: config.postgres.synchronousMode,
-        storageSize: config.postgres.storageSize,
-        storageClass: config.postgres.storageClass,
-        database: config.postgres.database,
-        user: config.postgres.user,
-        replicationCidr: config.postgres.replicationCidr,
-        antiAffinity: config.postgres.spread.antiAffinity,
-        password: config.postgres.password,
-        replicationPassword: config.postgres.replicationPassword,
-        superuserPassword: config.postgres.superuserPassword,
-        docrRegistry: config.registryAccess.postgres,
-        tls: config.postgres.tls ? (config.postgres.tlsSeed ? { seed: config.postgres.tlsSeed } : true) : false,
-        patroniApiPassword: config.postgres.patroniApiPassword,
-        clientNamespaces: [config.api.namespace],
-        partOf: config.partOf,
-        protect: config.protectData,
-        backup,
-    }, onCluster);
+    const postgres = new Postgres(
+        "postgres",
+        {
+            namespace: config.postgres.namespace,
+            replicas: config.postgres.replicas,
+            image: config.postgres.image,
+            synchronousMode: config.postgres.synchronousMode,
+            storageSize: config.postgres.storageSize,
+            storageClass: config.postgres.storageClass,
+            database: config.postgres.database,
+            user: config.postgres.user,
+            replicationCidr: config.postgres.replicationCidr,
+            antiAffinity: config.postgres.spread.antiAffinity,
+            password: config.postgres.password,
+            replicationPassword: config.postgres.replicationPassword,
+            superuserPassword: config.postgres.superuserPassword,
+            docrRegistry: config.registryAccess.postgres,
+            tls: config.postgres.tls ? (config.postgres.tlsSeed ? { seed: config.postgres.tlsSeed } : true) : false,
+            patroniApiPassword: config.postgres.patroniApiPassword,
+            clientNamespaces: [config.api.namespace],
+            partOf: config.partOf,
+            protect: config.protectData,
+            backup,
+        },
+        onCluster,
+    );
 
     if (config.postgres.spread.antiAffinity === "preferred" && config.postgres.replicas > 1) {
         // Said on every preview and update, not only in an output nobody reads.
         pulumi.log.warn(`postgresSpread ${config.postgres.spread.note}`, postgres);
     }
 
-    const api = new TasksApi("api", {
-        namespace: config.api.namespace,
-        name: config.api.name,
-        image: config.api.image,
-        docrRegistry: config.registryAccess.api,
-        replicas: config.api.replicas,
-        port: config.api.port,
-        partOf: config.partOf,
-        database: {
-            host: postgres.host,
-            port: postgres.port,
-            database: postgres.database,
-            user: postgres.user,
-            password: postgres.password,
-            clientLabels: postgres.clientLabels,
-            readiness: postgres.statefulSet,
-            caCertificate: postgres.caCertificate,
+    const api = new TasksApi(
+        "api",
+        {
+            namespace: config.api.namespace,
+            name: config.api.name,
+            image: config.api.image,
+            docrRegistry: config.registryAccess.api,
+            replicas: config.api.replicas,
+            port: config.api.port,
+            partOf: config.partOf,
+            database: {
+                host: postgres.host,
+                port: postgres.port,
+                database: postgres.database,
+                user: postgres.user,
+                password: postgres.password,
+                clientLabels: postgres.clientLabels,
+                readiness: postgres.statefulSet,
+                caCertificate: postgres.caCertificate,
+            },
         },
-    }, onCluster);
+        onCluster,
+    );
 
-    const ingress = config.ingress.controller === "none" ? undefined : new ApiIngress("ingress", {
-        host: config.ingress.host,
-        namespace: api.namespaceName,
-        serviceName: api.serviceName,
-        servicePort: api.servicePort,
-        controller: config.ingress.controller,
-        className: config.ingress.className,
-        tls: config.ingress.tls,
-        tlsEmail: config.ingress.tlsEmail,
-        manageDns: config.ingress.manageDns,
-    }, { ...onCluster, dependsOn: [api] });
+    const ingress =
+        config.ingress.controller === "none"
+            ? undefined
+            : new ApiIngress(
+                  "ingress",
+                  {
+                      host: config.ingress.host,
+                      namespace: api.namespaceName,
+                      serviceName: api.serviceName,
+                      servicePort: api.servicePort,
+                      controller: config.ingress.controller,
+                      className: config.ingress.className,
+                      tls: config.ingress.tls,
+                      tlsEmail: config.ingress.tlsEmail,
+                      manageDns: config.ingress.manageDns,
+                  },
+                  { ...onCluster, dependsOn: [api] },
+              );
 
     return {
         ...(target instanceof DoksCluster ? { kubeconfig: target.kubeconfig, kubernetesVersion: target.version } : {}),
         ...(ingress ? { ingressAddress: ingress.address } : {}),
-        apiUrl: ingress?.url
-            ?? `kubectl -n ${api.namespaceName} port-forward svc/${api.serviceName} 8080:${api.servicePort} (then http://localhost:8080)`,
+        apiUrl:
+            ingress?.url ??
+            `kubectl -n ${api.namespaceName} port-forward svc/${api.serviceName} 8080:${api.servicePort} (then http://localhost:8080)`,
         postgresHost: postgres.host,
         postgresReadOnlyHost: postgres.readOnlyHost,
         postgresHeadlessHost: postgres.headlessHost,
@@ -162,16 +178,18 @@ export = async () => {
         postgresSpread: config.postgres.spread.note,
         ...(postgres.caCertificate ? { postgresCaCertificate: postgres.caCertificate } : {}),
         migrationJob: api.migrationJob.metadata.name,
-        ...(backup ? {
-            backupBucket: backup.bucket,
-            backupPath: backup.path,
-            backupEndpoint: backup.endpoint,
-            // Every backup is encrypted with it: keep a copy outside this stack (docs/backups.md).
-            backupCipherPassphrase: backup.cipherPassphrase,
-            // The last backup and the WAL archive's state, from the leader (docs/backups.md, "Is it working?").
-            backupStatus: postgres.backupStatusCommand,
-        } : {
-            backups: "OFF: this stack's database has no backup; set backupMode (docs/backups.md)",
-        }),
+        ...(backup
+            ? {
+                  backupBucket: backup.bucket,
+                  backupPath: backup.path,
+                  backupEndpoint: backup.endpoint,
+                  // Every backup is encrypted with it: keep a copy outside this stack (docs/backups.md).
+                  backupCipherPassphrase: backup.cipherPassphrase,
+                  // The last backup and the WAL archive's state, from the leader (docs/backups.md, "Is it working?").
+                  backupStatus: postgres.backupStatusCommand,
+              }
+            : {
+                  backups: "OFF: this stack's database has no backup; set backupMode (docs/backups.md)",
+              }),
     };
 };

@@ -14,36 +14,70 @@
 import { spawn, spawnSync } from "node:child_process";
 import * as path from "node:path";
 import {
-    APP_DB, APP_USER, ControlPlane, type Member, ObjectStore, PASSWORDS, PG_BIN, PatroniCluster, postgresIdentity, sleep,
+    APP_DB,
+    APP_USER,
+    ControlPlane,
+    type Member,
+    ObjectStore,
+    PASSWORDS,
+    PG_BIN,
+    PatroniCluster,
+    postgresIdentity,
+    sleep,
 } from "../images/postgres/tests/harness";
 import { percentile, progressLog } from "./common";
 
 const log = progressLog("bench:backup");
 
-
 /** pgbackrest as the postgres user with the member's own configuration (what the pod's agent runs). */
 function pgbackrest(m: Member, args: string[]): { seconds: number; output: string } {
     const pg = postgresIdentity();
     const started = Date.now();
-    const r = spawnSync("pgbackrest", [`--config=${path.join(m.runDir, `pgbackrest-${m.name}.conf`)}`, "--stanza=postgres", ...args],
-        { encoding: "utf8", uid: pg.uid, gid: pg.gid, cwd: m.runDir, maxBuffer: 64 * 1024 * 1024 });
+    const r = spawnSync(
+        "pgbackrest",
+        [`--config=${path.join(m.runDir, `pgbackrest-${m.name}.conf`)}`, "--stanza=postgres", ...args],
+        { encoding: "utf8", uid: pg.uid, gid: pg.gid, cwd: m.runDir, maxBuffer: 64 * 1024 * 1024 },
+    );
     if (r.status !== 0) throw new Error(`pgbackrest ${args.join(" ")}: ${r.stderr}${r.stdout}`);
     return { seconds: (Date.now() - started) / 1000, output: r.stdout };
 }
 
 function pgbench(m: Member, args: string[]): Promise<string> {
-    const env = { ...process.env, PGPASSWORD: PASSWORDS.app, PGSSLMODE: "verify-full", PGSSLROOTCERT: m.cluster.ca ?? "" };
-    const child = spawn(path.join(PG_BIN, "pgbench"), [...args, "-h", "127.0.0.1", "-p", String(m.pgPort), "-U", APP_USER, APP_DB],
-        { env, stdio: ["ignore", "pipe", "pipe"] });
+    const env = {
+        ...process.env,
+        PGPASSWORD: PASSWORDS.app,
+        PGSSLMODE: "verify-full",
+        PGSSLROOTCERT: m.cluster.ca ?? "",
+    };
+    const child = spawn(
+        path.join(PG_BIN, "pgbench"),
+        [...args, "-h", "127.0.0.1", "-p", String(m.pgPort), "-U", APP_USER, APP_DB],
+        { env, stdio: ["ignore", "pipe", "pipe"] },
+    );
     let out = "";
     child.stdout.on("data", (b: Buffer) => (out += b.toString()));
     child.stderr.on("data", (b: Buffer) => (out += b.toString()));
-    return new Promise((resolve, reject) => child.once("exit", code => (code === 0 ? resolve(out) : reject(new Error(`pgbench ${args.join(" ")}: ${out}`)))));
+    return new Promise((resolve, reject) =>
+        child.once("exit", (code) =>
+            code === 0 ? resolve(out) : reject(new Error(`pgbench ${args.join(" ")}: ${out}`)),
+        ),
+    );
 }
 
 /** Starts a one-member cluster restored from `from` (to `target`) and times it until its server accepts writes. */
-async function timedRestore(cp: ControlPlane, store: ObjectStore, ns: string, from: string, target?: string): Promise<{ seconds: number; rows: number }> {
-    const copy = await PatroniCluster.create(cp, ns, 1, store.env(`/bench/${ns}`, { RESTORE_FROM_PATH: from, ...(target ? { RESTORE_TARGET_TIME: target } : {}) }));
+async function timedRestore(
+    cp: ControlPlane,
+    store: ObjectStore,
+    ns: string,
+    from: string,
+    target?: string,
+): Promise<{ seconds: number; rows: number }> {
+    const copy = await PatroniCluster.create(
+        cp,
+        ns,
+        1,
+        store.env(`/bench/${ns}`, { RESTORE_FROM_PATH: from, ...(target ? { RESTORE_TARGET_TIME: target } : {}) }),
+    );
     try {
         const started = Date.now();
         copy.members[0].start();
@@ -61,7 +95,12 @@ async function main(): Promise<void> {
     const store = new ObjectStore();
     await store.start();
     const cp = await ControlPlane.start();
-    const src = await PatroniCluster.create(cp, "bench-backup", 1, store.env("/bench/source", { BACKUP_SCHEDULE: "0 0 1 1 *" }));
+    const src = await PatroniCluster.create(
+        cp,
+        "bench-backup",
+        1,
+        store.env("/bench/source", { BACKUP_SCHEDULE: "0 0 1 1 *" }),
+    );
     try {
         log("starting the leader (the agent takes the first, empty, full backup)");
         src.members[0].start();
@@ -83,7 +122,11 @@ async function main(): Promise<void> {
         let sampling = true;
         const sampler = (async () => {
             while (sampling) {
-                const [n, age] = leader.sql("SELECT count(*) || ' ' || coalesce(extract(epoch FROM now() - min(modification))::float8, 0) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'").split(" ");
+                const [n, age] = leader
+                    .sql(
+                        "SELECT count(*) || ' ' || coalesce(extract(epoch FROM now() - min(modification))::float8, 0) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'",
+                    )
+                    .split(" ");
                 waiting.push(Number(n));
                 oldest.push(Number(age));
                 await sleep(500);
@@ -109,12 +152,22 @@ async function main(): Promise<void> {
         const pitr = await timedRestore(cp, store, "bench-restore-pitr", "/bench/source", target);
 
         const mb = size / 1e6;
-        process.stdout.write(`\nbackup benchmark: pgbench scale ${scale}, ${mb.toFixed(0)} MB database, versitygw over TLS on loopback, 2 cores\n\n`);
+        process.stdout.write(
+            `\nbackup benchmark: pgbench scale ${scale}, ${mb.toFixed(0)} MB database, versitygw over TLS on loopback, 2 cores\n\n`,
+        );
         process.stdout.write("| what | figure |\n|---|---|\n");
-        process.stdout.write(`| archive lag under pgbench (${tps.toFixed(0)} tps, ${seconds} s, ${segments} segments archived in all) | segments waiting p50 ${percentile(waiting, 50)} / max ${Math.max(...waiting)}; oldest waiting p50 ${percentile(oldest, 50).toFixed(2)} s / max ${Math.max(...oldest).toFixed(2)} s |\n`);
-        process.stdout.write(`| full backup | ${backup.seconds.toFixed(1)} s, ${(mb / backup.seconds).toFixed(0)} MB/s, ${(stored / 1e6).toFixed(0)} MB stored |\n`);
-        process.stdout.write(`| restore to the end of the archive (start to writable) | ${latest.seconds.toFixed(1)} s, ${latest.rows} of ${rowsAtEnd} pgbench_history rows |\n`);
-        process.stdout.write(`| restore to a point in time before the load | ${pitr.seconds.toFixed(1)} s, ${pitr.rows} pgbench_history rows (0 expected) |\n`);
+        process.stdout.write(
+            `| archive lag under pgbench (${tps.toFixed(0)} tps, ${seconds} s, ${segments} segments archived in all) | segments waiting p50 ${percentile(waiting, 50)} / max ${Math.max(...waiting)}; oldest waiting p50 ${percentile(oldest, 50).toFixed(2)} s / max ${Math.max(...oldest).toFixed(2)} s |\n`,
+        );
+        process.stdout.write(
+            `| full backup | ${backup.seconds.toFixed(1)} s, ${(mb / backup.seconds).toFixed(0)} MB/s, ${(stored / 1e6).toFixed(0)} MB stored |\n`,
+        );
+        process.stdout.write(
+            `| restore to the end of the archive (start to writable) | ${latest.seconds.toFixed(1)} s, ${latest.rows} of ${rowsAtEnd} pgbench_history rows |\n`,
+        );
+        process.stdout.write(
+            `| restore to a point in time before the load | ${pitr.seconds.toFixed(1)} s, ${pitr.rows} pgbench_history rows (0 expected) |\n`,
+        );
     } finally {
         await src.destroy();
         cp.stop();
@@ -123,7 +176,7 @@ async function main(): Promise<void> {
     }
 }
 
-main().catch(err => {
+main().catch((err) => {
     process.stderr.write(`bench:backup failed: ${err instanceof Error ? err.stack : String(err)}\n`);
     process.exit(1);
 });

@@ -3,7 +3,7 @@
 /** A logger that prefixes each line with `[<name> <elapsed>s]`, on stderr (the results go to stdout). */
 export function progressLog(name: string): (msg: string) => void {
     const t0 = Date.now();
-    return msg => process.stderr.write(`[${name} ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${msg}\n`);
+    return (msg) => process.stderr.write(`[${name} ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${msg}\n`);
 }
 
 /** The p-th percentile (nearest rank) of `values`; NaN when empty. */

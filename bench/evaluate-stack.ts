@@ -17,8 +17,13 @@ async function main(): Promise<void> {
     }
     const sorted = [...times.slice(1)].sort((a, b) => a - b);
     const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
-    console.log(`stack ${stack}: ${count} registrations; first run ${times[0].toFixed(0)} ms; ` +
-        `next ${sorted.length}: p50 ${pct(0.5).toFixed(0)} ms, max ${sorted[sorted.length - 1].toFixed(0)} ms`);
+    console.log(
+        `stack ${stack}: ${count} registrations; first run ${times[0].toFixed(0)} ms; ` +
+            `next ${sorted.length}: p50 ${pct(0.5).toFixed(0)} ms, max ${sorted[sorted.length - 1].toFixed(0)} ms`,
+    );
 }
 
-main().catch(err => { console.error(err); process.exit(1); });
+main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+});

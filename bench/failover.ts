@@ -13,7 +13,6 @@ import { percentile, progressLog } from "./common";
 
 const log = progressLog("bench:failover");
 
-
 async function main(): Promise<void> {
     const runs = Number(process.argv[2] ?? 10);
     const mode = process.env.SYNCHRONOUS_MODE ?? "on";
@@ -39,7 +38,8 @@ async function main(): Promise<void> {
                 for (;;) {
                     const t = writer.firstAckAfter(deadAt);
                     if (t !== undefined) return t;
-                    if (Date.now() - killedAt > 120000) throw new Error("no write acknowledged within 120 s of the kill");
+                    if (Date.now() - killedAt > 120000)
+                        throw new Error("no write acknowledged within 120 s of the kill");
                     await sleep(50);
                 }
             })();
@@ -49,7 +49,9 @@ async function main(): Promise<void> {
             const lost = missingAcks(writer, idsOn(next)).length;
             const seconds = (first - killedAt) / 1000;
             results.push({ run, seconds, acked: writer.acked.size, lost, from: leader.name, to: next.name });
-            log(`run ${run}/${runs}: ${leader.name} killed, ${next.name} took the first write after ${seconds.toFixed(2)} s; ${lost} of ${writer.acked.size} acknowledged writes lost`);
+            log(
+                `run ${run}/${runs}: ${leader.name} killed, ${next.name} took the first write after ${seconds.toFixed(2)} s; ${lost} of ${writer.acked.size} acknowledged writes lost`,
+            );
             leader.start();
             await cluster.healthy(2, 180000);
         }
@@ -57,16 +59,21 @@ async function main(): Promise<void> {
         await cluster.destroy();
         cp.stop();
     }
-    const secs = results.map(r => r.seconds);
+    const secs = results.map((r) => r.seconds);
     const lost = results.reduce((n, r) => n + r.lost, 0);
     const acked = results.reduce((n, r) => n + r.acked, 0);
-    process.stdout.write(`\n| run | killed | new leader | kill -9 to first acknowledged write (s) | acknowledged | lost |\n|---|---|---|---|---|---|\n`);
-    for (const r of results) process.stdout.write(`| ${r.run} | ${r.from} | ${r.to} | ${r.seconds.toFixed(2)} | ${r.acked} | ${r.lost} |\n`);
-    process.stdout.write(`\nsynchronous mode ${mode}, ${results.length} runs: p50 ${percentile(secs, 50).toFixed(2)} s, max ${Math.max(...secs).toFixed(2)} s; ` +
-        `acknowledged writes lost: ${lost} of ${acked}\n`);
+    process.stdout.write(
+        `\n| run | killed | new leader | kill -9 to first acknowledged write (s) | acknowledged | lost |\n|---|---|---|---|---|---|\n`,
+    );
+    for (const r of results)
+        process.stdout.write(`| ${r.run} | ${r.from} | ${r.to} | ${r.seconds.toFixed(2)} | ${r.acked} | ${r.lost} |\n`);
+    process.stdout.write(
+        `\nsynchronous mode ${mode}, ${results.length} runs: p50 ${percentile(secs, 50).toFixed(2)} s, max ${Math.max(...secs).toFixed(2)} s; ` +
+            `acknowledged writes lost: ${lost} of ${acked}\n`,
+    );
 }
 
-main().catch(err => {
+main().catch((err) => {
     process.stderr.write(`bench:failover failed: ${err instanceof Error ? err.stack : String(err)}\n`);
     process.exit(1);
 });

@@ -8,7 +8,19 @@ import { ConfigError, validateHost, validateInteger, validateOneOf } from "./val
  * (terraform-provider-digitalocean SpacesRegions since v2.61.0). Fewer than the regions with Kubernetes: nyc1,
  * nyc2, sfo1 and ams2 have none. The SDK's Region enum is no guide here, as it lists every Droplet region.
  */
-export const SPACES_REGIONS = ["ams3", "atl1", "blr1", "fra1", "lon1", "nyc3", "sfo2", "sfo3", "sgp1", "syd1", "tor1"] as const;
+export const SPACES_REGIONS = [
+    "ams3",
+    "atl1",
+    "blr1",
+    "fra1",
+    "lon1",
+    "nyc3",
+    "sfo2",
+    "sfo3",
+    "sgp1",
+    "syd1",
+    "tor1",
+] as const;
 
 /** Incomplete multipart uploads (an interrupted backup's parts) are aborted after this many days. */
 export const ABORT_INCOMPLETE_UPLOAD_DAYS = 7;
@@ -20,8 +32,11 @@ const BUCKET_NAME = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
 /** A Spaces bucket name: 3-63 lower-case letters, digits and '-', starting and ending with a letter or digit. */
 export function validateBucketName(key: string, value: unknown, hint = ""): string {
     if (typeof value !== "string" || !BUCKET_NAME.test(value)) {
-        throw new ConfigError(key, value,
-            `expected a bucket name of 3 to 63 lower-case letters, digits and '-', starting and ending with a letter or digit (no dots: they break TLS for virtual-host-style requests)${hint}`);
+        throw new ConfigError(
+            key,
+            value,
+            `expected a bucket name of 3 to 63 lower-case letters, digits and '-', starting and ending with a letter or digit (no dots: they break TLS for virtual-host-style requests)${hint}`,
+        );
     }
     return value;
 }
@@ -29,7 +44,11 @@ export function validateBucketName(key: string, value: unknown, hint = ""): stri
 /** A region name of an S3-compatible store: lower-case letters, digits and '-', e.g. `fra1` or `us-east-1`. */
 export function validateRegionName(key: string, value: unknown): string {
     if (typeof value !== "string" || !/^[a-z0-9]+(-[a-z0-9]+)*$/.test(value)) {
-        throw new ConfigError(key, value, "expected a region name of lower-case letters, digits and '-', such as fra1 or us-east-1");
+        throw new ConfigError(
+            key,
+            value,
+            "expected a region name of lower-case letters, digits and '-', such as fra1 or us-east-1",
+        );
     }
     return value;
 }
@@ -39,7 +58,11 @@ export function validateEndpoint(key: string, value: unknown): string {
     try {
         return validateHost(key, value);
     } catch {
-        throw new ConfigError(key, value, "expected the S3 endpoint's host name, such as fra1.digitaloceanspaces.com (no scheme, port or path)");
+        throw new ConfigError(
+            key,
+            value,
+            "expected the S3 endpoint's host name, such as fra1.digitaloceanspaces.com (no scheme, port or path)",
+        );
     }
 }
 
@@ -113,51 +136,69 @@ export class BackupStorage extends pulumi.ComponentResource {
         const bucketName = validateBucketName("backupBucket", args.bucket);
         // A bucket made here, or reached through the derived endpoint, is in Spaces; another S3-compatible store
         // (an existing bucket behind its own endpoint) names its regions its own way.
-        this.region = mode === "create" || args.endpoint === undefined
-            ? validateOneOf("backupRegion", args.region, SPACES_REGIONS) : validateRegionName("backupRegion", args.region);
+        this.region =
+            mode === "create" || args.endpoint === undefined
+                ? validateOneOf("backupRegion", args.region, SPACES_REGIONS)
+                : validateRegionName("backupRegion", args.region);
         this.endpoint = validateEndpoint("backupEndpoint", args.endpoint ?? spacesEndpoint(this.region));
         const noncurrentVersionDays = validateInteger("backupRetentionDays", args.noncurrentVersionDays ?? 7, 1, 3650);
         const protect = args.protect ?? true;
 
         if (mode === "create") {
             if (args.accessKeyId !== undefined || args.secretAccessKey !== undefined) {
-                throw new ConfigError(args.accessKeyId !== undefined ? "backupAccessKeyId" : "backupSecretAccessKey", "(secret)",
-                    "backupMode spaces makes its own key, limited to the bucket it creates; a key is given only with backupMode existing");
+                throw new ConfigError(
+                    args.accessKeyId !== undefined ? "backupAccessKeyId" : "backupSecretAccessKey",
+                    "(secret)",
+                    "backupMode spaces makes its own key, limited to the bucket it creates; a key is given only with backupMode existing",
+                );
             }
             // The bucket holds every backup: protected like the data, and kept (retainOnDelete) when a protected
             // stack is destroyed. forceDestroy false: a bucket with objects is never emptied by a delete. Its name and
             // region identify it: a new value for either is a new, empty bucket, which protect refuses to swap in.
-            this.bucket = new digitalocean.SpacesBucket(name, {
-                name: bucketName,
-                region: this.region,
-                acl: "private",
-                // Overwritten and deleted objects stay as noncurrent versions: an object pgBackRest expires, or one a
-                // leaked key deletes, can be recovered for noncurrentVersionDays. Versioning can be suspended later,
-                // never removed.
-                versioning: { enabled: true },
-                lifecycleRules: [{
-                    id: "pgbackrest-history",
-                    enabled: true,
-                    noncurrentVersionExpiration: { days: noncurrentVersionDays },
-                    abortIncompleteMultipartUploadDays: ABORT_INCOMPLETE_UPLOAD_DAYS,
-                }],
-                forceDestroy: false,
-            }, { parent: this, protect, retainOnDelete: protect });
+            this.bucket = new digitalocean.SpacesBucket(
+                name,
+                {
+                    name: bucketName,
+                    region: this.region,
+                    acl: "private",
+                    // Overwritten and deleted objects stay as noncurrent versions: an object pgBackRest expires, or one a
+                    // leaked key deletes, can be recovered for noncurrentVersionDays. Versioning can be suspended later,
+                    // never removed.
+                    versioning: { enabled: true },
+                    lifecycleRules: [
+                        {
+                            id: "pgbackrest-history",
+                            enabled: true,
+                            noncurrentVersionExpiration: { days: noncurrentVersionDays },
+                            abortIncompleteMultipartUploadDays: ABORT_INCOMPLETE_UPLOAD_DAYS,
+                        },
+                    ],
+                    forceDestroy: false,
+                },
+                { parent: this, protect, retainOnDelete: protect },
+            );
 
             // Spaces keys can be scoped to buckets: this one reads and writes this bucket and nothing else in the
             // account. It is not protected: a replaced key only means new credentials in the pods' Secret.
-            this.key = new digitalocean.SpacesKey(`${name}-key`, {
-                name: `${bucketName}-readwrite`,
-                grants: [{ bucket: this.bucket.name, permission: "readwrite" }],
-            }, { parent: this });
+            this.key = new digitalocean.SpacesKey(
+                `${name}-key`,
+                {
+                    name: `${bucketName}-readwrite`,
+                    grants: [{ bucket: this.bucket.name, permission: "readwrite" }],
+                },
+                { parent: this },
+            );
 
             this.bucketName = this.bucket.name;
             this.accessKeyId = pulumi.secret(this.key.accessKey);
             this.secretAccessKey = pulumi.secret(this.key.secretKey);
         } else {
             if (args.accessKeyId === undefined || args.secretAccessKey === undefined) {
-                throw new ConfigError(args.accessKeyId === undefined ? "backupAccessKeyId" : "backupSecretAccessKey", undefined,
-                    "backupMode existing needs the bucket's key: pulumi config set --secret backupAccessKeyId <key> and pulumi config set --secret backupSecretAccessKey <secret>");
+                throw new ConfigError(
+                    args.accessKeyId === undefined ? "backupAccessKeyId" : "backupSecretAccessKey",
+                    undefined,
+                    "backupMode existing needs the bucket's key: pulumi config set --secret backupAccessKeyId <key> and pulumi config set --secret backupSecretAccessKey <secret>",
+                );
             }
             this.bucketName = pulumi.output(bucketName);
             this.accessKeyId = pulumi.secret(args.accessKeyId);
@@ -168,7 +209,11 @@ export class BackupStorage extends pulumi.ComponentResource {
         // generated one is protected like the bucket. 64 letters and digits need no quoting in pgBackRest's config.
         let passphrase = args.cipherPassphrase;
         if (passphrase === undefined) {
-            this.generatedPassphrase = new random.RandomPassword(`${name}-cipher-passphrase`, { length: 64, special: false }, { parent: this, protect });
+            this.generatedPassphrase = new random.RandomPassword(
+                `${name}-cipher-passphrase`,
+                { length: 64, special: false },
+                { parent: this, protect },
+            );
             passphrase = this.generatedPassphrase.result;
         }
         this.cipherPassphrase = pulumi.secret(passphrase);

@@ -1,7 +1,14 @@
 import * as digitalocean from "@pulumi/digitalocean";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError, validateAddress, validateCidr, validateInteger, validateOneOf, validateTimeOfDay } from "./validate";
+import {
+    ConfigError,
+    validateAddress,
+    validateCidr,
+    validateInteger,
+    validateOneOf,
+    validateTimeOfDay,
+} from "./validate";
 
 /** Arguments of {@link DoksCluster}. */
 export interface DoksClusterArgs {
@@ -70,7 +77,12 @@ export const DOKS_DEFAULTS = {
 export const NODE_COUNT_LIMITS = { min: 1, max: 512 } as const;
 
 /** The node pool's size settings with their defaults applied; throws on counts out of range or min > max. */
-export function validateNodePool(pool: { nodeCount?: number; autoScale?: boolean; minNodes?: number; maxNodes?: number }) {
+export function validateNodePool(pool: {
+    nodeCount?: number;
+    autoScale?: boolean;
+    minNodes?: number;
+    maxNodes?: number;
+}) {
     const { min, max } = NODE_COUNT_LIMITS;
     const nodeCount = validateInteger("nodeCount", pool.nodeCount ?? DOKS_DEFAULTS.nodeCount, min, max);
     const autoScale = pool.autoScale ?? DOKS_DEFAULTS.autoScale;
@@ -82,7 +94,16 @@ export function validateNodePool(pool: { nodeCount?: number; autoScale?: boolean
     return { nodeCount, autoScale, minNodes, maxNodes };
 }
 
-export const MAINTENANCE_DAYS = ["any", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] as const;
+export const MAINTENANCE_DAYS = [
+    "any",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+] as const;
 
 /**
  * The newest DOKS release whose slug starts with `prefix` (`1.35.` gives e.g. `1.35.4-do.1`): never a
@@ -93,22 +114,29 @@ export async function resolveKubernetesVersion(prefix: string, opts?: pulumi.Inv
     const versions = await digitalocean.getKubernetesVersions({ versionPrefix: prefix }, opts);
     if (!versions.latestVersion) {
         const offered = (await digitalocean.getKubernetesVersions({}, opts)).validVersions;
-        throw new ConfigError("kubernetesVersionPrefix", prefix,
-            `DigitalOcean offers no Kubernetes release with this prefix; it offers ${offered.join(", ") || "none"}`);
+        throw new ConfigError(
+            "kubernetesVersionPrefix",
+            prefix,
+            `DigitalOcean offers no Kubernetes release with this prefix; it offers ${offered.join(", ") || "none"}`,
+        );
     }
     return versions.latestVersion;
 }
 
 /** Builds a kubeconfig that authenticates with a long-lived token rather than the cluster's 7-day credentials. */
 export function buildKubeconfig(name: string, endpoint: string, caCertificateBase64: string, token: string): string {
-    return JSON.stringify({
-        apiVersion: "v1",
-        kind: "Config",
-        clusters: [{ name, cluster: { server: endpoint, "certificate-authority-data": caCertificateBase64 } }],
-        users: [{ name: `${name}-admin`, user: { token } }],
-        contexts: [{ name, context: { cluster: name, user: `${name}-admin` } }],
-        "current-context": name,
-    }, null, 2);
+    return JSON.stringify(
+        {
+            apiVersion: "v1",
+            kind: "Config",
+            clusters: [{ name, cluster: { server: endpoint, "certificate-authority-data": caCertificateBase64 } }],
+            users: [{ name: `${name}-admin`, user: { token } }],
+            contexts: [{ name, context: { cluster: name, user: `${name}-admin` } }],
+            "current-context": name,
+        },
+        null,
+        2,
+    );
 }
 
 /**
@@ -128,58 +156,83 @@ export class DoksCluster extends pulumi.ComponentResource {
 
         const { nodeCount, autoScale, minNodes, maxNodes } = validateNodePool(args);
         const d = DOKS_DEFAULTS;
-        const maintenanceDay = validateOneOf("maintenanceDay", args.maintenanceDay ?? d.maintenanceDay, MAINTENANCE_DAYS);
-        const maintenanceStartTime = validateTimeOfDay("maintenanceStartTime", args.maintenanceStartTime ?? d.maintenanceStartTime);
+        const maintenanceDay = validateOneOf(
+            "maintenanceDay",
+            args.maintenanceDay ?? d.maintenanceDay,
+            MAINTENANCE_DAYS,
+        );
+        const maintenanceStartTime = validateTimeOfDay(
+            "maintenanceStartTime",
+            args.maintenanceStartTime ?? d.maintenanceStartTime,
+        );
         const vpcIpRange = validateCidr("vpcIpRange", args.vpcIpRange ?? d.vpcIpRange);
         const clusterSubnet = validateCidr("clusterSubnet", args.clusterSubnet ?? d.clusterSubnet);
         const serviceSubnet = validateCidr("serviceSubnet", args.serviceSubnet ?? d.serviceSubnet);
-        const allowedAddresses = (args.controlPlaneAllowedAddresses ?? []).map(a => validateAddress("controlPlaneAllowedAddresses", a));
+        const allowedAddresses = (args.controlPlaneAllowedAddresses ?? []).map((a) =>
+            validateAddress("controlPlaneAllowedAddresses", a),
+        );
         const protect = args.protect ?? true;
 
-        this.vpc = new digitalocean.Vpc(`${name}-vpc`, {
-            region: args.region,
-            ipRange: vpcIpRange,
-            description: `Network of the ${name} Kubernetes cluster`,
-        }, { parent: this });
+        this.vpc = new digitalocean.Vpc(
+            `${name}-vpc`,
+            {
+                region: args.region,
+                ipRange: vpcIpRange,
+                description: `Network of the ${name} Kubernetes cluster`,
+            },
+            { parent: this },
+        );
 
         this.version = pulumi.output(args.kubernetesVersion);
 
-        this.cluster = new digitalocean.KubernetesCluster(name, {
-            region: args.region,
-            version: this.version,
-            vpcUuid: this.vpc.id,
-            clusterSubnet,
-            serviceSubnet,
-            ha: args.haControlPlane ?? d.haControlPlane,
-            surgeUpgrade: args.surgeUpgrade ?? d.surgeUpgrade,
-            autoUpgrade: args.autoUpgrade ?? d.autoUpgrade,
-            maintenancePolicy: { day: maintenanceDay, startTime: maintenanceStartTime },
-            // Stated even when off: the provider keeps the cluster's current firewall when the block is absent, so
-            // removing the addresses would otherwise leave an earlier firewall (and its old list) in place.
-            controlPlaneFirewall: { enabled: allowedAddresses.length > 0, allowedAddresses },
-            // Volumes and load balancers created through Kubernetes outlive the cluster: a deleted cluster must
-            // never take the database volumes with it.
-            destroyAllAssociatedResources: false,
-            nodePool: {
-                // The pool name is part of the cluster's identity in DigitalOcean; renaming replaces every node.
-                name: `${name}-default`,
-                size: args.nodeSize ?? d.nodeSize,
-                autoScale,
-                ...(autoScale ? { minNodes, maxNodes } : { nodeCount }),
-                labels: { "stateful-flask/pool": "default" },
+        this.cluster = new digitalocean.KubernetesCluster(
+            name,
+            {
+                region: args.region,
+                version: this.version,
+                vpcUuid: this.vpc.id,
+                clusterSubnet,
+                serviceSubnet,
+                ha: args.haControlPlane ?? d.haControlPlane,
+                surgeUpgrade: args.surgeUpgrade ?? d.surgeUpgrade,
+                autoUpgrade: args.autoUpgrade ?? d.autoUpgrade,
+                maintenancePolicy: { day: maintenanceDay, startTime: maintenanceStartTime },
+                // Stated even when off: the provider keeps the cluster's current firewall when the block is absent, so
+                // removing the addresses would otherwise leave an earlier firewall (and its old list) in place.
+                controlPlaneFirewall: { enabled: allowedAddresses.length > 0, allowedAddresses },
+                // Volumes and load balancers created through Kubernetes outlive the cluster: a deleted cluster must
+                // never take the database volumes with it.
+                destroyAllAssociatedResources: false,
+                nodePool: {
+                    // The pool name is part of the cluster's identity in DigitalOcean; renaming replaces every node.
+                    name: `${name}-default`,
+                    size: args.nodeSize ?? d.nodeSize,
+                    autoScale,
+                    ...(autoScale ? { minNodes, maxNodes } : { nodeCount }),
+                    labels: { "stateful-flask/pool": "default" },
+                },
+                tags: [name],
             },
-            tags: [name],
-        }, { parent: this, protect });
+            { parent: this, protect },
+        );
 
-        this.kubeconfig = pulumi.secret(pulumi.all([this.cluster.name, this.cluster.endpoint, this.cluster.kubeConfigs, args.apiToken])
-            .apply(([clusterName, endpoint, kubeConfigs, token]) =>
-                buildKubeconfig(`do-${clusterName}`, endpoint, kubeConfigs[0].clusterCaCertificate, token)));
+        this.kubeconfig = pulumi.secret(
+            pulumi
+                .all([this.cluster.name, this.cluster.endpoint, this.cluster.kubeConfigs, args.apiToken])
+                .apply(([clusterName, endpoint, kubeConfigs, token]) =>
+                    buildKubeconfig(`do-${clusterName}`, endpoint, kubeConfigs[0].clusterCaCertificate, token),
+                ),
+        );
 
-        this.provider = new k8s.Provider(`${name}-k8s`, {
-            kubeconfig: this.kubeconfig,
-            // Unreachable clusters must fail the update, never be read as "every resource is gone".
-            deleteUnreachable: false,
-        }, { parent: this });
+        this.provider = new k8s.Provider(
+            `${name}-k8s`,
+            {
+                kubeconfig: this.kubeconfig,
+                // Unreachable clusters must fail the update, never be read as "every resource is gone".
+                deleteUnreachable: false,
+            },
+            { parent: this },
+        );
 
         this.registerOutputs({
             vpc: this.vpc,

@@ -16,10 +16,14 @@ export class ExistingCluster extends pulumi.ComponentResource {
 
     constructor(name: string, args: ExistingClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("stateful-flask:infra:ExistingCluster", name, {}, opts);
-        this.provider = new k8s.Provider(`${name}-k8s`, {
-            ...(args.context ? { context: args.context } : {}),
-            deleteUnreachable: false,
-        }, { parent: this });
+        this.provider = new k8s.Provider(
+            `${name}-k8s`,
+            {
+                ...(args.context ? { context: args.context } : {}),
+                deleteUnreachable: false,
+            },
+            { parent: this },
+        );
         this.registerOutputs({ provider: this.provider });
     }
 }

@@ -10,7 +10,11 @@ import * as pulumi from "@pulumi/pulumi";
 /** The Role's rules; exported for the tests. Patroni's own kubernetes/ example grants the same, minus Endpoints. */
 export const PATRONI_RULES: k8s.types.input.rbac.v1.PolicyRule[] = [
     // The lock and the state. delete/deletecollection: `patronictl remove` (tearing a cluster's state down).
-    { apiGroups: [""], resources: ["configmaps"], verbs: ["create", "get", "list", "patch", "update", "watch", "delete", "deletecollection"] },
+    {
+        apiGroups: [""],
+        resources: ["configmaps"],
+        verbs: ["create", "get", "list", "patch", "update", "watch", "delete", "deletecollection"],
+    },
     // Members are listed by label; each patches its own pod's role label and status annotation (and the backup
     // agent its backup annotations).
     { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "patch", "update", "watch"] },
@@ -40,11 +44,15 @@ export class PatroniRbac extends pulumi.ComponentResource {
         this.serviceAccountName = args.name;
         this.serviceAccount = new k8s.core.v1.ServiceAccount(`${name}-service-account`, { metadata }, { parent: this });
         this.role = new k8s.rbac.v1.Role(`${name}-role`, { metadata, rules: PATRONI_RULES }, { parent: this });
-        this.roleBinding = new k8s.rbac.v1.RoleBinding(`${name}-role-binding`, {
-            metadata,
-            roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: args.name },
-            subjects: [{ kind: "ServiceAccount", name: args.name, namespace: args.namespace }],
-        }, { parent: this, dependsOn: [this.role, this.serviceAccount] });
+        this.roleBinding = new k8s.rbac.v1.RoleBinding(
+            `${name}-role-binding`,
+            {
+                metadata,
+                roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: args.name },
+                subjects: [{ kind: "ServiceAccount", name: args.name, namespace: args.namespace }],
+            },
+            { parent: this, dependsOn: [this.role, this.serviceAccount] },
+        );
         this.registerOutputs({ serviceAccountName: this.serviceAccountName });
     }
 }

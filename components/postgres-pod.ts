@@ -32,14 +32,14 @@ export const POSTGRES_CONTAINER = "postgres";
 
 /** The synchronous replication setting: on (default), off, or strict. */
 export const SYNCHRONOUS_MODES = ["on", "off", "strict"] as const;
-export type SynchronousMode = typeof SYNCHRONOUS_MODES[number];
+export type SynchronousMode = (typeof SYNCHRONOUS_MODES)[number];
 
 /**
  * How the members are kept apart: `required`, no two members on one node (a member that finds no free node waits,
  * Pending); `preferred`, apart when the scheduler can, together when it cannot.
  */
 export const ANTI_AFFINITIES = ["required", "preferred"] as const;
-export type AntiAffinity = typeof ANTI_AFFINITIES[number];
+export type AntiAffinity = (typeof ANTI_AFFINITIES)[number];
 
 /** Failover timing (Patroni's ttl, loop_wait, retry_timeout), in seconds. */
 export interface FailoverTiming {
@@ -77,13 +77,19 @@ export interface PostgresPodArgs {
     readonly annotations?: Record<string, pulumi.Input<string>>;
 }
 
-const secretEnv = (secret: string, name: string, key = name) => ({ name, valueFrom: { secretKeyRef: { name: secret, key } } });
+const secretEnv = (secret: string, name: string, key = name) => ({
+    name,
+    valueFrom: { secretKeyRef: { name: secret, key } },
+});
 const fieldEnv = (name: string, fieldPath: string) => ({ name, valueFrom: { fieldRef: { fieldPath } } });
 
 /** The pod template of the StatefulSet. */
 export function postgresPodTemplate(a: PostgresPodArgs): k8s.types.input.core.v1.PodTemplateSpec {
     const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
-        httpGet: { path, port: "patroni" }, periodSeconds, failureThreshold, timeoutSeconds: 5,
+        httpGet: { path, port: "patroni" },
+        periodSeconds,
+        failureThreshold,
+        timeoutSeconds: 5,
     });
     const apart = { topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: a.patroniLabels } };
     return {
@@ -107,60 +113,67 @@ export function postgresPodTemplate(a: PostgresPodArgs): k8s.types.input.core.v1
             },
             // One node's loss must not take the leader and its synchronous standby together.
             affinity: {
-                podAntiAffinity: a.antiAffinity === "required"
-                    ? { requiredDuringSchedulingIgnoredDuringExecution: [apart] }
-                    : { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: apart }] },
+                podAntiAffinity:
+                    a.antiAffinity === "required"
+                        ? { requiredDuringSchedulingIgnoredDuringExecution: [apart] }
+                        : {
+                              preferredDuringSchedulingIgnoredDuringExecution: [
+                                  { weight: 100, podAffinityTerm: apart },
+                              ],
+                          },
             },
-            ...(a.imagePullSecrets?.length ? { imagePullSecrets: a.imagePullSecrets.map(name => ({ name })) } : {}),
-            containers: [{
-                name: POSTGRES_CONTAINER,
-                image: a.image,
-                ports: [
-                    { name: "postgresql", containerPort: POSTGRES_PORT, protocol: "TCP" },
-                    { name: "patroni", containerPort: PATRONI_PORT, protocol: "TCP" },
-                ],
-                env: [
-                    fieldEnv("POD_NAME", "metadata.name"),
-                    fieldEnv("POD_NAMESPACE", "metadata.namespace"),
-                    fieldEnv("POD_IP", "status.podIP"),
-                    { name: "PGDATA", value: PGDATA },
-                    { name: "SCOPE", value: PATRONI_SCOPE },
-                    { name: "KUBERNETES_LABELS", value: JSON.stringify(a.patroniLabels) },
-                    { name: "SCOPE_LABEL", value: a.scopeLabel },
-                    { name: "APP_USER", value: a.user },
-                    { name: "APP_DATABASE", value: a.database },
-                    { name: "REPLICATION_USER", value: a.replicationUser },
-                    { name: "POD_CIDR", value: a.podCidr },
-                    { name: "SYNCHRONOUS_MODE", value: a.synchronousMode },
-                    { name: "TTL", value: String(a.timing.ttl) },
-                    { name: "LOOP_WAIT", value: String(a.timing.loopWait) },
-                    { name: "RETRY_TIMEOUT", value: String(a.timing.retryTimeout) },
-                    { name: "MAX_SLOT_WAL_KEEP_SIZE", value: a.maxSlotWalKeepSize },
-                    secretEnv(a.credentialsSecret, "SUPERUSER_PASSWORD"),
-                    secretEnv(a.credentialsSecret, "REPLICATION_PASSWORD"),
-                    secretEnv(a.credentialsSecret, "APP_PASSWORD", "POSTGRES_PASSWORD"),
-                    secretEnv(a.credentialsSecret, "API_PASSWORD", "PATRONI_API_PASSWORD"),
-                    ...(a.extraEnv ?? []),
-                ],
-                resources: a.resources,
-                securityContext: {
-                    allowPrivilegeEscalation: false,
-                    readOnlyRootFilesystem: true,
-                    capabilities: { drop: ["ALL"] },
+            ...(a.imagePullSecrets?.length ? { imagePullSecrets: a.imagePullSecrets.map((name) => ({ name })) } : {}),
+            containers: [
+                {
+                    name: POSTGRES_CONTAINER,
+                    image: a.image,
+                    ports: [
+                        { name: "postgresql", containerPort: POSTGRES_PORT, protocol: "TCP" },
+                        { name: "patroni", containerPort: PATRONI_PORT, protocol: "TCP" },
+                    ],
+                    env: [
+                        fieldEnv("POD_NAME", "metadata.name"),
+                        fieldEnv("POD_NAMESPACE", "metadata.namespace"),
+                        fieldEnv("POD_IP", "status.podIP"),
+                        { name: "PGDATA", value: PGDATA },
+                        { name: "SCOPE", value: PATRONI_SCOPE },
+                        { name: "KUBERNETES_LABELS", value: JSON.stringify(a.patroniLabels) },
+                        { name: "SCOPE_LABEL", value: a.scopeLabel },
+                        { name: "APP_USER", value: a.user },
+                        { name: "APP_DATABASE", value: a.database },
+                        { name: "REPLICATION_USER", value: a.replicationUser },
+                        { name: "POD_CIDR", value: a.podCidr },
+                        { name: "SYNCHRONOUS_MODE", value: a.synchronousMode },
+                        { name: "TTL", value: String(a.timing.ttl) },
+                        { name: "LOOP_WAIT", value: String(a.timing.loopWait) },
+                        { name: "RETRY_TIMEOUT", value: String(a.timing.retryTimeout) },
+                        { name: "MAX_SLOT_WAL_KEEP_SIZE", value: a.maxSlotWalKeepSize },
+                        secretEnv(a.credentialsSecret, "SUPERUSER_PASSWORD"),
+                        secretEnv(a.credentialsSecret, "REPLICATION_PASSWORD"),
+                        secretEnv(a.credentialsSecret, "APP_PASSWORD", "POSTGRES_PASSWORD"),
+                        secretEnv(a.credentialsSecret, "API_PASSWORD", "PATRONI_API_PASSWORD"),
+                        ...(a.extraEnv ?? []),
+                    ],
+                    resources: a.resources,
+                    securityContext: {
+                        allowPrivilegeEscalation: false,
+                        readOnlyRootFilesystem: true,
+                        capabilities: { drop: ["ALL"] },
+                    },
+                    // Ready: the leader, or a replica whose PostgreSQL runs. The read-write Service selects the leader's
+                    // role label AND readiness, so a dead leader's stale label sends no traffic.
+                    readinessProbe: probe("/readiness", 5, 3),
+                    // Patroni's own loop is alive (a replica cloning for an hour still answers).
+                    livenessProbe: probe("/liveness", 10, 6),
+                    lifecycle: { preStop: { exec: { command: ["/usr/bin/python3", POD_SCRIPT, "pre-stop"] } } },
+                    volumeMounts: [
+                        { name: a.volumeName, mountPath: DATA_MOUNT },
+                        { name: "run", mountPath: "/var/run/postgresql" },
+                        { name: "tmp", mountPath: "/tmp" },
+                        ...(a.extraMounts ?? []),
+                    ],
                 },
-                // Ready: the leader, or a replica whose PostgreSQL runs. The read-write Service selects the leader's
-                // role label AND readiness, so a dead leader's stale label sends no traffic.
-                readinessProbe: probe("/readiness", 5, 3),
-                // Patroni's own loop is alive (a replica cloning for an hour still answers).
-                livenessProbe: probe("/liveness", 10, 6),
-                lifecycle: { preStop: { exec: { command: ["/usr/bin/python3", POD_SCRIPT, "pre-stop"] } } },
-                volumeMounts: [
-                    { name: a.volumeName, mountPath: DATA_MOUNT },
-                    { name: "run", mountPath: "/var/run/postgresql" },
-                    { name: "tmp", mountPath: "/tmp" },
-                    ...(a.extraMounts ?? []),
-                ],
-            }],
+            ],
             // In memory (tmpfs), never on the node's disk: the run directory holds Patroni's configuration with every
             // password, the pgpass file, pgBackRest's configuration with the S3 key and the cipher passphrase; /tmp gets
             // the superuser's password file while Patroni runs initdb. The sizes bound what they take from the

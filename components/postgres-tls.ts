@@ -50,7 +50,10 @@ function oid(dotted: string): Buffer {
     for (const p of parts.slice(2)) {
         const chunk: number[] = [];
         let v = p;
-        do { chunk.unshift(v & 0x7f); v = Math.floor(v / 128); } while (v > 0);
+        do {
+            chunk.unshift(v & 0x7f);
+            v = Math.floor(v / 128);
+        } while (v > 0);
         for (let i = 0; i < chunk.length - 1; i++) chunk[i] |= 0x80;
         out.push(...chunk);
     }
@@ -60,7 +63,8 @@ function oid(dotted: string): Buffer {
 const ECDSA_SHA256 = seq(oid("1.2.840.10045.4.3.2"));
 const EC_P256_KEY = seq(oid("1.2.840.10045.2.1"), oid("1.2.840.10045.3.1.7"));
 const name = (cn: string) => seq(set(seq(oid("2.5.4.3"), utf8(cn))));
-const extension = (id: string, value: Buffer, critical = false) => seq(oid(id), ...(critical ? [bool(true)] : []), octets(value));
+const extension = (id: string, value: Buffer, critical = false) =>
+    seq(oid(id), ...(critical ? [bool(true)] : []), octets(value));
 
 // ------------------------------------------------------------------------------------------------ keys
 
@@ -91,7 +95,13 @@ function keyPair(seed: string, label: string): KeyPair {
 /** The private key as PKCS#8 PEM (what PostgreSQL's ssl_key_file reads). */
 function privateKeyPem(k: KeyPair): string {
     const d = Buffer.from(k.d.toString(16).padStart(64, "0"), "hex");
-    const jwk = { kty: "EC", crv: "P-256", d: b64url(d), x: b64url(k.point.subarray(1, 33)), y: b64url(k.point.subarray(33)) };
+    const jwk = {
+        kty: "EC",
+        crv: "P-256",
+        d: b64url(d),
+        x: b64url(k.point.subarray(1, 33)),
+        y: b64url(k.point.subarray(33)),
+    };
     return crypto.createPrivateKey({ key: jwk, format: "jwk" }).export({ format: "pem", type: "pkcs8" }) as string;
 }
 
@@ -116,9 +126,14 @@ function certificate(tbs: Buffer, signer: KeyPair): string {
 /**
  * The CA and a server certificate for `dnsNames` (and `ipAddresses`), from `seed`. Same inputs, same bytes.
  */
-export function tlsMaterial(seed: string, dnsNames: readonly string[], ipAddresses: readonly string[] = []): TlsMaterial {
+export function tlsMaterial(
+    seed: string,
+    dnsNames: readonly string[],
+    ipAddresses: readonly string[] = [],
+): TlsMaterial {
     if (seed.length < 16) throw new Error("the TLS seed must be at least 16 characters");
-    if (dnsNames.length === 0 && ipAddresses.length === 0) throw new Error("a server certificate needs at least one name");
+    if (dnsNames.length === 0 && ipAddresses.length === 0)
+        throw new Error("a server certificate needs at least one name");
     const ca = keyPair(seed, "ca");
     const server = keyPair(seed, "server");
     // Key identifiers: SHA-1 of the public key (RFC 5280 4.2.1.2, method 1).
@@ -126,33 +141,49 @@ export function tlsMaterial(seed: string, dnsNames: readonly string[], ipAddress
     const serverId = crypto.createHash("sha1").update(server.point).digest();
 
     const caTbs = seq(
-        explicit(0, integer(Buffer.from([2]))), integer(serial(seed, "ca")), ECDSA_SHA256,
-        name("stateful-flask postgres CA"), VALIDITY, name("stateful-flask postgres CA"), ca.spki,
-        explicit(3, seq(
-            extension("2.5.29.19", seq(bool(true)), true),
-            // keyCertSign, cRLSign
-            extension("2.5.29.15", bits(Buffer.from([0x06]), 1), true),
-            extension("2.5.29.14", octets(caId)),
-        )),
+        explicit(0, integer(Buffer.from([2]))),
+        integer(serial(seed, "ca")),
+        ECDSA_SHA256,
+        name("stateful-flask postgres CA"),
+        VALIDITY,
+        name("stateful-flask postgres CA"),
+        ca.spki,
+        explicit(
+            3,
+            seq(
+                extension("2.5.29.19", seq(bool(true)), true),
+                // keyCertSign, cRLSign
+                extension("2.5.29.15", bits(Buffer.from([0x06]), 1), true),
+                extension("2.5.29.14", octets(caId)),
+            ),
+        ),
     );
 
     const sans = [
-        ...dnsNames.map(n => tlv(0x82, Buffer.from(n, "ascii"))),
-        ...ipAddresses.map(ip => tlv(0x87, Buffer.from(ip.split(".").map(Number)))),
+        ...dnsNames.map((n) => tlv(0x82, Buffer.from(n, "ascii"))),
+        ...ipAddresses.map((ip) => tlv(0x87, Buffer.from(ip.split(".").map(Number)))),
     ];
     const serverTbs = seq(
-        explicit(0, integer(Buffer.from([2]))), integer(serial(seed, "server")), ECDSA_SHA256,
-        name("stateful-flask postgres CA"), VALIDITY, name(dnsNames[0] ?? ipAddresses[0]), server.spki,
-        explicit(3, seq(
-            extension("2.5.29.19", seq(), true),
-            // digitalSignature (ECDHE key exchange is signed)
-            extension("2.5.29.15", bits(Buffer.from([0x80]), 7), true),
-            // serverAuth
-            extension("2.5.29.37", seq(oid("1.3.6.1.5.5.7.3.1"))),
-            extension("2.5.29.17", seq(...sans)),
-            extension("2.5.29.14", octets(serverId)),
-            extension("2.5.29.35", seq(tlv(0x80, caId))),
-        )),
+        explicit(0, integer(Buffer.from([2]))),
+        integer(serial(seed, "server")),
+        ECDSA_SHA256,
+        name("stateful-flask postgres CA"),
+        VALIDITY,
+        name(dnsNames[0] ?? ipAddresses[0]),
+        server.spki,
+        explicit(
+            3,
+            seq(
+                extension("2.5.29.19", seq(), true),
+                // digitalSignature (ECDHE key exchange is signed)
+                extension("2.5.29.15", bits(Buffer.from([0x80]), 7), true),
+                // serverAuth
+                extension("2.5.29.37", seq(oid("1.3.6.1.5.5.7.3.1"))),
+                extension("2.5.29.17", seq(...sans)),
+                extension("2.5.29.14", octets(serverId)),
+                extension("2.5.29.35", seq(tlv(0x80, caId))),
+            ),
+        ),
     );
 
     return {
@@ -163,8 +194,15 @@ export function tlsMaterial(seed: string, dnsNames: readonly string[], ipAddress
 }
 
 /** The names a client may use for the database: its Services and its pods (through the headless Service). */
-export function postgresDnsNames(namespace: string, services: { primary: string; readOnly: string; headless: string }): string[] {
-    const forms = (svc: string) => [`${svc}.${namespace}.svc.cluster.local`, `${svc}.${namespace}.svc`, `${svc}.${namespace}`];
+export function postgresDnsNames(
+    namespace: string,
+    services: { primary: string; readOnly: string; headless: string },
+): string[] {
+    const forms = (svc: string) => [
+        `${svc}.${namespace}.svc.cluster.local`,
+        `${svc}.${namespace}.svc`,
+        `${svc}.${namespace}`,
+    ];
     return [
         ...forms(services.primary),
         ...forms(services.readOnly),

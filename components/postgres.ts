@@ -6,11 +6,30 @@ import { PatroniRbac } from "./patroni-rbac";
 import { postgresDnsNames, tlsMaterial } from "./postgres-tls";
 import { DocrPullSecret } from "./registry-access";
 import {
-    ANTI_AFFINITIES, AntiAffinity, type FailoverTiming, LEADER_ROLE, PATRONI_PORT, PATRONI_SCOPE, POD_SCRIPT, POSTGRES_CONTAINER, POSTGRES_PORT, REPLICA_ROLE, ROLE_LABEL,
-    SYNCHRONOUS_MODES, SynchronousMode, postgresPodTemplate,
+    ANTI_AFFINITIES,
+    AntiAffinity,
+    type FailoverTiming,
+    LEADER_ROLE,
+    PATRONI_PORT,
+    PATRONI_SCOPE,
+    POD_SCRIPT,
+    POSTGRES_CONTAINER,
+    POSTGRES_PORT,
+    REPLICA_ROLE,
+    ROLE_LABEL,
+    SYNCHRONOUS_MODES,
+    SynchronousMode,
+    postgresPodTemplate,
 } from "./postgres-pod";
 import {
-    ConfigError, validateCidr, validateCronSchedule, validateInteger, validateName, validateOneOf, validatePinnedImage, validateReplicas,
+    ConfigError,
+    validateCidr,
+    validateCronSchedule,
+    validateInteger,
+    validateName,
+    validateOneOf,
+    validatePinnedImage,
+    validateReplicas,
     validateStorageSize,
 } from "./validate";
 
@@ -58,7 +77,12 @@ export const POSTGRES_DEFAULTS = {
 } as const;
 
 /** The defaults and limits of {@link PostgresBackupArgs}; the pod (images/postgres/pod) refuses values outside them too. */
-export const BACKUP_DEFAULTS = { schedule: "0 3 * * *", retentionFull: 7, archiveTimeout: 60, uriStyle: "host" } as const;
+export const BACKUP_DEFAULTS = {
+    schedule: "0 3 * * *",
+    retentionFull: 7,
+    archiveTimeout: 60,
+    uriStyle: "host",
+} as const;
 export const BACKUP_LIMITS = { retentionFull: { min: 1, max: 100 }, archiveTimeout: { min: 10, max: 3600 } } as const;
 /** `host` (virtual-hosted, as Spaces takes them) or `path` style S3 requests. */
 export const S3_URI_STYLES = ["host", "path"] as const;
@@ -70,8 +94,11 @@ export const STRICT_MIN_REPLICAS = 2;
 export function validateSynchronousMode(mode: unknown, replicas: number): SynchronousMode {
     const valid = validateOneOf("postgresSynchronousMode", mode, SYNCHRONOUS_MODES);
     if (valid === "strict" && replicas < STRICT_MIN_REPLICAS) {
-        throw new ConfigError("postgresSynchronousMode", valid,
-            `strict needs postgresReplicas of at least ${STRICT_MIN_REPLICAS} (it is ${replicas}): a lone member could never confirm a commit, so every write would hang`);
+        throw new ConfigError(
+            "postgresSynchronousMode",
+            valid,
+            `strict needs postgresReplicas of at least ${STRICT_MIN_REPLICAS} (it is ${replicas}): a lone member could never confirm a commit, so every write would hang`,
+        );
     }
     return valid;
 }
@@ -80,7 +107,11 @@ export function validateSynchronousMode(mode: unknown, replicas: number): Synchr
 export function validatePostgresUser(user: unknown): string {
     const valid = validateName("postgresUser", user);
     if (valid === "postgres" || valid === REPLICATION_USER) {
-        throw new ConfigError("postgresUser", valid, `expected a role other than postgres (the superuser) and ${REPLICATION_USER} (replication)`);
+        throw new ConfigError(
+            "postgresUser",
+            valid,
+            `expected a role other than postgres (the superuser) and ${REPLICATION_USER} (replication)`,
+        );
     }
     return valid;
 }
@@ -88,19 +119,33 @@ export function validatePostgresUser(user: unknown): string {
 /** max_slot_wal_keep_size as PostgreSQL takes it here: a whole number of MB, GB or TB, or -1 (no limit). */
 export function validateMaxSlotWalKeepSize(value: unknown): string {
     if (typeof value !== "string" || !/^(-1|[1-9]\d*(MB|GB|TB))$/.test(value)) {
-        throw new ConfigError("maxSlotWalKeepSize", value, "expected a size such as 512MB or 1GB, or -1 for no limit (a stopped replica's slot may then fill the leader's disk)");
+        throw new ConfigError(
+            "maxSlotWalKeepSize",
+            value,
+            "expected a size such as 512MB or 1GB, or -1 for no limit (a stopped replica's slot may then fill the leader's disk)",
+        );
     }
     return value;
 }
 
 /** The schedule, retention and archive timeout of a backup, with their defaults applied. */
-export function validateBackupSchedule(b: Pick<PostgresBackupArgs, "schedule" | "retentionFull" | "archiveTimeout" | "uriStyle">) {
+export function validateBackupSchedule(
+    b: Pick<PostgresBackupArgs, "schedule" | "retentionFull" | "archiveTimeout" | "uriStyle">,
+) {
     return {
         schedule: validateCronSchedule("backupSchedule", b.schedule ?? BACKUP_DEFAULTS.schedule),
-        retentionFull: validateInteger("backupRetentionFull", b.retentionFull ?? BACKUP_DEFAULTS.retentionFull,
-            BACKUP_LIMITS.retentionFull.min, BACKUP_LIMITS.retentionFull.max),
-        archiveTimeout: validateInteger("archiveTimeout", b.archiveTimeout ?? BACKUP_DEFAULTS.archiveTimeout,
-            BACKUP_LIMITS.archiveTimeout.min, BACKUP_LIMITS.archiveTimeout.max),
+        retentionFull: validateInteger(
+            "backupRetentionFull",
+            b.retentionFull ?? BACKUP_DEFAULTS.retentionFull,
+            BACKUP_LIMITS.retentionFull.min,
+            BACKUP_LIMITS.retentionFull.max,
+        ),
+        archiveTimeout: validateInteger(
+            "archiveTimeout",
+            b.archiveTimeout ?? BACKUP_DEFAULTS.archiveTimeout,
+            BACKUP_LIMITS.archiveTimeout.min,
+            BACKUP_LIMITS.archiveTimeout.max,
+        ),
         uriStyle: validateOneOf("backupUriStyle", b.uriStyle ?? BACKUP_DEFAULTS.uriStyle, S3_URI_STYLES),
     };
 }
@@ -217,7 +262,11 @@ export function validateTiming(t: FailoverTiming): FailoverTiming {
     validateInteger("loopWait", t.loopWait, 1, 60);
     validateInteger("retryTimeout", t.retryTimeout, 1, 120);
     if (t.loopWait + 2 * t.retryTimeout > t.ttl) {
-        throw new ConfigError("ttl", t.ttl, `expected at least loopWait + 2 * retryTimeout = ${t.loopWait + 2 * t.retryTimeout} (a leader must not lose its lock while it still retries the API)`);
+        throw new ConfigError(
+            "ttl",
+            t.ttl,
+            `expected at least loopWait + 2 * retryTimeout = ${t.loopWait + 2 * t.retryTimeout} (a leader must not lose its lock while it still retries the API)`,
+        );
     }
     return t;
 }
@@ -291,7 +340,10 @@ export class Postgres extends pulumi.ComponentResource {
         this.user = validatePostgresUser(args.user ?? d.user);
         const partOf = args.partOf ?? "stateful-flask";
         const protect = args.protect ?? true;
-        const resources = args.resources ?? { requests: { cpu: "250m", memory: "512Mi" }, limits: { cpu: "1", memory: "1Gi" } };
+        const resources = args.resources ?? {
+            requests: { cpu: "250m", memory: "512Mi" },
+            limits: { cpu: "1", memory: "1Gi" },
+        };
         const maxSlotWalKeepSize = validateMaxSlotWalKeepSize(args.maxSlotWalKeepSize ?? d.maxSlotWalKeepSize);
         const antiAffinity = validateOneOf("antiAffinity", args.antiAffinity ?? d.antiAffinity, ANTI_AFFINITIES);
         this.synchronousMode = synchronousMode;
@@ -299,7 +351,10 @@ export class Postgres extends pulumi.ComponentResource {
         this.host = `${PRIMARY_SERVICE}.${ns}.svc.cluster.local`;
         this.readOnlyHost = `${READ_ONLY_SERVICE}.${ns}.svc.cluster.local`;
         this.headlessHost = `${HEADLESS_SERVICE}.${ns}.svc.cluster.local`;
-        this.podHosts = Array.from({ length: replicas }, (_, ordinal) => `${STATEFULSET_NAME}-${ordinal}.${this.headlessHost}`);
+        this.podHosts = Array.from(
+            { length: replicas },
+            (_, ordinal) => `${STATEFULSET_NAME}-${ordinal}.${this.headlessHost}`,
+        );
 
         // The selector is immutable and matches the tutorial's (app: postgres), so its StatefulSet can be adopted.
         const selector = { app: STATEFULSET_NAME };
@@ -314,7 +369,9 @@ export class Postgres extends pulumi.ComponentResource {
             "app.kubernetes.io/managed-by": "pulumi",
         };
         const members = { ...selector, [scopeLabel]: PATRONI_SCOPE };
-        this.leaderSelector = Object.entries({ ...selector, [ROLE_LABEL]: LEADER_ROLE }).map(([k, v]) => `${k}=${v}`).join(",");
+        this.leaderSelector = Object.entries({ ...selector, [ROLE_LABEL]: LEADER_ROLE })
+            .map(([k, v]) => `${k}=${v}`)
+            .join(",");
         if (args.backup) {
             this.backupStatusCommand = `kubectl -n ${ns} exec "$(kubectl -n ${ns} get pods -l ${this.leaderSelector} -o name)" -c ${POSTGRES_CONTAINER} -- ${POD_SCRIPT} backup-status`;
         }
@@ -322,40 +379,56 @@ export class Postgres extends pulumi.ComponentResource {
         // is protected, and kept in the cluster even when a stack is destroyed with protection turned off.
         const dataOpts: pulumi.CustomResourceOptions = { parent: this, protect, retainOnDelete: protect };
 
-        this.namespace = new k8s.core.v1.Namespace(`${name}-namespace`, {
-            metadata: { name: ns, labels: { "app.kubernetes.io/part-of": partOf } },
-        }, dataOpts);
+        this.namespace = new k8s.core.v1.Namespace(
+            `${name}-namespace`,
+            {
+                metadata: { name: ns, labels: { "app.kubernetes.io/part-of": partOf } },
+            },
+            dataOpts,
+        );
         const inNamespace = { parent: this, dependsOn: [this.namespace] };
 
         // Postgres keeps a role's password in its data directory; a new password here would lock the API out,
         // so the generated passwords are protected like the data itself.
         // Bring your own (stack secrets) or generate: 32 alphanumeric characters need no escaping in a URL.
         const generated = (suffix: string) =>
-            new random.RandomPassword(`${name}-${suffix}`, { length: 32, special: false }, { parent: this, protect }).result;
+            new random.RandomPassword(`${name}-${suffix}`, { length: 32, special: false }, { parent: this, protect })
+                .result;
         this.password = pulumi.secret(args.password ?? generated("password"));
         const replicationPassword = pulumi.secret(args.replicationPassword ?? generated("replication-password"));
         this.superuserPassword = pulumi.secret(args.superuserPassword ?? generated("superuser-password"));
         const apiPassword = pulumi.secret(args.patroniApiPassword ?? generated("patroni-api-password"));
 
-        this.credentials = new k8s.core.v1.Secret(`${name}-credentials`, {
-            metadata: { name: CREDENTIALS_SECRET, namespace: ns, labels },
-            type: "Opaque",
-            stringData: {
-                POSTGRES_USER: this.user,
-                POSTGRES_DB: this.database,
-                POSTGRES_PASSWORD: this.password,
-                REPLICATION_USER,
-                REPLICATION_PASSWORD: replicationPassword,
-                SUPERUSER_PASSWORD: this.superuserPassword,
-                PATRONI_API_PASSWORD: apiPassword,
+        this.credentials = new k8s.core.v1.Secret(
+            `${name}-credentials`,
+            {
+                metadata: { name: CREDENTIALS_SECRET, namespace: ns, labels },
+                type: "Opaque",
+                stringData: {
+                    POSTGRES_USER: this.user,
+                    POSTGRES_DB: this.database,
+                    POSTGRES_PASSWORD: this.password,
+                    REPLICATION_USER,
+                    REPLICATION_PASSWORD: replicationPassword,
+                    SUPERUSER_PASSWORD: this.superuserPassword,
+                    PATRONI_API_PASSWORD: apiPassword,
+                },
             },
-        }, { ...inNamespace, protect });
+            { ...inNamespace, protect },
+        );
 
-        this.pullSecret = args.docrRegistry === undefined ? undefined : new DocrPullSecret(`${name}-docr`, {
-            namespace: this.namespace.metadata.name,
-            registryName: args.docrRegistry,
-            labels,
-        }, { parent: this });
+        this.pullSecret =
+            args.docrRegistry === undefined
+                ? undefined
+                : new DocrPullSecret(
+                      `${name}-docr`,
+                      {
+                          namespace: this.namespace.metadata.name,
+                          registryName: args.docrRegistry,
+                          labels,
+                      },
+                      { parent: this },
+                  );
 
         // TLS: material derived from a secret seed, the same on every `up`; the pods roll when it changes.
         const tlsArg = args.tls ?? true;
@@ -365,25 +438,38 @@ export class Postgres extends pulumi.ComponentResource {
         let tlsChecksum: pulumi.Output<string> | undefined;
         if (tlsArg !== false) {
             const seed = tlsArg === true ? generated("tls-seed") : pulumi.output(tlsArg.seed);
-            const names = postgresDnsNames(ns, { primary: PRIMARY_SERVICE, readOnly: READ_ONLY_SERVICE, headless: HEADLESS_SERVICE });
-            const material = pulumi.secret(seed).apply(s => {
+            const names = postgresDnsNames(ns, {
+                primary: PRIMARY_SERVICE,
+                readOnly: READ_ONLY_SERVICE,
+                headless: HEADLESS_SERVICE,
+            });
+            const material = pulumi.secret(seed).apply((s) => {
                 if (s.length < 16) {
-                    throw new ConfigError("postgresTlsSeed", `a secret of ${s.length} characters`,
-                        "expected at least 16 characters; set it with pulumi config set --secret postgresTlsSeed, or unset it to generate one");
+                    throw new ConfigError(
+                        "postgresTlsSeed",
+                        `a secret of ${s.length} characters`,
+                        "expected at least 16 characters; set it with pulumi config set --secret postgresTlsSeed, or unset it to generate one",
+                    );
                 }
                 return tlsMaterial(s, names);
             });
-            this.caCertificate = pulumi.unsecret(material.apply(m => m.caCert));
-            tlsChecksum = pulumi.unsecret(material.apply(m => crypto.createHash("sha256").update(m.cert).digest("hex")));
-            this.tlsSecret = new k8s.core.v1.Secret(`${name}-tls`, {
-                metadata: { name: TLS_SECRET, namespace: ns, labels },
-                type: "kubernetes.io/tls",
-                stringData: {
-                    "tls.crt": material.apply(m => m.cert),
-                    "tls.key": material.apply(m => m.key),
-                    "ca.crt": material.apply(m => m.caCert),
+            this.caCertificate = pulumi.unsecret(material.apply((m) => m.caCert));
+            tlsChecksum = pulumi.unsecret(
+                material.apply((m) => crypto.createHash("sha256").update(m.cert).digest("hex")),
+            );
+            this.tlsSecret = new k8s.core.v1.Secret(
+                `${name}-tls`,
+                {
+                    metadata: { name: TLS_SECRET, namespace: ns, labels },
+                    type: "kubernetes.io/tls",
+                    stringData: {
+                        "tls.crt": material.apply((m) => m.cert),
+                        "tls.key": material.apply((m) => m.key),
+                        "ca.crt": material.apply((m) => m.caCert),
+                    },
                 },
-            }, inNamespace);
+                inNamespace,
+            );
             tlsEnv = [{ name: "TLS_DIR", value: TLS_DIR }];
             tlsMounts = [{ name: "tls", mountPath: TLS_DIR, readOnly: true }];
             // Root-owned, group postgres (fsGroup), 0440: what PostgreSQL accepts for a key it does not own.
@@ -396,16 +482,23 @@ export class Postgres extends pulumi.ComponentResource {
         if (args.backup) {
             const b = args.backup;
             const schedule = validateBackupSchedule(b);
-            this.backupSecret = new k8s.core.v1.Secret(`${name}-backup`, {
-                metadata: { name: BACKUP_SECRET, namespace: ns, labels },
-                type: "Opaque",
-                stringData: {
-                    BACKUP_S3_KEY: pulumi.secret(b.accessKeyId),
-                    BACKUP_S3_KEY_SECRET: pulumi.secret(b.secretAccessKey),
-                    BACKUP_CIPHER_PASS: pulumi.secret(b.cipherPassphrase),
+            this.backupSecret = new k8s.core.v1.Secret(
+                `${name}-backup`,
+                {
+                    metadata: { name: BACKUP_SECRET, namespace: ns, labels },
+                    type: "Opaque",
+                    stringData: {
+                        BACKUP_S3_KEY: pulumi.secret(b.accessKeyId),
+                        BACKUP_S3_KEY_SECRET: pulumi.secret(b.secretAccessKey),
+                        BACKUP_CIPHER_PASS: pulumi.secret(b.cipherPassphrase),
+                    },
                 },
-            }, inNamespace);
-            const fromSecret = (envName: string) => ({ name: envName, valueFrom: { secretKeyRef: { name: BACKUP_SECRET, key: envName } } });
+                inNamespace,
+            );
+            const fromSecret = (envName: string) => ({
+                name: envName,
+                valueFrom: { secretKeyRef: { name: BACKUP_SECRET, key: envName } },
+            });
             backupEnv = [
                 { name: "BACKUP_S3_ENDPOINT", value: b.endpoint },
                 { name: "BACKUP_S3_REGION", value: b.region },
@@ -419,150 +512,205 @@ export class Postgres extends pulumi.ComponentResource {
                 fromSecret("BACKUP_S3_KEY_SECRET"),
                 fromSecret("BACKUP_CIPHER_PASS"),
                 ...(b.restoreFrom ? [{ name: "RESTORE_FROM_PATH", value: b.restoreFrom.path }] : []),
-                ...(b.restoreFrom?.targetTime ? [{ name: "RESTORE_TARGET_TIME", value: b.restoreFrom.targetTime }] : []),
+                ...(b.restoreFrom?.targetTime
+                    ? [{ name: "RESTORE_TARGET_TIME", value: b.restoreFrom.targetTime }]
+                    : []),
             ];
             if (b.caCertificate !== undefined) {
-                this.backupCaConfigMap = new k8s.core.v1.ConfigMap(`${name}-backup-ca`, {
-                    metadata: { name: BACKUP_CA_CONFIG_MAP, namespace: ns, labels },
-                    data: { "ca.crt": b.caCertificate },
-                }, inNamespace);
+                this.backupCaConfigMap = new k8s.core.v1.ConfigMap(
+                    `${name}-backup-ca`,
+                    {
+                        metadata: { name: BACKUP_CA_CONFIG_MAP, namespace: ns, labels },
+                        data: { "ca.crt": b.caCertificate },
+                    },
+                    inNamespace,
+                );
                 backupEnv.push({ name: "BACKUP_S3_CA_FILE", value: `${BACKUP_CA_DIR}/ca.crt` });
                 backupMounts.push({ name: "backup-ca", mountPath: BACKUP_CA_DIR, readOnly: true });
                 backupVolumes.push({ name: "backup-ca", configMap: { name: BACKUP_CA_CONFIG_MAP } });
             }
         }
 
-        this.rbac = new PatroniRbac(`${name}-patroni`, { namespace: ns, name: "postgres", labels }, { parent: this, dependsOn: [this.namespace] });
+        this.rbac = new PatroniRbac(
+            `${name}-patroni`,
+            { namespace: ns, name: "postgres", labels },
+            { parent: this, dependsOn: [this.namespace] },
+        );
 
         const port = [{ name: "postgresql", port: POSTGRES_PORT, targetPort: "postgresql", protocol: "TCP" }];
-        this.headlessService = new k8s.core.v1.Service(`${name}-headless`, {
-            metadata: { name: HEADLESS_SERVICE, namespace: ns, labels },
-            spec: {
-                clusterIP: "None",
-                selector,
-                ports: port,
-                // Replicas resolve their peers while they bootstrap, before they are Ready themselves.
-                publishNotReadyAddresses: true,
+        this.headlessService = new k8s.core.v1.Service(
+            `${name}-headless`,
+            {
+                metadata: { name: HEADLESS_SERVICE, namespace: ns, labels },
+                spec: {
+                    clusterIP: "None",
+                    selector,
+                    ports: port,
+                    // Replicas resolve their peers while they bootstrap, before they are Ready themselves.
+                    publishNotReadyAddresses: true,
+                },
             },
-        }, inNamespace);
-        this.primaryService = new k8s.core.v1.Service(`${name}-primary`, {
-            metadata: { name: PRIMARY_SERVICE, namespace: ns, labels },
-            spec: {
-                type: "ClusterIP",
-                // The pod Patroni labels as the leader, and only while it is Ready (a dead leader keeps its label
-                // until its pod restarts; readiness takes it out of the endpoints).
-                selector: { ...members, [ROLE_LABEL]: LEADER_ROLE },
-                ports: port,
+            inNamespace,
+        );
+        this.primaryService = new k8s.core.v1.Service(
+            `${name}-primary`,
+            {
+                metadata: { name: PRIMARY_SERVICE, namespace: ns, labels },
+                spec: {
+                    type: "ClusterIP",
+                    // The pod Patroni labels as the leader, and only while it is Ready (a dead leader keeps its label
+                    // until its pod restarts; readiness takes it out of the endpoints).
+                    selector: { ...members, [ROLE_LABEL]: LEADER_ROLE },
+                    ports: port,
+                },
             },
-        }, inNamespace);
-        this.readOnlyService = new k8s.core.v1.Service(`${name}-read-only`, {
-            metadata: { name: READ_ONLY_SERVICE, namespace: ns, labels },
-            // The replicas; with one member, the leader, so reads always have an endpoint.
-            spec: { type: "ClusterIP", selector: replicas > 1 ? { ...members, [ROLE_LABEL]: REPLICA_ROLE } : members, ports: port },
-        }, inNamespace);
+            inNamespace,
+        );
+        this.readOnlyService = new k8s.core.v1.Service(
+            `${name}-read-only`,
+            {
+                metadata: { name: READ_ONLY_SERVICE, namespace: ns, labels },
+                // The replicas; with one member, the leader, so reads always have an endpoint.
+                spec: {
+                    type: "ClusterIP",
+                    selector: replicas > 1 ? { ...members, [ROLE_LABEL]: REPLICA_ROLE } : members,
+                    ports: port,
+                },
+            },
+            inNamespace,
+        );
 
-        this.statefulSet = new k8s.apps.v1.StatefulSet(`${name}-statefulset`, {
-            metadata: { name: STATEFULSET_NAME, namespace: ns, labels },
-            spec: {
-                serviceName: HEADLESS_SERVICE,
-                replicas,
-                selector: { matchLabels: selector },
-                // Immutable since the first deployment; Patroni does not need ordered starts, but changing it would
-                // replace the StatefulSet.
-                podManagementPolicy: "OrderedReady",
-                updateStrategy: { type: "RollingUpdate" },
-                // Scaling down or deleting the StatefulSet never deletes a volume: scaling up again re-binds it.
-                persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: "Retain" },
-                minReadySeconds: 10,
-                template: postgresPodTemplate({
-                    image,
-                    labels,
-                    patroniLabels: selector,
-                    scopeLabel,
-                    serviceAccountName: this.rbac.serviceAccountName,
-                    credentialsSecret: CREDENTIALS_SECRET,
-                    database: this.database,
-                    user: this.user,
-                    replicationUser: REPLICATION_USER,
-                    podCidr: replicationCidr,
-                    synchronousMode,
-                    timing,
-                    maxSlotWalKeepSize,
-                    antiAffinity,
-                    volumeName: VOLUME_CLAIM_TEMPLATE,
-                    resources,
-                    imagePullSecrets: this.pullSecret ? [this.pullSecret.secretName] : undefined,
-                    extraEnv: [...tlsEnv, ...backupEnv],
-                    extraMounts: [...tlsMounts, ...backupMounts],
-                    extraVolumes: [...tlsVolumes, ...backupVolumes],
-                    annotations: tlsChecksum ? { "stateful-flask/tls-sha256": tlsChecksum } : undefined,
-                }),
-                // Exactly the tutorial's template: any difference in this immutable field replaces the StatefulSet.
-                volumeClaimTemplates: [{
-                    metadata: { name: VOLUME_CLAIM_TEMPLATE },
-                    spec: {
-                        accessModes: ["ReadWriteOnce"],
-                        storageClassName: storageClass,
-                        resources: { requests: { storage: storageSize } },
-                    },
-                }],
+        this.statefulSet = new k8s.apps.v1.StatefulSet(
+            `${name}-statefulset`,
+            {
+                metadata: { name: STATEFULSET_NAME, namespace: ns, labels },
+                spec: {
+                    serviceName: HEADLESS_SERVICE,
+                    replicas,
+                    selector: { matchLabels: selector },
+                    // Immutable since the first deployment; Patroni does not need ordered starts, but changing it would
+                    // replace the StatefulSet.
+                    podManagementPolicy: "OrderedReady",
+                    updateStrategy: { type: "RollingUpdate" },
+                    // Scaling down or deleting the StatefulSet never deletes a volume: scaling up again re-binds it.
+                    persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: "Retain" },
+                    minReadySeconds: 10,
+                    template: postgresPodTemplate({
+                        image,
+                        labels,
+                        patroniLabels: selector,
+                        scopeLabel,
+                        serviceAccountName: this.rbac.serviceAccountName,
+                        credentialsSecret: CREDENTIALS_SECRET,
+                        database: this.database,
+                        user: this.user,
+                        replicationUser: REPLICATION_USER,
+                        podCidr: replicationCidr,
+                        synchronousMode,
+                        timing,
+                        maxSlotWalKeepSize,
+                        antiAffinity,
+                        volumeName: VOLUME_CLAIM_TEMPLATE,
+                        resources,
+                        imagePullSecrets: this.pullSecret ? [this.pullSecret.secretName] : undefined,
+                        extraEnv: [...tlsEnv, ...backupEnv],
+                        extraMounts: [...tlsMounts, ...backupMounts],
+                        extraVolumes: [...tlsVolumes, ...backupVolumes],
+                        annotations: tlsChecksum ? { "stateful-flask/tls-sha256": tlsChecksum } : undefined,
+                    }),
+                    // Exactly the tutorial's template: any difference in this immutable field replaces the StatefulSet.
+                    volumeClaimTemplates: [
+                        {
+                            metadata: { name: VOLUME_CLAIM_TEMPLATE },
+                            spec: {
+                                accessModes: ["ReadWriteOnce"],
+                                storageClassName: storageClass,
+                                resources: { requests: { storage: storageSize } },
+                            },
+                        },
+                    ],
+                },
             },
-        }, {
-            ...inNamespace,
-            dependsOn: [this.namespace, this.credentials, this.rbac, this.headlessService, ...(this.pullSecret ? [this.pullSecret] : []),
-                ...(this.backupSecret ? [this.backupSecret] : []), ...(this.backupCaConfigMap ? [this.backupCaConfigMap] : []),
-                ...(this.tlsSecret ? [this.tlsSecret] : [])],
-            protect,
-            // volumeClaimTemplates are immutable (pulumi-kubernetes #4328): a new size there would replace the
-            // StatefulSet. The size is applied to the existing PVCs instead (volumeSizes below); the template
-            // keeps the size it was created with, which new ordinals start from before their patch grows them.
-            ignoreChanges: ["spec.volumeClaimTemplates[0].spec.resources"],
-        });
+            {
+                ...inNamespace,
+                dependsOn: [
+                    this.namespace,
+                    this.credentials,
+                    this.rbac,
+                    this.headlessService,
+                    ...(this.pullSecret ? [this.pullSecret] : []),
+                    ...(this.backupSecret ? [this.backupSecret] : []),
+                    ...(this.backupCaConfigMap ? [this.backupCaConfigMap] : []),
+                    ...(this.tlsSecret ? [this.tlsSecret] : []),
+                ],
+                protect,
+                // volumeClaimTemplates are immutable (pulumi-kubernetes #4328): a new size there would replace the
+                // StatefulSet. The size is applied to the existing PVCs instead (volumeSizes below); the template
+                // keeps the size it was created with, which new ordinals start from before their patch grows them.
+                ignoreChanges: ["spec.volumeClaimTemplates[0].spec.resources"],
+            },
+        );
 
         // The safe resize path: patch each ordinal's PVC (StorageClass needs allowVolumeExpansion, which
         // do-block-storage has). Volumes only grow; Kubernetes rejects a smaller request and nothing changes.
         // retainOnDelete: dropping a patch on scale-down must not strip the size field from a retained PVC.
         this.volumeSizes = Array.from({ length: replicas }, (_, ordinal) => {
             const pvcName = `${VOLUME_CLAIM_TEMPLATE}-${STATEFULSET_NAME}-${ordinal}`;
-            return new k8s.core.v1.PersistentVolumeClaimPatch(`${name}-${pvcName}-size`, {
-                // skipAwait: the provider's PVC await treats a WaitForFirstConsumer claim as ready only while it is
-                // Pending, and this claim is already bound, so it would time out on kind, minikube and the local
-                // cluster (a resize completes asynchronously anyway).
-                metadata: { name: pvcName, namespace: ns, annotations: { "pulumi.com/patchForce": "true", "pulumi.com/skipAwait": "true" } },
-                spec: { resources: { requests: { storage: storageSize } } },
-            }, { parent: this, dependsOn: [this.statefulSet], retainOnDelete: true });
+            return new k8s.core.v1.PersistentVolumeClaimPatch(
+                `${name}-${pvcName}-size`,
+                {
+                    // skipAwait: the provider's PVC await treats a WaitForFirstConsumer claim as ready only while it is
+                    // Pending, and this claim is already bound, so it would time out on kind, minikube and the local
+                    // cluster (a resize completes asynchronously anyway).
+                    metadata: {
+                        name: pvcName,
+                        namespace: ns,
+                        annotations: { "pulumi.com/patchForce": "true", "pulumi.com/skipAwait": "true" },
+                    },
+                    spec: { resources: { requests: { storage: storageSize } } },
+                },
+                { parent: this, dependsOn: [this.statefulSet], retainOnDelete: true },
+            );
         });
 
         // At most one database pod is evicted at a time (drains, node upgrades); the leader's preStop switches
         // over first. minAvailable would block DOKS node pool upgrades entirely while replicas is 1.
-        this.disruptionBudget = new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, {
-            metadata: { name: STATEFULSET_NAME, namespace: ns, labels },
-            spec: { maxUnavailable: 1, selector: { matchLabels: selector } },
-        }, inNamespace);
+        this.disruptionBudget = new k8s.policy.v1.PodDisruptionBudget(
+            `${name}-pdb`,
+            {
+                metadata: { name: STATEFULSET_NAME, namespace: ns, labels },
+                spec: { maxUnavailable: 1, selector: { matchLabels: selector } },
+            },
+            inNamespace,
+        );
 
         // Port 5432 is open to the pods of the client namespaces that carry clientLabels, and to the other
         // members (replication, pg_rewind); Patroni's REST API (switchover, configuration) to the members only.
         const peers = { podSelector: { matchLabels: selector } };
-        this.networkPolicy = new k8s.networking.v1.NetworkPolicy(`${name}-network-policy`, {
-            metadata: { name: STATEFULSET_NAME, namespace: ns, labels },
-            spec: {
-                podSelector: { matchLabels: selector },
-                policyTypes: ["Ingress"],
-                ingress: [
-                    {
-                        from: [
-                            peers,
-                            ...(args.clientNamespaces ?? []).map(clientNs => ({
-                                namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": clientNs } },
-                                podSelector: { matchLabels: this.clientLabels },
-                            })),
-                        ],
-                        ports: [{ protocol: "TCP", port: POSTGRES_PORT }],
-                    },
-                    { from: [peers], ports: [{ protocol: "TCP", port: PATRONI_PORT }] },
-                ],
+        this.networkPolicy = new k8s.networking.v1.NetworkPolicy(
+            `${name}-network-policy`,
+            {
+                metadata: { name: STATEFULSET_NAME, namespace: ns, labels },
+                spec: {
+                    podSelector: { matchLabels: selector },
+                    policyTypes: ["Ingress"],
+                    ingress: [
+                        {
+                            from: [
+                                peers,
+                                ...(args.clientNamespaces ?? []).map((clientNs) => ({
+                                    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": clientNs } },
+                                    podSelector: { matchLabels: this.clientLabels },
+                                })),
+                            ],
+                            ports: [{ protocol: "TCP", port: POSTGRES_PORT }],
+                        },
+                        { from: [peers], ports: [{ protocol: "TCP", port: PATRONI_PORT }] },
+                    ],
+                },
             },
-        }, inNamespace);
+            inNamespace,
+        );
 
         this.registerOutputs({
             namespaceName: this.namespaceName,

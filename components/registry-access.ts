@@ -19,10 +19,16 @@ export function docrRegistryName(image: string, key = "image"): string | undefin
     if (slash < 0 || image.slice(0, slash).toLowerCase() !== DOCR_HOST) {
         return undefined;
     }
-    const segments = image.slice(slash + 1).split("@")[0].split("/");
+    const segments = image
+        .slice(slash + 1)
+        .split("@")[0]
+        .split("/");
     if (segments.length < 2 || !DOCR_REGISTRY_NAME.test(segments[0])) {
-        throw new ConfigError(key, image,
-            `an image on ${DOCR_HOST} is ${DOCR_HOST}/<registry>/<repository>:<tag>, the registry name of lower-case letters, digits and '-'`);
+        throw new ConfigError(
+            key,
+            image,
+            `an image on ${DOCR_HOST} is ${DOCR_HOST}/<registry>/<repository>:<tag>, the registry name of lower-case letters, digits and '-'`,
+        );
     }
     return segments[0];
 }
@@ -52,7 +58,11 @@ export class DocrPullSecret extends pulumi.ComponentResource {
         super("stateful-flask:infra:DocrPullSecret", name, {}, opts);
 
         if (!DOCR_REGISTRY_NAME.test(args.registryName)) {
-            throw new ConfigError("registryName", args.registryName, "expected a DOCR registry name: lower-case letters, digits and '-', at most 63 characters");
+            throw new ConfigError(
+                "registryName",
+                args.registryName,
+                "expected a DOCR registry name: lower-case letters, digits and '-', at most 63 characters",
+            );
         }
         // Not `registry-<name>`: that is the Secret DOKS's own registry integration copies into namespaces, and two
         // owners of one object would overwrite each other.
@@ -60,16 +70,24 @@ export class DocrPullSecret extends pulumi.ComponentResource {
 
         // No expirySeconds: DigitalOcean's default (about 50 years) is used. Credentials that expire would stop
         // pulls (a rescheduled pod, a replaced node) long after the last `pulumi up`; rotation is a `--replace`.
-        this.credentials = new digitalocean.ContainerRegistryDockerCredentials(`${name}-credentials`, {
-            registryName: args.registryName,
-            write: false,
-        }, { parent: this });
+        this.credentials = new digitalocean.ContainerRegistryDockerCredentials(
+            `${name}-credentials`,
+            {
+                registryName: args.registryName,
+                write: false,
+            },
+            { parent: this },
+        );
 
-        this.secret = new k8s.core.v1.Secret(name, {
-            metadata: { name: this.secretName, namespace: args.namespace, labels: args.labels },
-            type: "kubernetes.io/dockerconfigjson",
-            stringData: { ".dockerconfigjson": pulumi.secret(this.credentials.dockerCredentials) },
-        }, { parent: this });
+        this.secret = new k8s.core.v1.Secret(
+            name,
+            {
+                metadata: { name: this.secretName, namespace: args.namespace, labels: args.labels },
+                type: "kubernetes.io/dockerconfigjson",
+                stringData: { ".dockerconfigjson": pulumi.secret(this.credentials.dockerCredentials) },
+            },
+            { parent: this },
+        );
 
         this.registerOutputs({ secretName: this.secretName });
     }

@@ -3,7 +3,14 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { Resources } from "./postgres";
 import { DocrPullSecret } from "./registry-access";
-import { ConfigError, REPLICA_LIMITS, validateInteger, validateName, validatePinnedImage, validateReplicas } from "./validate";
+import {
+    ConfigError,
+    REPLICA_LIMITS,
+    validateInteger,
+    validateName,
+    validatePinnedImage,
+    validateReplicas,
+} from "./validate";
 
 /** Where and how the API reaches its database. */
 export interface DatabaseConnection {
@@ -62,7 +69,12 @@ export interface TasksApiArgs {
 }
 
 /** The defaults of {@link TasksApiArgs}; config.ts applies the same ones to unset stack keys. */
-export const API_DEFAULTS = { namespace: "stateful-namespace", name: "stateful-flask", replicas: 1, port: 5000 } as const;
+export const API_DEFAULTS = {
+    namespace: "stateful-namespace",
+    name: "stateful-flask",
+    replicas: 1,
+    port: 5000,
+} as const;
 /**
  * The limits of {@link TasksApiArgs}: the name leaves room for the suffixes of the names derived from it
  * (-migrate-<hash>); the replicas are the database's range (REPLICA_LIMITS); the port is unprivileged, because the
@@ -78,8 +90,11 @@ export const API_HEALTH_PATH = "/healthz";
 export function validateApiPort(port: unknown): number {
     const { min, max } = API_LIMITS.port;
     if (typeof port !== "number" || !Number.isInteger(port) || port < min || port > max) {
-        throw new ConfigError("apiPort", port,
-            `expected an integer from ${min} to ${max}: the API runs as a non-root user without capabilities, which cannot bind a port below ${min}`);
+        throw new ConfigError(
+            "apiPort",
+            port,
+            `expected an integer from ${min} to ${max}: the API runs as a non-root user without capabilities, which cannot bind a port below ${min}`,
+        );
     }
     return port;
 }
@@ -121,7 +136,10 @@ export class TasksApi extends pulumi.ComponentResource {
         const migrationCommand = args.migrationCommand ?? ["flask", "release-migrate"];
         const partOf = args.partOf ?? "stateful-flask";
         const runAsUser = validateInteger("runAsUser", args.runAsUser ?? 10001, 1);
-        const resources = args.resources ?? { requests: { cpu: "100m", memory: "128Mi" }, limits: { cpu: "500m", memory: "256Mi" } };
+        const resources = args.resources ?? {
+            requests: { cpu: "100m", memory: "128Mi" },
+            limits: { cpu: "500m", memory: "256Mi" },
+        };
         const db = args.database;
         this.namespaceName = ns;
         this.serviceName = appName;
@@ -135,16 +153,27 @@ export class TasksApi extends pulumi.ComponentResource {
             "app.kubernetes.io/managed-by": "pulumi",
         };
 
-        this.namespace = new k8s.core.v1.Namespace(`${name}-namespace`, {
-            metadata: { name: ns, labels: { "app.kubernetes.io/part-of": partOf } },
-        }, { parent: this });
+        this.namespace = new k8s.core.v1.Namespace(
+            `${name}-namespace`,
+            {
+                metadata: { name: ns, labels: { "app.kubernetes.io/part-of": partOf } },
+            },
+            { parent: this },
+        );
         const inNamespace = { parent: this, dependsOn: [this.namespace] };
 
-        this.pullSecret = args.docrRegistry === undefined ? undefined : new DocrPullSecret(`${name}-docr`, {
-            namespace: this.namespace.metadata.name,
-            registryName: args.docrRegistry,
-            labels,
-        }, { parent: this });
+        this.pullSecret =
+            args.docrRegistry === undefined
+                ? undefined
+                : new DocrPullSecret(
+                      `${name}-docr`,
+                      {
+                          namespace: this.namespace.metadata.name,
+                          registryName: args.docrRegistry,
+                          labels,
+                      },
+                      { parent: this },
+                  );
         // The pods wait for the Secret: a pod that starts pulling before it exists backs off for minutes.
         const pullSecrets = this.pullSecret ? [this.pullSecret] : [];
         const imagePullSecrets = this.pullSecret ? [{ name: this.pullSecret.secretName }] : undefined;
@@ -152,31 +181,45 @@ export class TasksApi extends pulumi.ComponentResource {
         // TLS to the database: the CA in a ConfigMap (it is public), mounted where libpq is told to find it.
         const caDir = "/etc/postgres-ca";
         const tls = db.caCertificate !== undefined;
-        this.caConfigMap = tls ? new k8s.core.v1.ConfigMap(`${name}-postgres-ca`, {
-            metadata: { name: `${appName}-postgres-ca`, namespace: ns, labels },
-            data: { "ca.crt": db.caCertificate as pulumi.Input<string> },
-        }, inNamespace) : undefined;
+        this.caConfigMap = tls
+            ? new k8s.core.v1.ConfigMap(
+                  `${name}-postgres-ca`,
+                  {
+                      metadata: { name: `${appName}-postgres-ca`, namespace: ns, labels },
+                      data: { "ca.crt": db.caCertificate as pulumi.Input<string> },
+                  },
+                  inNamespace,
+              )
+            : undefined;
         const caVolumes = tls ? [{ name: "postgres-ca", configMap: { name: `${appName}-postgres-ca` } }] : undefined;
         const caMounts = tls ? [{ name: "postgres-ca", mountPath: caDir, readOnly: true }] : undefined;
-        const caChecksum = tls ? pulumi.output(db.caCertificate as pulumi.Input<string>).apply(ca => crypto.createHash("sha256").update(ca).digest("hex")) : undefined;
+        const caChecksum = tls
+            ? pulumi
+                  .output(db.caCertificate as pulumi.Input<string>)
+                  .apply((ca) => crypto.createHash("sha256").update(ca).digest("hex"))
+            : undefined;
         const sslParams = tls ? `?sslmode=verify-full&sslrootcert=${caDir}/ca.crt` : "";
 
         const secretName = `${appName}-database`;
-        this.databaseSecret = new k8s.core.v1.Secret(`${name}-database`, {
-            metadata: { name: secretName, namespace: ns, labels },
-            type: "Opaque",
-            stringData: {
-                POSTGRES_HOST: db.host,
-                POSTGRES_PORT: String(db.port),
-                POSTGRES_DB: db.database,
-                POSTGRES_USER: db.user,
-                POSTGRES_PASSWORD: db.password,
-                // A password brought from stack secrets may hold any character: escape it for the URL.
-                DATABASE_URL: pulumi.interpolate`postgresql://${db.user}:${pulumi.output(db.password).apply(encodeURIComponent)}@${db.host}:${db.port}/${db.database}${sslParams}`,
-                // libpq reads these too, for anything that connects from the POSTGRES_* variables.
-                ...(tls ? { PGSSLMODE: "verify-full", PGSSLROOTCERT: `${caDir}/ca.crt` } : {}),
+        this.databaseSecret = new k8s.core.v1.Secret(
+            `${name}-database`,
+            {
+                metadata: { name: secretName, namespace: ns, labels },
+                type: "Opaque",
+                stringData: {
+                    POSTGRES_HOST: db.host,
+                    POSTGRES_PORT: String(db.port),
+                    POSTGRES_DB: db.database,
+                    POSTGRES_USER: db.user,
+                    POSTGRES_PASSWORD: db.password,
+                    // A password brought from stack secrets may hold any character: escape it for the URL.
+                    DATABASE_URL: pulumi.interpolate`postgresql://${db.user}:${pulumi.output(db.password).apply(encodeURIComponent)}@${db.host}:${db.port}/${db.database}${sslParams}`,
+                    // libpq reads these too, for anything that connects from the POSTGRES_* variables.
+                    ...(tls ? { PGSSLMODE: "verify-full", PGSSLROOTCERT: `${caDir}/ca.crt` } : {}),
+                },
             },
-        }, inNamespace);
+            inNamespace,
+        );
 
         const podSecurity = {
             runAsNonRoot: true,
@@ -186,90 +229,155 @@ export class TasksApi extends pulumi.ComponentResource {
         };
         // Read-only root: the image writes nothing at run time (bytecode is compiled at build time, gunicorn's worker
         // heartbeats go to /dev/shm), so nothing in a compromised process can change the code it runs.
-        const containerSecurity = { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } };
+        const containerSecurity = {
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            capabilities: { drop: ["ALL"] },
+        };
         const envFrom = [{ secretRef: { name: secretName } }];
 
         // Named after the release: a new image gets a new Job (migrations run again), an unchanged one keeps
         // its completed Job and nothing re-runs. One Job, not `flask db upgrade` in every replica, so
         // migrations never race.
         const jobName = migrationJobName(appName, image, migrationCommand);
-        this.migrationJob = new k8s.batch.v1.Job(`${name}-migrate`, {
-            metadata: { name: jobName, namespace: ns, labels: { ...labels, "app.kubernetes.io/component": "migrations" } },
-            spec: {
-                backoffLimit: 4,
-                activeDeadlineSeconds: 900,
-                template: {
-                    metadata: { labels: { ...db.clientLabels, "app.kubernetes.io/component": "migrations", "app.kubernetes.io/part-of": partOf } },
-                    spec: {
-                        restartPolicy: "Never",
-                        automountServiceAccountToken: false,
-                        imagePullSecrets,
-                        securityContext: podSecurity,
-                        containers: [{
-                            name: "migrate",
-                            image,
-                            command: migrationCommand,
-                            envFrom,
-                            resources,
-                            securityContext: containerSecurity,
-                            volumeMounts: caMounts,
-                        }],
-                        volumes: caVolumes,
+        this.migrationJob = new k8s.batch.v1.Job(
+            `${name}-migrate`,
+            {
+                metadata: {
+                    name: jobName,
+                    namespace: ns,
+                    labels: { ...labels, "app.kubernetes.io/component": "migrations" },
+                },
+                spec: {
+                    backoffLimit: 4,
+                    activeDeadlineSeconds: 900,
+                    template: {
+                        metadata: {
+                            labels: {
+                                ...db.clientLabels,
+                                "app.kubernetes.io/component": "migrations",
+                                "app.kubernetes.io/part-of": partOf,
+                            },
+                        },
+                        spec: {
+                            restartPolicy: "Never",
+                            automountServiceAccountToken: false,
+                            imagePullSecrets,
+                            securityContext: podSecurity,
+                            containers: [
+                                {
+                                    name: "migrate",
+                                    image,
+                                    command: migrationCommand,
+                                    envFrom,
+                                    resources,
+                                    securityContext: containerSecurity,
+                                    volumeMounts: caMounts,
+                                },
+                            ],
+                            volumes: caVolumes,
+                        },
                     },
                 },
             },
-        }, { ...inNamespace, dependsOn: [this.namespace, this.databaseSecret, ...pullSecrets, ...(db.readiness ? [db.readiness] : []), ...(this.caConfigMap ? [this.caConfigMap] : [])], deleteBeforeReplace: true });
+            {
+                ...inNamespace,
+                dependsOn: [
+                    this.namespace,
+                    this.databaseSecret,
+                    ...pullSecrets,
+                    ...(db.readiness ? [db.readiness] : []),
+                    ...(this.caConfigMap ? [this.caConfigMap] : []),
+                ],
+                deleteBeforeReplace: true,
+            },
+        );
 
-        this.deployment = new k8s.apps.v1.Deployment(`${name}-deployment`, {
-            metadata: { name: appName, namespace: ns, labels },
-            spec: {
-                replicas,
-                selector: { matchLabels: selector },
-                // A new pod must be Ready before an old one goes: no capacity is lost during a rollout.
-                strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
-                template: {
-                    // A new CA rolls the pods, so none keeps verifying against the old one.
-                    metadata: { labels: { ...labels, ...db.clientLabels }, ...(caChecksum ? { annotations: { "stateful-flask/postgres-ca-sha256": caChecksum } } : {}) },
-                    spec: {
-                        automountServiceAccountToken: false,
-                        imagePullSecrets,
-                        securityContext: podSecurity,
-                        topologySpreadConstraints: [{
-                            maxSkew: 1,
-                            topologyKey: "kubernetes.io/hostname",
-                            whenUnsatisfiable: "ScheduleAnyway",
-                            labelSelector: { matchLabels: selector },
-                        }],
-                        containers: [{
-                            name: "api",
-                            image,
-                            ports: [{ name: "http", containerPort: port, protocol: "TCP" }],
-                            // The image binds gunicorn to it; the probes and the Service follow the named port.
-                            env: [{ name: API_PORT_ENV, value: String(port) }],
-                            envFrom,
-                            resources,
-                            securityContext: containerSecurity,
-                            readinessProbe: { httpGet: { path: API_HEALTH_PATH, port: "http" }, periodSeconds: 5, failureThreshold: 3, timeoutSeconds: 3 },
-                            livenessProbe: { httpGet: { path: API_HEALTH_PATH, port: "http" }, initialDelaySeconds: 10, periodSeconds: 20, failureThreshold: 3, timeoutSeconds: 5 },
-                            // Endpoints are removed asynchronously: keep serving a few seconds after the pod is
-                            // marked terminating so no request reaches a closed socket during a rollout.
-                            lifecycle: { preStop: { exec: { command: ["/bin/sh", "-c", "sleep 5"] } } },
-                            volumeMounts: caMounts,
-                        }],
-                        volumes: caVolumes,
+        this.deployment = new k8s.apps.v1.Deployment(
+            `${name}-deployment`,
+            {
+                metadata: { name: appName, namespace: ns, labels },
+                spec: {
+                    replicas,
+                    selector: { matchLabels: selector },
+                    // A new pod must be Ready before an old one goes: no capacity is lost during a rollout.
+                    strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+                    template: {
+                        // A new CA rolls the pods, so none keeps verifying against the old one.
+                        metadata: {
+                            labels: { ...labels, ...db.clientLabels },
+                            ...(caChecksum ? { annotations: { "stateful-flask/postgres-ca-sha256": caChecksum } } : {}),
+                        },
+                        spec: {
+                            automountServiceAccountToken: false,
+                            imagePullSecrets,
+                            securityContext: podSecurity,
+                            topologySpreadConstraints: [
+                                {
+                                    maxSkew: 1,
+                                    topologyKey: "kubernetes.io/hostname",
+                                    whenUnsatisfiable: "ScheduleAnyway",
+                                    labelSelector: { matchLabels: selector },
+                                },
+                            ],
+                            containers: [
+                                {
+                                    name: "api",
+                                    image,
+                                    ports: [{ name: "http", containerPort: port, protocol: "TCP" }],
+                                    // The image binds gunicorn to it; the probes and the Service follow the named port.
+                                    env: [{ name: API_PORT_ENV, value: String(port) }],
+                                    envFrom,
+                                    resources,
+                                    securityContext: containerSecurity,
+                                    readinessProbe: {
+                                        httpGet: { path: API_HEALTH_PATH, port: "http" },
+                                        periodSeconds: 5,
+                                        failureThreshold: 3,
+                                        timeoutSeconds: 3,
+                                    },
+                                    livenessProbe: {
+                                        httpGet: { path: API_HEALTH_PATH, port: "http" },
+                                        initialDelaySeconds: 10,
+                                        periodSeconds: 20,
+                                        failureThreshold: 3,
+                                        timeoutSeconds: 5,
+                                    },
+                                    // Endpoints are removed asynchronously: keep serving a few seconds after the pod is
+                                    // marked terminating so no request reaches a closed socket during a rollout.
+                                    lifecycle: { preStop: { exec: { command: ["/bin/sh", "-c", "sleep 5"] } } },
+                                    volumeMounts: caMounts,
+                                },
+                            ],
+                            volumes: caVolumes,
+                        },
                     },
                 },
             },
-        }, { ...inNamespace, dependsOn: [this.namespace, this.databaseSecret, this.migrationJob, ...pullSecrets, ...(this.caConfigMap ? [this.caConfigMap] : [])] });
-
-        this.service = new k8s.core.v1.Service(`${name}-service`, {
-            metadata: { name: appName, namespace: ns, labels },
-            spec: {
-                type: "ClusterIP",
-                selector,
-                ports: [{ name: "http", port: this.servicePort, targetPort: "http", protocol: "TCP" }],
+            {
+                ...inNamespace,
+                dependsOn: [
+                    this.namespace,
+                    this.databaseSecret,
+                    this.migrationJob,
+                    ...pullSecrets,
+                    ...(this.caConfigMap ? [this.caConfigMap] : []),
+                ],
             },
-        }, inNamespace);
+        );
+
+        this.service = new k8s.core.v1.Service(
+            `${name}-service`,
+            {
+                metadata: { name: appName, namespace: ns, labels },
+                spec: {
+                    type: "ClusterIP",
+                    selector,
+                    ports: [{ name: "http", port: this.servicePort, targetPort: "http", protocol: "TCP" }],
+                },
+            },
+            inNamespace,
+        );
 
         this.registerOutputs({
             namespaceName: this.namespaceName,

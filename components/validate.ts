@@ -8,7 +8,11 @@ import * as crypto from "node:crypto";
 
 /** An input the program cannot use. The message names the key, the value and what is allowed. */
 export class ConfigError extends Error {
-    constructor(readonly key: string, readonly value: unknown, readonly allowed: string) {
+    constructor(
+        readonly key: string,
+        readonly value: unknown,
+        readonly allowed: string,
+    ) {
         super(`${key}: ${JSON.stringify(value)} is not valid; ${allowed}`);
         this.name = "ConfigError";
     }
@@ -17,7 +21,8 @@ export class ConfigError extends Error {
 /** An integer in [min, max]. `replicas || 1` style coercion is never applied: 0 stays 0 and is rejected. */
 export function validateInteger(key: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
     if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-        const range = max === Number.MAX_SAFE_INTEGER ? `an integer of at least ${min}` : `an integer from ${min} to ${max}`;
+        const range =
+            max === Number.MAX_SAFE_INTEGER ? `an integer of at least ${min}` : `an integer from ${min} to ${max}`;
         throw new ConfigError(key, value, `expected ${range}`);
     }
     return value;
@@ -48,8 +53,19 @@ export function validateOneOf<T extends string>(key: string, value: unknown, all
 // person means for a disk, so they are rejected.
 const STORAGE_QUANTITY = /^(\d+(\.\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$/;
 const QUANTITY_FACTORS: Record<string, number> = {
-    "": 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
-    Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
+    "": 1,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+    P: 1e15,
+    E: 1e18,
+    Ki: 2 ** 10,
+    Mi: 2 ** 20,
+    Gi: 2 ** 30,
+    Ti: 2 ** 40,
+    Pi: 2 ** 50,
+    Ei: 2 ** 60,
 };
 
 /** Parses a storage quantity (`5Gi`, `500Mi`, `1T`) into bytes. */
@@ -77,8 +93,11 @@ const HOST = new RegExp(`^(\\*\\.)?${DNS_LABEL}(\\.${DNS_LABEL})+$`);
 /** A fully qualified DNS host name (at least two labels, lower case, no scheme, port or path). */
 export function validateHost(key: string, value: unknown): string {
     if (typeof value !== "string" || value.length > 253 || !HOST.test(value) || /^[0-9.]+$/.test(value)) {
-        throw new ConfigError(key, value,
-            "expected a lower-case DNS name such as drexii.me or api.example.com (no scheme, port, path or IP address)");
+        throw new ConfigError(
+            key,
+            value,
+            "expected a lower-case DNS name such as drexii.me or api.example.com (no scheme, port, path or IP address)",
+        );
     }
     return value;
 }
@@ -92,7 +111,8 @@ const REPOSITORY = /^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/
  * image or `:latest` means every restart may run different code, so a rollback cannot name what to go back to.
  */
 export function validatePinnedImage(key: string, value: unknown): string {
-    const allowed = "expected an image pinned to a release, such as registry.example.com/team/app:v1.2.3 or app@sha256:<digest> (untagged and :latest are refused)";
+    const allowed =
+        "expected an image pinned to a release, such as registry.example.com/team/app:v1.2.3 or app@sha256:<digest> (untagged and :latest are refused)";
     if (typeof value !== "string" || value.trim() !== value || value === "") {
         throw new ConfigError(key, value, allowed);
     }
@@ -121,8 +141,9 @@ export function validatePinnedImage(key: string, value: unknown): string {
 
 /** An IPv4 CIDR block such as 10.244.0.0/16. */
 export function validateCidr(key: string, value: unknown): string {
-    const match = typeof value === "string" ? /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(value) : null;
-    if (!match || match.slice(1, 5).some(o => Number(o) > 255) || Number(match[5]) > 32) {
+    const match =
+        typeof value === "string" ? /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(value) : null;
+    if (!match || match.slice(1, 5).some((o) => Number(o) > 255) || Number(match[5]) > 32) {
         throw new ConfigError(key, value, "expected an IPv4 CIDR block such as 10.244.0.0/16");
     }
     return value as string;
@@ -135,7 +156,11 @@ const IPV4_OR_CIDR = new RegExp(`^${OCTET}(\\.${OCTET}){3}(\\/(3[0-2]|[12]?\\d))
 /** An IPv4 address (203.0.113.7) or CIDR block (198.51.100.0/24). */
 export function validateAddress(key: string, value: unknown): string {
     if (typeof value !== "string" || !IPV4_OR_CIDR.test(value)) {
-        throw new ConfigError(key, value, "expected an IPv4 address or CIDR block such as 203.0.113.7 or 198.51.100.0/24");
+        throw new ConfigError(
+            key,
+            value,
+            "expected an IPv4 address or CIDR block such as 203.0.113.7 or 198.51.100.0/24",
+        );
     }
     return value;
 }
@@ -143,24 +168,35 @@ export function validateAddress(key: string, value: unknown): string {
 /** A comma-separated list of IPv4 addresses or CIDR blocks (spaces around entries are ignored); "" is the empty list. */
 export function validateAddressList(key: string, value: unknown): string[] {
     if (typeof value !== "string") {
-        throw new ConfigError(key, value, "expected IPv4 addresses or CIDR blocks separated by commas, such as 203.0.113.7,198.51.100.0/24");
+        throw new ConfigError(
+            key,
+            value,
+            "expected IPv4 addresses or CIDR blocks separated by commas, such as 203.0.113.7,198.51.100.0/24",
+        );
     }
     if (value.trim() === "") {
         return [];
     }
-    const entries = value.split(",").map(entry => entry.trim());
+    const entries = value.split(",").map((entry) => entry.trim());
     if (entries.includes("")) {
-        throw new ConfigError(key, value, "expected IPv4 addresses or CIDR blocks separated by single commas, such as 203.0.113.7,198.51.100.0/24 (found an empty entry)");
+        throw new ConfigError(
+            key,
+            value,
+            "expected IPv4 addresses or CIDR blocks separated by single commas, such as 203.0.113.7,198.51.100.0/24 (found an empty entry)",
+        );
     }
     // The error names the one entry that is wrong, which is what the reader needs in a long list.
-    return entries.map(entry => validateAddress(key, entry));
+    return entries.map((entry) => validateAddress(key, entry));
 }
 
 /** A Kubernetes object name (RFC 1123 label): lower case, digits and '-', at most 63 characters. */
 export function validateName(key: string, value: unknown, maxLength = 63): string {
     if (typeof value !== "string" || value.length > maxLength || !new RegExp(`^${DNS_LABEL}$`).test(value)) {
-        throw new ConfigError(key, value,
-            `expected a lower-case RFC 1123 name (a-z, 0-9, '-'; starts and ends alphanumeric; at most ${maxLength} characters)`);
+        throw new ConfigError(
+            key,
+            value,
+            `expected a lower-case RFC 1123 name (a-z, 0-9, '-'; starts and ends alphanumeric; at most ${maxLength} characters)`,
+        );
     }
     return value;
 }
@@ -201,9 +237,14 @@ function cronValues(field: string, min: number, max: number): Set<number> {
         const parsed = CRON_ELEMENT.exec(element);
         if (parsed === null) throw new Error(`cron element "${element}" was validated but does not parse`);
         const [, stepped, from, to, step, single, last] = parsed;
-        const [lo, hi, by] = stepped !== undefined
-            ? (stepped === "*" ? [min, max, Number(step)] : [Number(from), Number(to), Number(step)])
-            : element === "*" ? [min, max, 1] : [Number(single), Number(last ?? single), 1];
+        const [lo, hi, by] =
+            stepped !== undefined
+                ? stepped === "*"
+                    ? [min, max, Number(step)]
+                    : [Number(from), Number(to), Number(step)]
+                : element === "*"
+                  ? [min, max, 1]
+                  : [Number(single), Number(last ?? single), 1];
         for (let v = lo; v <= hi; v += by) {
             values.add(max === 7 && v === 7 ? 0 : v);
         }
@@ -221,7 +262,8 @@ function cronValues(field: string, min: number, max: number): Set<number> {
  * schedule's months (`0 3 31 2 *` never fires: no full backup would follow the first).
  */
 export function validateCronSchedule(key: string, value: unknown): string {
-    const shape = 'expected a 5-field cron expression "minute hour day-of-month month day-of-week" of numbers, *, ranges a-b, lists a,b and steps */n or a-b/n, such as "0 3 * * *"';
+    const shape =
+        'expected a 5-field cron expression "minute hour day-of-month month day-of-week" of numbers, *, ranges a-b, lists a,b and steps */n or a-b/n, such as "0 3 * * *"';
     if (typeof value !== "string") {
         throw new ConfigError(key, value, shape);
     }
@@ -238,7 +280,7 @@ export function validateCronSchedule(key: string, value: unknown): string {
             }
             const [, , from, to, step, single, last] = match;
             const numbers = [from, to, single, last].filter((n): n is string => n !== undefined).map(Number);
-            if (numbers.some(n => n < min || n > max)) {
+            if (numbers.some((n) => n < min || n > max)) {
                 throw new ConfigError(key, value, `the ${name} field allows ${min}-${max} (got ${element})`);
             }
             if (numbers.length === 2 && numbers[0] > numbers[1]) {
@@ -251,18 +293,29 @@ export function validateCronSchedule(key: string, value: unknown): string {
     });
     const [, , dayOfMonth, month, dayOfWeek] = fields;
     if (dayOfMonth !== "*" && dayOfWeek !== "*") {
-        for (const [field, { name, min, max }] of [[dayOfMonth, CRON_FIELDS[2]], [dayOfWeek, CRON_FIELDS[4]]] as const) {
+        for (const [field, { name, min, max }] of [
+            [dayOfMonth, CRON_FIELDS[2]],
+            [dayOfWeek, CRON_FIELDS[4]],
+        ] as const) {
             const everyDay = cronValues(field, min, max).size === (max === 7 ? 7 : max - min + 1);
             if (field.startsWith("*") || everyDay) {
-                throw new ConfigError(key, value, `both day fields are restricted, so a day matching either fires; the ${name} field ${field} `
-                    + `${field.startsWith("*") ? "starts with *" : "covers every day"}, which cron implementations read differently then: `
-                    + `write * for every day, or the days themselves (such as ${name === "day of month" ? "1-31/2" : "1-5"})`);
+                throw new ConfigError(
+                    key,
+                    value,
+                    `both day fields are restricted, so a day matching either fires; the ${name} field ${field} ` +
+                        `${field.startsWith("*") ? "starts with *" : "covers every day"}, which cron implementations read differently then: ` +
+                        `write * for every day, or the days themselves (such as ${name === "day of month" ? "1-31/2" : "1-5"})`,
+                );
             }
         }
     }
     if (!dayOccursEveryYear(cronValues(dayOfMonth, 1, 31), cronValues(month, 1, 12))) {
-        throw new ConfigError(key, value, `day of month ${dayOfMonth} does not occur every year in month ${month}, so the schedule would `
-            + "never fire, or fire once in four years; expected days that occur every year in those months, such as 1-28");
+        throw new ConfigError(
+            key,
+            value,
+            `day of month ${dayOfMonth} does not occur every year in month ${month}, so the schedule would ` +
+                "never fire, or fire once in four years; expected days that occur every year in those months, such as 1-28",
+        );
     }
     return value;
 }
@@ -274,7 +327,10 @@ export function validateCronSchedule(key: string, value: unknown): string {
  */
 function dayOccursEveryYear(days: Set<number>, months: Set<number>): boolean {
     try {
-        return CronExpressionParser.parse(`0 0 ${[...days].join(",")} ${[...months].join(",")} *`, COMMON_YEAR).hasNext();
+        return CronExpressionParser.parse(
+            `0 0 ${[...days].join(",")} ${[...months].join(",")} *`,
+            COMMON_YEAR,
+        ).hasNext();
     } catch {
         return false;
     }
@@ -285,9 +341,17 @@ function dayOccursEveryYear(days: Set<number>, months: Set<number>): boolean {
  * '_' and '-', no trailing slash, no `.` or `..` segments.
  */
 export function validateRepositoryPath(key: string, value: unknown): string {
-    if (typeof value !== "string" || value.length > 512 || !/^(\/[A-Za-z0-9._-]+)+$/.test(value)
-        || value.split("/").some(segment => segment === "." || segment === "..")) {
-        throw new ConfigError(key, value, "expected an absolute path in the bucket such as /stateful-flask/dev (starts with /, segments of letters, digits, '.', '_' and '-', no trailing slash)");
+    if (
+        typeof value !== "string" ||
+        value.length > 512 ||
+        !/^(\/[A-Za-z0-9._-]+)+$/.test(value) ||
+        value.split("/").some((segment) => segment === "." || segment === "..")
+    ) {
+        throw new ConfigError(
+            key,
+            value,
+            "expected an absolute path in the bucket such as /stateful-flask/dev (starts with /, segments of letters, digits, '.', '_' and '-', no trailing slash)",
+        );
     }
     return value;
 }
@@ -300,32 +364,53 @@ const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,
  */
 export function validateTimestamp(key: string, value: unknown): string {
     const match = typeof value === "string" ? TIMESTAMP.exec(value) : null;
-    const [year, month, day, hour, minute, second] = (match?.slice(1, 7) ?? []).map(n => Number(n ?? 0));
+    const [year, month, day, hour, minute, second] = (match?.slice(1, 7) ?? []).map((n) => Number(n ?? 0));
     const offsetHours = Number(match?.[9] ?? 0);
     const offsetMinutes = Number(match?.[10] ?? 0);
     // Date.UTC rolls 2026-02-30 over to March: a date that does not come back unchanged does not exist.
     const date = new Date(Date.UTC(year, month - 1, day));
-    if (!match || date.getUTCFullYear() !== year || date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day
-        || hour > 23 || minute > 59 || second > 59 || offsetHours > 14 || offsetMinutes > 59) {
-        throw new ConfigError(key, value, "expected an ISO 8601 date and time with a UTC offset or Z, such as 2026-11-24T14:01:00Z or 2026-11-24T15:01:00+01:00");
+    if (
+        !match ||
+        date.getUTCFullYear() !== year ||
+        date.getUTCMonth() !== month - 1 ||
+        date.getUTCDate() !== day ||
+        hour > 23 ||
+        minute > 59 ||
+        second > 59 ||
+        offsetHours > 14 ||
+        offsetMinutes > 59
+    ) {
+        throw new ConfigError(
+            key,
+            value,
+            "expected an ISO 8601 date and time with a UTC offset or Z, such as 2026-11-24T14:01:00Z or 2026-11-24T15:01:00+01:00",
+        );
     }
     return value as string;
 }
 
 /** One or more PEM certificates (a CA bundle), each parsed; returns the text unchanged. */
 export function validatePemCertificates(key: string, value: unknown): string {
-    const blocks = typeof value === "string" ? value.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) : null;
+    const blocks =
+        typeof value === "string" ? value.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) : null;
     const shown = typeof value === "string" && value.length > 60 ? `${value.slice(0, 57)}...` : value;
     if (!blocks) {
-        throw new ConfigError(key, shown, "expected PEM certificates (-----BEGIN CERTIFICATE----- ...), such as the contents of the S3 server's CA file");
+        throw new ConfigError(
+            key,
+            shown,
+            "expected PEM certificates (-----BEGIN CERTIFICATE----- ...), such as the contents of the S3 server's CA file",
+        );
     }
     for (const block of blocks) {
         try {
             new crypto.X509Certificate(block);
         } catch (err) {
-            throw new ConfigError(key, shown, `expected PEM certificates; one does not parse (${err instanceof Error ? err.message : String(err)})`);
+            throw new ConfigError(
+                key,
+                shown,
+                `expected PEM certificates; one does not parse (${err instanceof Error ? err.message : String(err)})`,
+            );
         }
     }
     return value as string;
 }
-

@@ -17,14 +17,22 @@ export function parseApi(r: Reader): ApiConfig {
     const d = API_DEFAULTS;
     // The image serves its health check at one path, which the probes use; a path set here was never served.
     if (r.isSet("apiHealthPath")) {
-        throw new ConfigError("apiHealthPath", r.string("apiHealthPath"),
-            `this key is retired: the API image serves its health check at ${API_HEALTH_PATH} only, and the probes use it. Remove it (pulumi config rm apiHealthPath)`);
+        throw new ConfigError(
+            "apiHealthPath",
+            r.string("apiHealthPath"),
+            `this key is retired: the API image serves its health check at ${API_HEALTH_PATH} only, and the probes use it. Remove it (pulumi config rm apiHealthPath)`,
+        );
     }
     return {
         namespace: validateName("apiNamespace", r.string("apiNamespace", d.namespace)),
         name: validateName("apiName", r.string("apiName", d.name), API_LIMITS.nameLength),
-        image: validatePinnedImage("apiImage",
-            r.required("apiImage", "the Flask API image, pinned to a release tag such as registry.example.com/stateful-flask:v1.0.0")),
+        image: validatePinnedImage(
+            "apiImage",
+            r.required(
+                "apiImage",
+                "the Flask API image, pinned to a release tag such as registry.example.com/stateful-flask:v1.0.0",
+            ),
+        ),
         replicas: validateReplicas("apiReplicas", r.number("apiReplicas", d.replicas)),
         port: validateApiPort(r.number("apiPort", d.port)),
     };

@@ -5,15 +5,27 @@
  * components/backup-storage.ts.
  */
 import type * as pulumi from "@pulumi/pulumi";
-import { SPACES_REGIONS, spacesEndpoint, validateBucketName, validateEndpoint, validateRegionName } from "../components/backup-storage";
+import {
+    SPACES_REGIONS,
+    spacesEndpoint,
+    validateBucketName,
+    validateEndpoint,
+    validateRegionName,
+} from "../components/backup-storage";
 import { BACKUP_DEFAULTS, BACKUP_LIMITS, S3_URI_STYLES, validateBackupSchedule } from "../components/postgres";
-import { ConfigError, validateOneOf, validatePemCertificates, validateRepositoryPath, validateTimestamp } from "../components/validate";
+import {
+    ConfigError,
+    validateOneOf,
+    validatePemCertificates,
+    validateRepositoryPath,
+    validateTimestamp,
+} from "../components/validate";
 import { PROJECT, type Reader, type SecretReader } from "./common";
 import type { ClusterConfig } from "./cluster";
 
 /** `spaces`: create a Spaces bucket and its key; `existing`: a bucket and key made elsewhere; `off`: no backups. */
 export const BACKUP_MODES = ["spaces", "existing", "off"] as const;
-export type BackupMode = typeof BACKUP_MODES[number];
+export type BackupMode = (typeof BACKUP_MODES)[number];
 
 /** Backups and point-in-time recovery with pgBackRest (docs/backups.md). */
 export interface BackupSettings {
@@ -56,19 +68,41 @@ export interface ExistingBucketBackupConfig extends BackupSettings {
 export type BackupConfig = SpacesBackupConfig | ExistingBucketBackupConfig | { readonly mode: "off" };
 
 // Every key of the backup section but backupMode; with backups off, setting any of them is refused.
-const BACKUP_KEYS = ["backupBucket", "backupRegion", "backupEndpoint", "backupUriStyle", "backupCaCertificate", "backupPath",
-    "backupSchedule", "backupRetentionFull", "backupRetentionDays", "archiveTimeout", "restoreFrom", "restoreTargetTime"] as const;
+const BACKUP_KEYS = [
+    "backupBucket",
+    "backupRegion",
+    "backupEndpoint",
+    "backupUriStyle",
+    "backupCaCertificate",
+    "backupPath",
+    "backupSchedule",
+    "backupRetentionFull",
+    "backupRetentionDays",
+    "archiveTimeout",
+    "restoreFrom",
+    "restoreTargetTime",
+] as const;
 const BACKUP_SECRET_KEYS = ["backupAccessKeyId", "backupSecretAccessKey", "backupCipherPassphrase"] as const;
 
 export function parseBackup(stack: string, cluster: ClusterConfig, r: Reader, readSecret: SecretReader): BackupConfig {
     // On by default where DigitalOcean is at hand; a local cluster has no account to keep a bucket in.
-    const mode = validateOneOf("backupMode", r.string("backupMode", cluster.mode === "digitalocean" ? "spaces" : "off"), BACKUP_MODES);
+    const mode = validateOneOf(
+        "backupMode",
+        r.string("backupMode", cluster.mode === "digitalocean" ? "spaces" : "off"),
+        BACKUP_MODES,
+    );
     if (mode === "off") {
         // A backup key with backups off is a stack that its owner believes is backed up: never ignore it silently.
-        const set = BACKUP_KEYS.find(key => r.string(key) !== undefined) ?? BACKUP_SECRET_KEYS.find(key => readSecret(key) !== undefined);
+        const set =
+            BACKUP_KEYS.find((key) => r.string(key) !== undefined) ??
+            BACKUP_SECRET_KEYS.find((key) => readSecret(key) !== undefined);
         if (set !== undefined) {
             const value = (BACKUP_KEYS as readonly string[]).includes(set) ? r.string(set) : "(secret)";
-            throw new ConfigError(set, value, `backups are off (backupMode ${r.string("backupMode") === undefined ? "defaults to off in clusterMode existing" : "is off"}): set backupMode spaces or existing to use this key, or remove it`);
+            throw new ConfigError(
+                set,
+                value,
+                `backups are off (backupMode ${r.string("backupMode") === undefined ? "defaults to off in clusterMode existing" : "is off"}): set backupMode spaces or existing to use this key, or remove it`,
+            );
         }
         return { mode };
     }
@@ -81,11 +115,18 @@ export function parseBackup(stack: string, cluster: ClusterConfig, r: Reader, re
     if (bucketSet !== undefined) {
         bucket = validateBucketName("backupBucket", bucketSet);
     } else if (mode === "spaces" && cluster.mode === "digitalocean") {
-        bucket = validateBucketName("backupBucket", `${cluster.name}-${stack}-pgbackrest`,
-            "; the default <clusterName>-<stack>-pgbackrest does not fit, so set backupBucket");
+        bucket = validateBucketName(
+            "backupBucket",
+            `${cluster.name}-${stack}-pgbackrest`,
+            "; the default <clusterName>-<stack>-pgbackrest does not fit, so set backupBucket",
+        );
     } else {
-        bucket = r.required("backupBucket", mode === "existing" ? "the name of the existing bucket that holds the backups"
-            : "the name of the bucket to create (clusterMode existing has no clusterName to derive it from)");
+        bucket = r.required(
+            "backupBucket",
+            mode === "existing"
+                ? "the name of the existing bucket that holds the backups"
+                : "the name of the bucket to create (clusterMode existing has no clusterName to derive it from)",
+        );
     }
 
     const clusterRegion = cluster.mode === "digitalocean" ? cluster.region : undefined;
@@ -93,11 +134,22 @@ export function parseBackup(stack: string, cluster: ClusterConfig, r: Reader, re
     // backupEndpoint may be any S3-compatible store, whose region names are its own.
     const endpointOverride = r.string("backupEndpoint");
     const inSpaces = mode === "spaces" || endpointOverride === undefined;
-    const regionValue = r.string("backupRegion") ?? clusterRegion
-        ?? r.required("backupRegion", `the bucket's region, one of ${SPACES_REGIONS.join(", ")} (clusterMode existing has no region to default to)`);
+    const regionValue =
+        r.string("backupRegion") ??
+        clusterRegion ??
+        r.required(
+            "backupRegion",
+            `the bucket's region, one of ${SPACES_REGIONS.join(", ")} (clusterMode existing has no region to default to)`,
+        );
     if (inSpaces && !(SPACES_REGIONS as readonly string[]).includes(regionValue)) {
-        throw new ConfigError("backupRegion", regionValue, `expected a region with Spaces, one of ${SPACES_REGIONS.join(", ")}`
-            + (r.string("backupRegion") === undefined ? "; the default is the cluster's region, which has no Spaces: set backupRegion" : ""));
+        throw new ConfigError(
+            "backupRegion",
+            regionValue,
+            `expected a region with Spaces, one of ${SPACES_REGIONS.join(", ")}` +
+                (r.string("backupRegion") === undefined
+                    ? "; the default is the cluster's region, which has no Spaces: set backupRegion"
+                    : ""),
+        );
     }
     const region = inSpaces ? regionValue : validateRegionName("backupRegion", regionValue);
     const endpoint = validateEndpoint("backupEndpoint", endpointOverride ?? spacesEndpoint(region));
@@ -106,7 +158,11 @@ export function parseBackup(stack: string, cluster: ClusterConfig, r: Reader, re
     const restorePath = r.string("restoreFrom");
     const targetTime = r.string("restoreTargetTime");
     if (targetTime !== undefined && restorePath === undefined) {
-        throw new ConfigError("restoreTargetTime", targetTime, "a recovery target needs restoreFrom, the repository to recover from; set restoreFrom or remove restoreTargetTime");
+        throw new ConfigError(
+            "restoreTargetTime",
+            targetTime,
+            "a recovery target needs restoreFrom, the repository to recover from; set restoreFrom or remove restoreTargetTime",
+        );
     }
     let restoreFrom: BackupSettings["restoreFrom"];
     if (restorePath !== undefined) {
@@ -115,19 +171,33 @@ export function parseBackup(stack: string, cluster: ClusterConfig, r: Reader, re
         // mix two histories under one stanza. It archives to backupPath, so the two must be separate repositories.
         const inside = (a: string, b: string) => a === b || a.startsWith(`${b}/`);
         if (inside(sourcePath, path) || inside(path, sourcePath)) {
-            throw new ConfigError("restoreFrom", sourcePath,
-                `expected a repository other than this stack's backupPath (${path}) and not nested with it: the restored cluster archives to backupPath, so set backupPath to a new path`);
+            throw new ConfigError(
+                "restoreFrom",
+                sourcePath,
+                `expected a repository other than this stack's backupPath (${path}) and not nested with it: the restored cluster archives to backupPath, so set backupPath to a new path`,
+            );
         }
-        restoreFrom = { path: sourcePath, ...(targetTime !== undefined ? { targetTime: validateTimestamp("restoreTargetTime", targetTime) } : {}) };
+        restoreFrom = {
+            path: sourcePath,
+            ...(targetTime !== undefined ? { targetTime: validateTimestamp("restoreTargetTime", targetTime) } : {}),
+        };
     }
 
     // Another S3-compatible store (MinIO, versitygw, the local cluster's) may answer only path-style requests and
     // have a private CA; the bucket this stack creates is in Spaces, host-style with the public CAs.
-    const uriStyle = validateOneOf("backupUriStyle", r.string("backupUriStyle", BACKUP_DEFAULTS.uriStyle), S3_URI_STYLES);
+    const uriStyle = validateOneOf(
+        "backupUriStyle",
+        r.string("backupUriStyle", BACKUP_DEFAULTS.uriStyle),
+        S3_URI_STYLES,
+    );
     const caSet = r.string("backupCaCertificate");
     if (mode === "spaces" && (r.string("backupUriStyle") !== undefined || caSet !== undefined)) {
         const key = r.string("backupUriStyle") !== undefined ? "backupUriStyle" : "backupCaCertificate";
-        throw new ConfigError(key, r.string(key), "backupMode spaces reaches its bucket in DigitalOcean Spaces host-style with the public CAs; this key is for backupMode existing with another S3 store");
+        throw new ConfigError(
+            key,
+            r.string(key),
+            "backupMode spaces reaches its bucket in DigitalOcean Spaces host-style with the public CAs; this key is for backupMode existing with another S3 store",
+        );
     }
     const caCertificate = caSet === undefined ? undefined : validatePemCertificates("backupCaCertificate", caSet);
 
@@ -139,8 +209,16 @@ export function parseBackup(stack: string, cluster: ClusterConfig, r: Reader, re
         path,
         ...validateBackupSchedule({
             schedule: r.string("backupSchedule"),
-            retentionFull: r.optionalInteger("backupRetentionFull", BACKUP_LIMITS.retentionFull.min, BACKUP_LIMITS.retentionFull.max),
-            archiveTimeout: r.optionalInteger("archiveTimeout", BACKUP_LIMITS.archiveTimeout.min, BACKUP_LIMITS.archiveTimeout.max),
+            retentionFull: r.optionalInteger(
+                "backupRetentionFull",
+                BACKUP_LIMITS.retentionFull.min,
+                BACKUP_LIMITS.retentionFull.max,
+            ),
+            archiveTimeout: r.optionalInteger(
+                "archiveTimeout",
+                BACKUP_LIMITS.archiveTimeout.min,
+                BACKUP_LIMITS.archiveTimeout.max,
+            ),
             uriStyle,
         }),
         retentionDays: r.integer("backupRetentionDays", 7, 1, 3650),
@@ -151,15 +229,20 @@ export function parseBackup(stack: string, cluster: ClusterConfig, r: Reader, re
     const secretAccessKey = readSecret("backupSecretAccessKey");
     if (mode === "spaces") {
         if (accessKeyId !== undefined || secretAccessKey !== undefined) {
-            throw new ConfigError(accessKeyId !== undefined ? "backupAccessKeyId" : "backupSecretAccessKey", "(secret)",
-                "backupMode spaces makes its own key, limited to the bucket it creates; a key is given only with backupMode existing");
+            throw new ConfigError(
+                accessKeyId !== undefined ? "backupAccessKeyId" : "backupSecretAccessKey",
+                "(secret)",
+                "backupMode spaces makes its own key, limited to the bucket it creates; a key is given only with backupMode existing",
+            );
         }
         return { mode, ...settings };
     }
     if (accessKeyId === undefined || secretAccessKey === undefined) {
-        throw new ConfigError(accessKeyId === undefined ? "backupAccessKeyId" : "backupSecretAccessKey", undefined,
-            "backupMode existing needs the bucket's key: pulumi config set --secret backupAccessKeyId <key> and pulumi config set --secret backupSecretAccessKey <secret>");
+        throw new ConfigError(
+            accessKeyId === undefined ? "backupAccessKeyId" : "backupSecretAccessKey",
+            undefined,
+            "backupMode existing needs the bucket's key: pulumi config set --secret backupAccessKeyId <key> and pulumi config set --secret backupSecretAccessKey <secret>",
+        );
     }
     return { mode, ...settings, accessKeyId, secretAccessKey };
 }
-

@@ -1,11 +1,18 @@
 /** The cluster section: a DOKS cluster this program creates, or an existing one reached through a kubeconfig context. */
 import * as digitalocean from "@pulumi/digitalocean";
 import { DOKS_DEFAULTS, MAINTENANCE_DAYS, NODE_COUNT_LIMITS, validateNodePool } from "../components/doks-cluster";
-import { ConfigError, validateAddressList, validateCidr, validateName, validateOneOf, validateTimeOfDay } from "../components/validate";
+import {
+    ConfigError,
+    validateAddressList,
+    validateCidr,
+    validateName,
+    validateOneOf,
+    validateTimeOfDay,
+} from "../components/validate";
 import { PROJECT, type Reader } from "./common";
 
 export const CLUSTER_MODES = ["digitalocean", "existing"] as const;
-export type ClusterMode = typeof CLUSTER_MODES[number];
+export type ClusterMode = (typeof CLUSTER_MODES)[number];
 
 // DigitalOcean regions with Kubernetes: the provider's own enum, plus atl1, which opened after the enum was
 // last generated. Keeping the SDK as the source means new SDK releases extend the list without code changes.
@@ -25,7 +32,7 @@ export interface DigitalOceanClusterConfig {
     readonly haControlPlane: boolean;
     readonly surgeUpgrade: boolean;
     readonly autoUpgrade: boolean;
-    readonly maintenanceDay: typeof MAINTENANCE_DAYS[number];
+    readonly maintenanceDay: (typeof MAINTENANCE_DAYS)[number];
     readonly maintenanceStartTime: string;
     readonly vpcIpRange: string;
     readonly clusterSubnet: string;
@@ -46,8 +53,11 @@ export function parseCluster(r: Reader): ClusterConfig {
     const mode = validateOneOf("clusterMode", r.string("clusterMode", "digitalocean"), CLUSTER_MODES);
     if (mode === "existing") {
         if (r.isSet("controlPlaneAllowedAddresses")) {
-            throw new ConfigError("controlPlaneAllowedAddresses", r.string("controlPlaneAllowedAddresses"),
-                "the control-plane firewall is a setting of the DOKS cluster this program creates (clusterMode digitalocean); restrict an existing cluster's API where that cluster is managed, and unset this key");
+            throw new ConfigError(
+                "controlPlaneAllowedAddresses",
+                r.string("controlPlaneAllowedAddresses"),
+                "the control-plane firewall is a setting of the DOKS cluster this program creates (clusterMode digitalocean); restrict an existing cluster's API where that cluster is managed, and unset this key",
+            );
         }
         return { mode, kubeconfigContext: r.string("kubeconfigContext") };
     }
@@ -75,10 +85,16 @@ export function parseCluster(r: Reader): ClusterConfig {
         surgeUpgrade: r.boolean("surgeUpgrade", d.surgeUpgrade),
         autoUpgrade: r.boolean("autoUpgrade", d.autoUpgrade),
         maintenanceDay: validateOneOf("maintenanceDay", r.string("maintenanceDay", d.maintenanceDay), MAINTENANCE_DAYS),
-        maintenanceStartTime: validateTimeOfDay("maintenanceStartTime", r.string("maintenanceStartTime", d.maintenanceStartTime)),
+        maintenanceStartTime: validateTimeOfDay(
+            "maintenanceStartTime",
+            r.string("maintenanceStartTime", d.maintenanceStartTime),
+        ),
         vpcIpRange: validateCidr("vpcIpRange", r.string("vpcIpRange", d.vpcIpRange)),
         clusterSubnet: validateCidr("clusterSubnet", r.string("clusterSubnet", d.clusterSubnet)),
         serviceSubnet: validateCidr("serviceSubnet", r.string("serviceSubnet", d.serviceSubnet)),
-        controlPlaneAllowedAddresses: validateAddressList("controlPlaneAllowedAddresses", r.string("controlPlaneAllowedAddresses", "")),
+        controlPlaneAllowedAddresses: validateAddressList(
+            "controlPlaneAllowedAddresses",
+            r.string("controlPlaneAllowedAddresses", ""),
+        ),
     };
 }

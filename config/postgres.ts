@@ -1,7 +1,20 @@
 /** The Postgres section: the Patroni cluster, its volumes, roles, passwords and TLS. Rules and defaults: components/postgres.ts. */
 import type * as pulumi from "@pulumi/pulumi";
-import { type AntiAffinity, POSTGRES_DEFAULTS, type SynchronousMode, validatePostgresUser, validateSynchronousMode } from "../components/postgres";
-import { ConfigError, validateCidr, validateName, validatePinnedImage, validateReplicas, validateStorageSize } from "../components/validate";
+import {
+    type AntiAffinity,
+    POSTGRES_DEFAULTS,
+    type SynchronousMode,
+    validatePostgresUser,
+    validateSynchronousMode,
+} from "../components/postgres";
+import {
+    ConfigError,
+    validateCidr,
+    validateName,
+    validatePinnedImage,
+    validateReplicas,
+    validateStorageSize,
+} from "../components/validate";
 import type { Reader, SecretReader } from "./common";
 import type { ClusterConfig } from "./cluster";
 
@@ -72,13 +85,19 @@ export function parsePostgres(r: Reader, readSecret: SecretReader, cluster: Clus
     const replicas = validateReplicas("postgresReplicas", r.number("postgresReplicas", d.replicas));
     // Patroni elects the leader now; a fixed primary ordinal would contradict it.
     if (r.isSet("postgresPrimaryOrdinal")) {
-        throw new ConfigError("postgresPrimaryOrdinal", r.string("postgresPrimaryOrdinal"),
-            "this key is retired: Patroni elects the leader and fails over by itself. Remove it (pulumi config rm postgresPrimaryOrdinal); to move the leader, see docs/failover.md (switchover)");
+        throw new ConfigError(
+            "postgresPrimaryOrdinal",
+            r.string("postgresPrimaryOrdinal"),
+            "this key is retired: Patroni elects the leader and fails over by itself. Remove it (pulumi config rm postgresPrimaryOrdinal); to move the leader, see docs/failover.md (switchover)",
+        );
     }
     const image = validatePinnedImage("postgresImage", r.string("postgresImage", DEFAULT_POSTGRES_IMAGE));
     if (/^(docker\.io\/)?(library\/)?postgres[:@]/.test(image)) {
-        throw new ConfigError("postgresImage", image,
-            `expected the project's Postgres image with Patroni (images/postgres, e.g. ${DEFAULT_POSTGRES_IMAGE}); the official postgres image has no Patroni`);
+        throw new ConfigError(
+            "postgresImage",
+            image,
+            `expected the project's Postgres image with Patroni (images/postgres, e.g. ${DEFAULT_POSTGRES_IMAGE}); the official postgres image has no Patroni`,
+        );
     }
     // Replication comes from the pod network: the DOKS cluster's own, or the common default elsewhere.
     const podCidr = cluster.mode === "digitalocean" ? cluster.clusterSubnet : d.replicationCidr;

@@ -12,10 +12,17 @@ export interface RegistryAccessConfig {
     readonly postgres?: string;
 }
 
-export function parseRegistryAccess(r: Reader, cluster: ClusterConfig, images: { api: string; postgres: string }): RegistryAccessConfig {
+export function parseRegistryAccess(
+    r: Reader,
+    cluster: ClusterConfig,
+    images: { api: string; postgres: string },
+): RegistryAccessConfig {
     // Chosen by each image's registry host (an image on DOCR's host that names no registry is refused either way).
     // Off by default in existing mode: a local cluster has its images loaded already and no DigitalOcean account;
     // an existing cluster that pulls from DOCR turns it on.
-    const registries = { api: docrRegistryName(images.api, "apiImage"), postgres: docrRegistryName(images.postgres, "postgresImage") };
+    const registries = {
+        api: docrRegistryName(images.api, "apiImage"),
+        postgres: docrRegistryName(images.postgres, "postgresImage"),
+    };
     return r.boolean("docrPullAccess", cluster.mode === "digitalocean") ? registries : {};
 }

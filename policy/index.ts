@@ -7,7 +7,8 @@ import { PolicyPack } from "@pulumi/policy";
 import { policies } from "./policies";
 
 new PolicyPack("stateful-flask-policies", {
-    description: "Replica parity between the Flask API and its Postgres StatefulSet, StatefulSet data-safety rules, " +
+    description:
+        "Replica parity between the Flask API and its Postgres StatefulSet, StatefulSet data-safety rules, " +
         "synchronous Postgres replication and workload hygiene for the stateful-flask program.",
     provider: "kubernetes",
     tags: ["kubernetes", "statefulset", "postgres", "data-safety"],

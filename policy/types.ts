@@ -3,6 +3,12 @@
  * which resolves modules from the root project where @pulumi/policy is not installed) can name them.
  */
 export type {
-    Policies, Policy, PolicyResource, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy,
-    StackValidationArgs, StackValidationPolicy,
+    Policies,
+    Policy,
+    PolicyResource,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
 } from "@pulumi/policy";

@@ -60,7 +60,7 @@ async function resolved(backup: Record<string, any>) {
 }
 
 const others = (run: ProgramRun | ProgramResource[]) =>
-    (Array.isArray(run) ? run : run.resources).filter(r => r.type !== "pulumi:pulumi:Stack");
+    (Array.isArray(run) ? run : run.resources).filter((r) => r.type !== "pulumi:pulumi:Stack");
 
 describe("backups (dev stack): a Spaces bucket and a key limited to it", () => {
     let run: ProgramRun;
@@ -76,12 +76,14 @@ describe("backups (dev stack): a Spaces bucket and a key limited to it", () => {
             region: "fra1",
             acl: "private",
             versioning: { enabled: true },
-            lifecycleRules: [{
-                id: "pgbackrest-history",
-                enabled: true,
-                noncurrentVersionExpiration: { days: 7 },
-                abortIncompleteMultipartUploadDays: 7,
-            }],
+            lifecycleRules: [
+                {
+                    id: "pgbackrest-history",
+                    enabled: true,
+                    noncurrentVersionExpiration: { days: 7 },
+                    abortIncompleteMultipartUploadDays: 7,
+                },
+            ],
             forceDestroy: false,
         });
     });
@@ -90,7 +92,11 @@ describe("backups (dev stack): a Spaces bucket and a key limited to it", () => {
         const bucket = one(run.resources, BUCKET);
         assert.strictEqual(bucket.protect, true);
         assert.strictEqual(bucket.retainOnDelete, true);
-        assert.strictEqual(bucket.provider, undefined, "the bucket is made by the default DigitalOcean provider, not the cluster's");
+        assert.strictEqual(
+            bucket.provider,
+            undefined,
+            "the bucket is made by the default DigitalOcean provider, not the cluster's",
+        );
     });
 
     it("makes a Spaces key that can read and write that bucket and nothing else", () => {
@@ -104,7 +110,10 @@ describe("backups (dev stack): a Spaces bucket and a key limited to it", () => {
 
     it("parents the bucket, the key and the passphrase under one BackupStorage component", () => {
         const component = one(run.resources, COMPONENT, "backups");
-        const children = run.resources.filter(r => r.parent === component.urn).map(r => `${r.type} ${r.name}`).sort();
+        const children = run.resources
+            .filter((r) => r.parent === component.urn)
+            .map((r) => `${r.type} ${r.name}`)
+            .sort();
         assert.deepStrictEqual(children, [
             `${BUCKET} backups`,
             `${KEY} backups-key`,
@@ -113,7 +122,9 @@ describe("backups (dev stack): a Spaces bucket and a key limited to it", () => {
     });
 
     it("generates the repository's passphrase once, 64 letters and digits, protected", () => {
-        const [passphrase, ...more] = all(run.resources, T.randomPassword).filter(r => r.name === "backups-cipher-passphrase");
+        const [passphrase, ...more] = all(run.resources, T.randomPassword).filter(
+            (r) => r.name === "backups-cipher-passphrase",
+        );
         assert.deepStrictEqual(more, []);
         assert.deepStrictEqual(passphrase.inputs, { length: 64, special: false });
         assert.strictEqual(passphrase.protect, true);
@@ -144,16 +155,27 @@ describe("backups (dev stack): a Spaces bucket and a key limited to it", () => {
         assert.strictEqual((await unwrap(run.exports.backupBucket)).value, "stateful-flask-dev-pgbackrest");
         assert.strictEqual((await unwrap(run.exports.backupPath)).value, "/stateful-flask/dev");
         assert.strictEqual((await unwrap(run.exports.backupEndpoint)).value, "fra1.digitaloceanspaces.com");
-        assert.deepStrictEqual(await unwrap(run.exports.backupCipherPassphrase), { value: "mockpasswordbackupscipherpassphrase", secret: true });
+        assert.deepStrictEqual(await unwrap(run.exports.backupCipherPassphrase), {
+            value: "mockpasswordbackupscipherpassphrase",
+            secret: true,
+        });
         assert.strictEqual(run.exports.backups, undefined);
-        assert.strictEqual(run.exports.backupStatus,
-            'kubectl -n postgres exec "$(kubectl -n postgres get pods -l app=postgres,role=master -o name)" -c postgres -- /usr/local/lib/stateful-flask-postgres/pod.py backup-status');
+        assert.strictEqual(
+            run.exports.backupStatus,
+            'kubectl -n postgres exec "$(kubectl -n postgres get pods -l app=postgres,role=master -o name)" -c postgres -- /usr/local/lib/stateful-flask-postgres/pod.py backup-status',
+        );
     });
 
     it("keeps overwritten and deleted versions for backupRetentionDays", async () => {
         const next = await evaluate("dev", { "stateful-flask:backupRetentionDays": "30" });
-        assert.deepStrictEqual(one(next.resources, BUCKET).inputs.lifecycleRules,
-            [{ id: "pgbackrest-history", enabled: true, noncurrentVersionExpiration: { days: 30 }, abortIncompleteMultipartUploadDays: 7 }]);
+        assert.deepStrictEqual(one(next.resources, BUCKET).inputs.lifecycleRules, [
+            {
+                id: "pgbackrest-history",
+                enabled: true,
+                noncurrentVersionExpiration: { days: 30 },
+                abortIncompleteMultipartUploadDays: 7,
+            },
+        ]);
     });
 
     it("follows backupBucket, backupRegion and backupEndpoint", async () => {
@@ -165,7 +187,9 @@ describe("backups (dev stack): a Spaces bucket and a key limited to it", () => {
         const bucket = one(next.resources, BUCKET);
         assert.strictEqual(bucket.inputs.name, "drexii-pg-backups");
         assert.strictEqual(bucket.inputs.region, "ams3");
-        assert.deepStrictEqual(one(next.resources, KEY).inputs.grants, [{ bucket: "drexii-pg-backups", permission: "readwrite" }]);
+        assert.deepStrictEqual(one(next.resources, KEY).inputs.grants, [
+            { bucket: "drexii-pg-backups", permission: "readwrite" },
+        ]);
         const { values } = await resolved(args.backup!);
         assert.strictEqual(values.endpoint, "ams3.digitaloceanspaces.com");
         assert.strictEqual(values.region, "ams3");
@@ -190,10 +214,21 @@ describe("backups (dev stack): a Spaces bucket and a key limited to it", () => {
     });
 
     it("takes the passphrase from the stack secret when set, and generates none", async () => {
-        const { run: next, postgresArgs: args } = await evaluateCapturingPostgres("dev", { "stateful-flask:backupCipherPassphrase": "a-passphrase-kept-elsewhere-too" });
-        assert.deepStrictEqual(all(next.resources, T.randomPassword).filter(r => r.name === "backups-cipher-passphrase"), []);
-        assert.deepStrictEqual(await unwrap(args.backup!.cipherPassphrase), { value: "a-passphrase-kept-elsewhere-too", secret: true });
-        assert.deepStrictEqual(await unwrap(next.exports.backupCipherPassphrase), { value: "a-passphrase-kept-elsewhere-too", secret: true });
+        const { run: next, postgresArgs: args } = await evaluateCapturingPostgres("dev", {
+            "stateful-flask:backupCipherPassphrase": "a-passphrase-kept-elsewhere-too",
+        });
+        assert.deepStrictEqual(
+            all(next.resources, T.randomPassword).filter((r) => r.name === "backups-cipher-passphrase"),
+            [],
+        );
+        assert.deepStrictEqual(await unwrap(args.backup!.cipherPassphrase), {
+            value: "a-passphrase-kept-elsewhere-too",
+            secret: true,
+        });
+        assert.deepStrictEqual(await unwrap(next.exports.backupCipherPassphrase), {
+            value: "a-passphrase-kept-elsewhere-too",
+            secret: true,
+        });
     });
 
     it("with protectData false, neither protects nor retains the bucket and the passphrase", async () => {
@@ -209,7 +244,10 @@ describe("backups (dev stack): a Spaces bucket and a key limited to it", () => {
         process.env.SPACES_ACCESS_KEY_ID = "DO00ENVKEY";
         process.env.SPACES_SECRET_ACCESS_KEY = "env-secret";
         try {
-            const next = await evaluate("dev", { "digitalocean:spacesAccessId": undefined, "digitalocean:spacesSecretKey": undefined });
+            const next = await evaluate("dev", {
+                "digitalocean:spacesAccessId": undefined,
+                "digitalocean:spacesSecretKey": undefined,
+            });
             assert.strictEqual(all(next.resources, BUCKET).length, 1);
         } finally {
             restoreEnv(saved);
@@ -241,7 +279,10 @@ describe("backups in an existing bucket (backupMode existing)", () => {
             "digitalocean:spacesSecretKey": undefined,
         });
         const component = one(run.resources, COMPONENT, "backups");
-        assert.deepStrictEqual(run.resources.filter(r => r.parent === component.urn).map(r => r.name), ["backups-cipher-passphrase"]);
+        assert.deepStrictEqual(
+            run.resources.filter((r) => r.parent === component.urn).map((r) => r.name),
+            ["backups-cipher-passphrase"],
+        );
         assert.strictEqual((await unwrap(postgresArgs.backup!.endpoint)).value, "nyc3.digitaloceanspaces.com");
         assert.strictEqual((await unwrap(run.exports.backupPath)).value, "/stateful-flask/local");
     });
@@ -280,32 +321,61 @@ describe("backups in a private S3-compatible store (backupUriStyle, backupCaCert
         const ca = one(run.resources, T.configMap, "postgres-backup-ca");
         assert.strictEqual(ca.inputs.metadata.namespace, "postgres");
         assert.strictEqual(ca.inputs.data["ca.crt"], CA);
-        assert.deepStrictEqual(container.volumeMounts.find((m: any) => m.name === "backup-ca"), { name: "backup-ca", mountPath: "/etc/postgres-backup-ca", readOnly: true });
-        assert.deepStrictEqual(sts.inputs.spec.template.spec.volumes.find((v: any) => v.name === "backup-ca"), { name: "backup-ca", configMap: { name: "postgres-backup-ca" } });
+        assert.deepStrictEqual(
+            container.volumeMounts.find((m: any) => m.name === "backup-ca"),
+            { name: "backup-ca", mountPath: "/etc/postgres-backup-ca", readOnly: true },
+        );
+        assert.deepStrictEqual(
+            sts.inputs.spec.template.spec.volumes.find((v: any) => v.name === "backup-ca"),
+            { name: "backup-ca", configMap: { name: "postgres-backup-ca" } },
+        );
         assert.ok(sts.dependencies.includes(ca.urn));
     });
 
     it("defaults to host-style requests and the public CAs", async () => {
         const run = await evaluate("local", EXISTING_BUCKET_LOCAL);
-        const env = Object.fromEntries(one(run.resources, T.statefulSet, "postgres").inputs.spec.template.spec.containers[0].env.map((e: any) => [e.name, e.value]));
+        const env = Object.fromEntries(
+            one(run.resources, T.statefulSet, "postgres").inputs.spec.template.spec.containers[0].env.map((e: any) => [
+                e.name,
+                e.value,
+            ]),
+        );
         assert.strictEqual(env.BACKUP_S3_URI_STYLE, "host");
         assert.strictEqual(env.BACKUP_S3_CA_FILE, undefined);
-        assert.deepStrictEqual(all(run.resources, T.configMap).filter(c => c.name === "postgres-backup-ca"), []);
+        assert.deepStrictEqual(
+            all(run.resources, T.configMap).filter((c) => c.name === "postgres-backup-ca"),
+            [],
+        );
     });
 
     for (const [what, stack, overrides, message] of [
-        ["an unknown URI style", "local", { ...PRIVATE_STORE, "stateful-flask:backupUriStyle": "virtual" },
-            'backupUriStyle: "virtual" is not valid; expected one of host, path'],
-        ["a CA that is not PEM", "local", { ...PRIVATE_STORE, "stateful-flask:backupCaCertificate": "not a certificate" },
-            'backupCaCertificate: "not a certificate" is not valid; expected PEM certificates (-----BEGIN CERTIFICATE----- ...), such as the contents of the S3 server\'s CA file'],
-        ["a URI style for the bucket Spaces holds", "dev", { "stateful-flask:backupUriStyle": "path" },
-            'backupUriStyle: "path" is not valid; backupMode spaces reaches its bucket in DigitalOcean Spaces host-style with the public CAs; this key is for backupMode existing with another S3 store'],
+        [
+            "an unknown URI style",
+            "local",
+            { ...PRIVATE_STORE, "stateful-flask:backupUriStyle": "virtual" },
+            'backupUriStyle: "virtual" is not valid; expected one of host, path',
+        ],
+        [
+            "a CA that is not PEM",
+            "local",
+            { ...PRIVATE_STORE, "stateful-flask:backupCaCertificate": "not a certificate" },
+            'backupCaCertificate: "not a certificate" is not valid; expected PEM certificates (-----BEGIN CERTIFICATE----- ...), such as the contents of the S3 server\'s CA file',
+        ],
+        [
+            "a URI style for the bucket Spaces holds",
+            "dev",
+            { "stateful-flask:backupUriStyle": "path" },
+            'backupUriStyle: "path" is not valid; backupMode spaces reaches its bucket in DigitalOcean Spaces host-style with the public CAs; this key is for backupMode existing with another S3 store',
+        ],
     ] as const) {
         it(`refuses ${what}, before anything is registered`, async () => {
             await assert.rejects(evaluate(stack, overrides), (err: any) => {
                 assert.ok(err instanceof ConfigError, `${err?.name}: ${err?.message}`);
                 assert.strictEqual(err.message, message);
-                assert.deepStrictEqual(((err as any).registered as ProgramResource[]).filter(r => r.type !== "pulumi:pulumi:Stack"), []);
+                assert.deepStrictEqual(
+                    ((err as any).registered as ProgramResource[]).filter((r) => r.type !== "pulumi:pulumi:Stack"),
+                    [],
+                );
                 return true;
             });
         });
@@ -315,7 +385,10 @@ describe("backups in a private S3-compatible store (backupUriStyle, backupCaCert
 describe("backups off", () => {
     it("is the local stack's default: nothing is created, Postgres gets no backup, and the stack says so loudly", async () => {
         const { run, postgresArgs } = await evaluateCapturingPostgres("local");
-        assert.deepStrictEqual(run.resources.filter(r => r.type === COMPONENT || r.type === BUCKET || r.type === KEY), []);
+        assert.deepStrictEqual(
+            run.resources.filter((r) => r.type === COMPONENT || r.type === BUCKET || r.type === KEY),
+            [],
+        );
         assert.strictEqual(postgresArgs.backup, undefined);
         assert.strictEqual(run.exports.backups, OFF);
         for (const name of ["backupBucket", "backupPath", "backupEndpoint", "backupCipherPassphrase"]) {
@@ -333,7 +406,10 @@ describe("backups off", () => {
 });
 
 function restoreEnv(saved: { id?: string; secret?: string }): void {
-    for (const [name, value] of [["SPACES_ACCESS_KEY_ID", saved.id], ["SPACES_SECRET_ACCESS_KEY", saved.secret]] as const) {
+    for (const [name, value] of [
+        ["SPACES_ACCESS_KEY_ID", saved.id],
+        ["SPACES_SECRET_ACCESS_KEY", saved.secret],
+    ] as const) {
         if (value === undefined) {
             delete process.env[name];
         } else {
@@ -344,120 +420,330 @@ function restoreEnv(saved: { id?: string; secret?: string }): void {
 
 describe("bad backup configuration fails before any resource is registered", () => {
     const REGIONS = "ams3, atl1, blr1, fra1, lon1, nyc3, sfo2, sfo3, sgp1, syd1, tor1";
-    const BUCKET_RULE = "expected a bucket name of 3 to 63 lower-case letters, digits and '-', starting and ending with a letter or digit (no dots: they break TLS for virtual-host-style requests)";
-    const PATH_RULE = "expected an absolute path in the bucket such as /stateful-flask/dev (starts with /, segments of letters, digits, '.', '_' and '-', no trailing slash)";
-    const CRON_SHAPE = 'expected a 5-field cron expression "minute hour day-of-month month day-of-week" of numbers, *, ranges a-b, lists a,b and steps */n or a-b/n, such as "0 3 * * *"';
-    const NEVER = (day: string, month: string) => `day of month ${day} does not occur every year in month ${month}, so the schedule would never fire, `
-        + "or fire once in four years; expected days that occur every year in those months, such as 1-28";
-    const TIME_RULE = "expected an ISO 8601 date and time with a UTC offset or Z, such as 2026-11-24T14:01:00Z or 2026-11-24T15:01:00+01:00";
-    const OFF_RULE = (why: string) => `backups are off (backupMode ${why}): set backupMode spaces or existing to use this key, or remove it`;
-    const KEY_RULE = "backupMode existing needs the bucket's key: pulumi config set --secret backupAccessKeyId <key> and pulumi config set --secret backupSecretAccessKey <secret>";
-    const SPACES_CREDENTIALS = "backupMode spaces creates a Spaces bucket, which needs Spaces credentials for the DigitalOcean provider: pulumi config set digitalocean:spacesAccessId <key> and pulumi config set --secret digitalocean:spacesSecretKey <secret>, or SPACES_ACCESS_KEY_ID and SPACES_SECRET_ACCESS_KEY in the environment (a Spaces key with full access, made once in the control panel)";
+    const BUCKET_RULE =
+        "expected a bucket name of 3 to 63 lower-case letters, digits and '-', starting and ending with a letter or digit (no dots: they break TLS for virtual-host-style requests)";
+    const PATH_RULE =
+        "expected an absolute path in the bucket such as /stateful-flask/dev (starts with /, segments of letters, digits, '.', '_' and '-', no trailing slash)";
+    const CRON_SHAPE =
+        'expected a 5-field cron expression "minute hour day-of-month month day-of-week" of numbers, *, ranges a-b, lists a,b and steps */n or a-b/n, such as "0 3 * * *"';
+    const NEVER = (day: string, month: string) =>
+        `day of month ${day} does not occur every year in month ${month}, so the schedule would never fire, ` +
+        "or fire once in four years; expected days that occur every year in those months, such as 1-28";
+    const TIME_RULE =
+        "expected an ISO 8601 date and time with a UTC offset or Z, such as 2026-11-24T14:01:00Z or 2026-11-24T15:01:00+01:00";
+    const OFF_RULE = (why: string) =>
+        `backups are off (backupMode ${why}): set backupMode spaces or existing to use this key, or remove it`;
+    const KEY_RULE =
+        "backupMode existing needs the bucket's key: pulumi config set --secret backupAccessKeyId <key> and pulumi config set --secret backupSecretAccessKey <secret>";
+    const SPACES_CREDENTIALS =
+        "backupMode spaces creates a Spaces bucket, which needs Spaces credentials for the DigitalOcean provider: pulumi config set digitalocean:spacesAccessId <key> and pulumi config set --secret digitalocean:spacesSecretKey <secret>, or SPACES_ACCESS_KEY_ID and SPACES_SECRET_ACCESS_KEY in the environment (a Spaces key with full access, made once in the control panel)";
 
     const cases: Array<[string, "dev" | "local", Record<string, string | undefined>, string]> = [
-        ["an unknown backupMode", "dev", { "stateful-flask:backupMode": "daily" },
-            'backupMode: "daily" is not valid; expected one of spaces, existing, off'],
-        ["a backup key while backups are off by default (existing cluster)", "local", { "stateful-flask:backupBucket": "team-pg-backups" },
-            `backupBucket: "team-pg-backups" is not valid; ${OFF_RULE("defaults to off in clusterMode existing")}`],
-        ["a restore source while backups are turned off", "dev", { "stateful-flask:backupMode": "off", "stateful-flask:restoreFrom": "/stateful-flask/dev" },
-            `restoreFrom: "/stateful-flask/dev" is not valid; ${OFF_RULE("is off")}`],
-        ["a backup secret while backups are off, without printing it", "local", { "stateful-flask:backupCipherPassphrase": "do-not-print-me" },
-            `backupCipherPassphrase: "(secret)" is not valid; ${OFF_RULE("defaults to off in clusterMode existing")}`],
-        ["a bucket name with upper case and '_'", "dev", { "stateful-flask:backupBucket": "My_Backups" },
-            `backupBucket: "My_Backups" is not valid; ${BUCKET_RULE}`],
-        ["a bucket name with dots", "dev", { "stateful-flask:backupBucket": "backups.drexii.me" },
-            `backupBucket: "backups.drexii.me" is not valid; ${BUCKET_RULE}`],
-        ["a default bucket name that is too long", "dev", { "stateful-flask:clusterName": "stateful-flask-with-a-very-long-cluster-name-indeed" },
-            `backupBucket: "stateful-flask-with-a-very-long-cluster-name-indeed-dev-pgbackrest" is not valid; ${BUCKET_RULE}; the default <clusterName>-<stack>-pgbackrest does not fit, so set backupBucket`],
-        ["an existing bucket that is not named", "dev", { ...EXISTING_BUCKET, "stateful-flask:backupBucket": undefined },
-            "backupBucket: undefined is not valid; this key is required: the name of the existing bucket that holds the backups (pulumi config set backupBucket <value>)"],
-        ["a bucket to create on an existing cluster without a name", "local", { "stateful-flask:backupMode": "spaces", "stateful-flask:backupRegion": "fra1" },
-            "backupBucket: undefined is not valid; this key is required: the name of the bucket to create (clusterMode existing has no clusterName to derive it from) (pulumi config set backupBucket <value>)"],
-        ["a backupRegion without Spaces", "dev", { "stateful-flask:backupRegion": "nyc1" },
-            `backupRegion: "nyc1" is not valid; expected a region with Spaces, one of ${REGIONS}`],
-        ["a cluster region without Spaces as the default", "dev", { "stateful-flask:region": "nyc1" },
-            `backupRegion: "nyc1" is not valid; expected a region with Spaces, one of ${REGIONS}; the default is the cluster's region, which has no Spaces: set backupRegion`],
-        ["no region on an existing cluster", "local", { ...EXISTING_BUCKET },
-            `backupRegion: undefined is not valid; this key is required: the bucket's region, one of ${REGIONS} (clusterMode existing has no region to default to) (pulumi config set backupRegion <value>)`],
-        ["a malformed region for another S3 store", "local", { ...EXISTING_BUCKET, "stateful-flask:backupEndpoint": "minio.example.com", "stateful-flask:backupRegion": "US_EAST" },
-            `backupRegion: "US_EAST" is not valid; expected a region name of lower-case letters, digits and '-', such as fra1 or us-east-1`],
-        ["an endpoint with a scheme", "dev", { "stateful-flask:backupEndpoint": "https://fra1.digitaloceanspaces.com" },
-            `backupEndpoint: "https://fra1.digitaloceanspaces.com" is not valid; expected the S3 endpoint's host name, such as fra1.digitaloceanspaces.com (no scheme, port or path)`],
-        ["a relative backupPath", "dev", { "stateful-flask:backupPath": "stateful-flask/dev" },
-            `backupPath: "stateful-flask/dev" is not valid; ${PATH_RULE}`],
-        ["a backupPath with '..'", "dev", { "stateful-flask:backupPath": "/stateful-flask/../prod" },
-            `backupPath: "/stateful-flask/../prod" is not valid; ${PATH_RULE}`],
-        ["a backupPath with a trailing slash", "dev", { "stateful-flask:backupPath": "/stateful-flask/dev/" },
-            `backupPath: "/stateful-flask/dev/" is not valid; ${PATH_RULE}`],
-        ["a schedule of four fields", "dev", { "stateful-flask:backupSchedule": "0 3 * *" },
-            `backupSchedule: "0 3 * *" is not valid; ${CRON_SHAPE}`],
-        ["a schedule macro", "dev", { "stateful-flask:backupSchedule": "@daily" },
-            `backupSchedule: "@daily" is not valid; ${CRON_SHAPE}`],
-        ["a schedule with day names", "dev", { "stateful-flask:backupSchedule": "0 3 * * MON" },
-            `backupSchedule: "0 3 * * MON" is not valid; ${CRON_SHAPE}`],
-        ["a schedule hour out of range", "dev", { "stateful-flask:backupSchedule": "0 24 * * *" },
-            'backupSchedule: "0 24 * * *" is not valid; the hour field allows 0-23 (got 24)'],
-        ["a schedule range that runs backwards", "dev", { "stateful-flask:backupSchedule": "0 3 * * 5-1" },
-            'backupSchedule: "0 3 * * 5-1" is not valid; the day of week range 5-1 runs backwards'],
-        ["a schedule step on a single number", "dev", { "stateful-flask:backupSchedule": "5/10 * * * *" },
-            `backupSchedule: "5/10 * * * *" is not valid; ${CRON_SHAPE}`],
-        ["a schedule that never fires (31 February)", "dev", { "stateful-flask:backupSchedule": "0 3 31 2 *" },
-            `backupSchedule: "0 3 31 2 *" is not valid; ${NEVER("31", "2")}`],
-        ["a schedule that never fires (31 April, June)", "dev", { "stateful-flask:backupSchedule": "0 3 31 4,6 *" },
-            `backupSchedule: "0 3 31 4,6 *" is not valid; ${NEVER("31", "4,6")}`],
-        ["a schedule whose day of month never occurs, with a weekday", "dev", { "stateful-flask:backupSchedule": "0 3 30 2 1" },
-            `backupSchedule: "0 3 30 2 1" is not valid; ${NEVER("30", "2")}`],
-        ["a schedule that fires on 29 February only", "dev", { "stateful-flask:backupSchedule": "0 3 29 2 *" },
-            `backupSchedule: "0 3 29 2 *" is not valid; ${NEVER("29", "2")}`],
-        ["a day of week covering every day beside a day of month", "dev", { "stateful-flask:backupSchedule": "0 3 1 * 0-6" },
-            'backupSchedule: "0 3 1 * 0-6" is not valid; both day fields are restricted, so a day matching either fires; the day of week field 0-6 '
-            + "covers every day, which cron implementations read differently then: write * for every day, or the days themselves (such as 1-5)"],
-        ["a day of month step */n beside a day of week", "dev", { "stateful-flask:backupSchedule": "0 3 */2 * 1" },
-            'backupSchedule: "0 3 */2 * 1" is not valid; both day fields are restricted, so a day matching either fires; the day of month field */2 '
-            + "starts with *, which cron implementations read differently then: write * for every day, or the days themselves (such as 1-31/2)"],
-        ["a schedule step of 0", "dev", { "stateful-flask:backupSchedule": "*/0 * * * *" },
-            'backupSchedule: "*/0 * * * *" is not valid; the minute step in */0 must be from 1 to 59'],
-        ["backupRetentionFull of 0", "dev", { "stateful-flask:backupRetentionFull": "0" },
-            "backupRetentionFull: 0 is not valid; expected an integer from 1 to 100"],
-        ["backupRetentionFull above 100", "dev", { "stateful-flask:backupRetentionFull": "101" },
-            "backupRetentionFull: 101 is not valid; expected an integer from 1 to 100"],
-        ["backupRetentionDays of 0", "dev", { "stateful-flask:backupRetentionDays": "0" },
-            "backupRetentionDays: 0 is not valid; expected an integer from 1 to 3650"],
-        ["an archiveTimeout below 10 seconds", "dev", { "stateful-flask:archiveTimeout": "5" },
-            "archiveTimeout: 5 is not valid; expected an integer from 10 to 3600"],
-        ["an archiveTimeout that is not an integer", "dev", { "stateful-flask:archiveTimeout": "1m" },
-            'archiveTimeout: "1m" is not valid; expected an integer from 10 to 3600'],
-        ["restoreFrom equal to backupPath", "dev", { "stateful-flask:restoreFrom": "/stateful-flask/dev" },
-            'restoreFrom: "/stateful-flask/dev" is not valid; expected a repository other than this stack\'s backupPath (/stateful-flask/dev) and not nested with it: the restored cluster archives to backupPath, so set backupPath to a new path'],
-        ["restoreFrom nesting backupPath", "dev", { "stateful-flask:restoreFrom": "/stateful-flask" },
-            'restoreFrom: "/stateful-flask" is not valid; expected a repository other than this stack\'s backupPath (/stateful-flask/dev) and not nested with it: the restored cluster archives to backupPath, so set backupPath to a new path'],
-        ["a relative restoreFrom", "dev", { "stateful-flask:restoreFrom": "stateful-flask/prod" },
-            `restoreFrom: "stateful-flask/prod" is not valid; ${PATH_RULE}`],
-        ["restoreTargetTime without restoreFrom", "dev", { "stateful-flask:restoreTargetTime": "2026-11-24T14:01:00Z" },
-            'restoreTargetTime: "2026-11-24T14:01:00Z" is not valid; a recovery target needs restoreFrom, the repository to recover from; set restoreFrom or remove restoreTargetTime'],
-        ["restoreTargetTime without a UTC offset", "dev", { "stateful-flask:restoreFrom": "/stateful-flask/prod", "stateful-flask:restoreTargetTime": "2026-11-24T14:01:00" },
-            `restoreTargetTime: "2026-11-24T14:01:00" is not valid; ${TIME_RULE}`],
-        ["restoreTargetTime on a day that does not exist", "dev", { "stateful-flask:restoreFrom": "/stateful-flask/prod", "stateful-flask:restoreTargetTime": "2026-02-30T12:00:00Z" },
-            `restoreTargetTime: "2026-02-30T12:00:00Z" is not valid; ${TIME_RULE}`],
-        ["a key of its own with backupMode spaces", "dev", { "stateful-flask:backupAccessKeyId": "DO00EXISTINGKEY" },
-            'backupAccessKeyId: "(secret)" is not valid; backupMode spaces makes its own key, limited to the bucket it creates; a key is given only with backupMode existing'],
-        ["an existing bucket without its access key", "dev", { ...EXISTING_BUCKET, "stateful-flask:backupAccessKeyId": undefined },
-            `backupAccessKeyId: undefined is not valid; ${KEY_RULE}`],
-        ["an existing bucket without its secret", "dev", { ...EXISTING_BUCKET, "stateful-flask:backupSecretAccessKey": undefined },
-            `backupSecretAccessKey: undefined is not valid; ${KEY_RULE}`],
-        ["no Spaces credentials for the provider", "dev", { "digitalocean:spacesAccessId": undefined, "digitalocean:spacesSecretKey": undefined },
-            `digitalocean:spacesAccessId: undefined is not valid; ${SPACES_CREDENTIALS}`],
-        ["a Spaces access id without its secret", "dev", { "digitalocean:spacesSecretKey": undefined },
-            `digitalocean:spacesSecretKey: undefined is not valid; ${SPACES_CREDENTIALS}`],
-        ["a bucket to create from an existing cluster without a DigitalOcean token", "local",
-            { "stateful-flask:backupMode": "spaces", "stateful-flask:backupBucket": "team-pg-backups", "stateful-flask:backupRegion": "fra1", "digitalocean:token": undefined },
-            "digitalocean:token: undefined is not valid; backupMode spaces needs a DigitalOcean API token: pulumi config set --secret digitalocean:token <token>, or DIGITALOCEAN_TOKEN in the environment"],
+        [
+            "an unknown backupMode",
+            "dev",
+            { "stateful-flask:backupMode": "daily" },
+            'backupMode: "daily" is not valid; expected one of spaces, existing, off',
+        ],
+        [
+            "a backup key while backups are off by default (existing cluster)",
+            "local",
+            { "stateful-flask:backupBucket": "team-pg-backups" },
+            `backupBucket: "team-pg-backups" is not valid; ${OFF_RULE("defaults to off in clusterMode existing")}`,
+        ],
+        [
+            "a restore source while backups are turned off",
+            "dev",
+            { "stateful-flask:backupMode": "off", "stateful-flask:restoreFrom": "/stateful-flask/dev" },
+            `restoreFrom: "/stateful-flask/dev" is not valid; ${OFF_RULE("is off")}`,
+        ],
+        [
+            "a backup secret while backups are off, without printing it",
+            "local",
+            { "stateful-flask:backupCipherPassphrase": "do-not-print-me" },
+            `backupCipherPassphrase: "(secret)" is not valid; ${OFF_RULE("defaults to off in clusterMode existing")}`,
+        ],
+        [
+            "a bucket name with upper case and '_'",
+            "dev",
+            { "stateful-flask:backupBucket": "My_Backups" },
+            `backupBucket: "My_Backups" is not valid; ${BUCKET_RULE}`,
+        ],
+        [
+            "a bucket name with dots",
+            "dev",
+            { "stateful-flask:backupBucket": "backups.drexii.me" },
+            `backupBucket: "backups.drexii.me" is not valid; ${BUCKET_RULE}`,
+        ],
+        [
+            "a default bucket name that is too long",
+            "dev",
+            { "stateful-flask:clusterName": "stateful-flask-with-a-very-long-cluster-name-indeed" },
+            `backupBucket: "stateful-flask-with-a-very-long-cluster-name-indeed-dev-pgbackrest" is not valid; ${BUCKET_RULE}; the default <clusterName>-<stack>-pgbackrest does not fit, so set backupBucket`,
+        ],
+        [
+            "an existing bucket that is not named",
+            "dev",
+            { ...EXISTING_BUCKET, "stateful-flask:backupBucket": undefined },
+            "backupBucket: undefined is not valid; this key is required: the name of the existing bucket that holds the backups (pulumi config set backupBucket <value>)",
+        ],
+        [
+            "a bucket to create on an existing cluster without a name",
+            "local",
+            { "stateful-flask:backupMode": "spaces", "stateful-flask:backupRegion": "fra1" },
+            "backupBucket: undefined is not valid; this key is required: the name of the bucket to create (clusterMode existing has no clusterName to derive it from) (pulumi config set backupBucket <value>)",
+        ],
+        [
+            "a backupRegion without Spaces",
+            "dev",
+            { "stateful-flask:backupRegion": "nyc1" },
+            `backupRegion: "nyc1" is not valid; expected a region with Spaces, one of ${REGIONS}`,
+        ],
+        [
+            "a cluster region without Spaces as the default",
+            "dev",
+            { "stateful-flask:region": "nyc1" },
+            `backupRegion: "nyc1" is not valid; expected a region with Spaces, one of ${REGIONS}; the default is the cluster's region, which has no Spaces: set backupRegion`,
+        ],
+        [
+            "no region on an existing cluster",
+            "local",
+            { ...EXISTING_BUCKET },
+            `backupRegion: undefined is not valid; this key is required: the bucket's region, one of ${REGIONS} (clusterMode existing has no region to default to) (pulumi config set backupRegion <value>)`,
+        ],
+        [
+            "a malformed region for another S3 store",
+            "local",
+            {
+                ...EXISTING_BUCKET,
+                "stateful-flask:backupEndpoint": "minio.example.com",
+                "stateful-flask:backupRegion": "US_EAST",
+            },
+            `backupRegion: "US_EAST" is not valid; expected a region name of lower-case letters, digits and '-', such as fra1 or us-east-1`,
+        ],
+        [
+            "an endpoint with a scheme",
+            "dev",
+            { "stateful-flask:backupEndpoint": "https://fra1.digitaloceanspaces.com" },
+            `backupEndpoint: "https://fra1.digitaloceanspaces.com" is not valid; expected the S3 endpoint's host name, such as fra1.digitaloceanspaces.com (no scheme, port or path)`,
+        ],
+        [
+            "a relative backupPath",
+            "dev",
+            { "stateful-flask:backupPath": "stateful-flask/dev" },
+            `backupPath: "stateful-flask/dev" is not valid; ${PATH_RULE}`,
+        ],
+        [
+            "a backupPath with '..'",
+            "dev",
+            { "stateful-flask:backupPath": "/stateful-flask/../prod" },
+            `backupPath: "/stateful-flask/../prod" is not valid; ${PATH_RULE}`,
+        ],
+        [
+            "a backupPath with a trailing slash",
+            "dev",
+            { "stateful-flask:backupPath": "/stateful-flask/dev/" },
+            `backupPath: "/stateful-flask/dev/" is not valid; ${PATH_RULE}`,
+        ],
+        [
+            "a schedule of four fields",
+            "dev",
+            { "stateful-flask:backupSchedule": "0 3 * *" },
+            `backupSchedule: "0 3 * *" is not valid; ${CRON_SHAPE}`,
+        ],
+        [
+            "a schedule macro",
+            "dev",
+            { "stateful-flask:backupSchedule": "@daily" },
+            `backupSchedule: "@daily" is not valid; ${CRON_SHAPE}`,
+        ],
+        [
+            "a schedule with day names",
+            "dev",
+            { "stateful-flask:backupSchedule": "0 3 * * MON" },
+            `backupSchedule: "0 3 * * MON" is not valid; ${CRON_SHAPE}`,
+        ],
+        [
+            "a schedule hour out of range",
+            "dev",
+            { "stateful-flask:backupSchedule": "0 24 * * *" },
+            'backupSchedule: "0 24 * * *" is not valid; the hour field allows 0-23 (got 24)',
+        ],
+        [
+            "a schedule range that runs backwards",
+            "dev",
+            { "stateful-flask:backupSchedule": "0 3 * * 5-1" },
+            'backupSchedule: "0 3 * * 5-1" is not valid; the day of week range 5-1 runs backwards',
+        ],
+        [
+            "a schedule step on a single number",
+            "dev",
+            { "stateful-flask:backupSchedule": "5/10 * * * *" },
+            `backupSchedule: "5/10 * * * *" is not valid; ${CRON_SHAPE}`,
+        ],
+        [
+            "a schedule that never fires (31 February)",
+            "dev",
+            { "stateful-flask:backupSchedule": "0 3 31 2 *" },
+            `backupSchedule: "0 3 31 2 *" is not valid; ${NEVER("31", "2")}`,
+        ],
+        [
+            "a schedule that never fires (31 April, June)",
+            "dev",
+            { "stateful-flask:backupSchedule": "0 3 31 4,6 *" },
+            `backupSchedule: "0 3 31 4,6 *" is not valid; ${NEVER("31", "4,6")}`,
+        ],
+        [
+            "a schedule whose day of month never occurs, with a weekday",
+            "dev",
+            { "stateful-flask:backupSchedule": "0 3 30 2 1" },
+            `backupSchedule: "0 3 30 2 1" is not valid; ${NEVER("30", "2")}`,
+        ],
+        [
+            "a schedule that fires on 29 February only",
+            "dev",
+            { "stateful-flask:backupSchedule": "0 3 29 2 *" },
+            `backupSchedule: "0 3 29 2 *" is not valid; ${NEVER("29", "2")}`,
+        ],
+        [
+            "a day of week covering every day beside a day of month",
+            "dev",
+            { "stateful-flask:backupSchedule": "0 3 1 * 0-6" },
+            'backupSchedule: "0 3 1 * 0-6" is not valid; both day fields are restricted, so a day matching either fires; the day of week field 0-6 ' +
+                "covers every day, which cron implementations read differently then: write * for every day, or the days themselves (such as 1-5)",
+        ],
+        [
+            "a day of month step */n beside a day of week",
+            "dev",
+            { "stateful-flask:backupSchedule": "0 3 */2 * 1" },
+            'backupSchedule: "0 3 */2 * 1" is not valid; both day fields are restricted, so a day matching either fires; the day of month field */2 ' +
+                "starts with *, which cron implementations read differently then: write * for every day, or the days themselves (such as 1-31/2)",
+        ],
+        [
+            "a schedule step of 0",
+            "dev",
+            { "stateful-flask:backupSchedule": "*/0 * * * *" },
+            'backupSchedule: "*/0 * * * *" is not valid; the minute step in */0 must be from 1 to 59',
+        ],
+        [
+            "backupRetentionFull of 0",
+            "dev",
+            { "stateful-flask:backupRetentionFull": "0" },
+            "backupRetentionFull: 0 is not valid; expected an integer from 1 to 100",
+        ],
+        [
+            "backupRetentionFull above 100",
+            "dev",
+            { "stateful-flask:backupRetentionFull": "101" },
+            "backupRetentionFull: 101 is not valid; expected an integer from 1 to 100",
+        ],
+        [
+            "backupRetentionDays of 0",
+            "dev",
+            { "stateful-flask:backupRetentionDays": "0" },
+            "backupRetentionDays: 0 is not valid; expected an integer from 1 to 3650",
+        ],
+        [
+            "an archiveTimeout below 10 seconds",
+            "dev",
+            { "stateful-flask:archiveTimeout": "5" },
+            "archiveTimeout: 5 is not valid; expected an integer from 10 to 3600",
+        ],
+        [
+            "an archiveTimeout that is not an integer",
+            "dev",
+            { "stateful-flask:archiveTimeout": "1m" },
+            'archiveTimeout: "1m" is not valid; expected an integer from 10 to 3600',
+        ],
+        [
+            "restoreFrom equal to backupPath",
+            "dev",
+            { "stateful-flask:restoreFrom": "/stateful-flask/dev" },
+            'restoreFrom: "/stateful-flask/dev" is not valid; expected a repository other than this stack\'s backupPath (/stateful-flask/dev) and not nested with it: the restored cluster archives to backupPath, so set backupPath to a new path',
+        ],
+        [
+            "restoreFrom nesting backupPath",
+            "dev",
+            { "stateful-flask:restoreFrom": "/stateful-flask" },
+            'restoreFrom: "/stateful-flask" is not valid; expected a repository other than this stack\'s backupPath (/stateful-flask/dev) and not nested with it: the restored cluster archives to backupPath, so set backupPath to a new path',
+        ],
+        [
+            "a relative restoreFrom",
+            "dev",
+            { "stateful-flask:restoreFrom": "stateful-flask/prod" },
+            `restoreFrom: "stateful-flask/prod" is not valid; ${PATH_RULE}`,
+        ],
+        [
+            "restoreTargetTime without restoreFrom",
+            "dev",
+            { "stateful-flask:restoreTargetTime": "2026-11-24T14:01:00Z" },
+            'restoreTargetTime: "2026-11-24T14:01:00Z" is not valid; a recovery target needs restoreFrom, the repository to recover from; set restoreFrom or remove restoreTargetTime',
+        ],
+        [
+            "restoreTargetTime without a UTC offset",
+            "dev",
+            {
+                "stateful-flask:restoreFrom": "/stateful-flask/prod",
+                "stateful-flask:restoreTargetTime": "2026-11-24T14:01:00",
+            },
+            `restoreTargetTime: "2026-11-24T14:01:00" is not valid; ${TIME_RULE}`,
+        ],
+        [
+            "restoreTargetTime on a day that does not exist",
+            "dev",
+            {
+                "stateful-flask:restoreFrom": "/stateful-flask/prod",
+                "stateful-flask:restoreTargetTime": "2026-02-30T12:00:00Z",
+            },
+            `restoreTargetTime: "2026-02-30T12:00:00Z" is not valid; ${TIME_RULE}`,
+        ],
+        [
+            "a key of its own with backupMode spaces",
+            "dev",
+            { "stateful-flask:backupAccessKeyId": "DO00EXISTINGKEY" },
+            'backupAccessKeyId: "(secret)" is not valid; backupMode spaces makes its own key, limited to the bucket it creates; a key is given only with backupMode existing',
+        ],
+        [
+            "an existing bucket without its access key",
+            "dev",
+            { ...EXISTING_BUCKET, "stateful-flask:backupAccessKeyId": undefined },
+            `backupAccessKeyId: undefined is not valid; ${KEY_RULE}`,
+        ],
+        [
+            "an existing bucket without its secret",
+            "dev",
+            { ...EXISTING_BUCKET, "stateful-flask:backupSecretAccessKey": undefined },
+            `backupSecretAccessKey: undefined is not valid; ${KEY_RULE}`,
+        ],
+        [
+            "no Spaces credentials for the provider",
+            "dev",
+            { "digitalocean:spacesAccessId": undefined, "digitalocean:spacesSecretKey": undefined },
+            `digitalocean:spacesAccessId: undefined is not valid; ${SPACES_CREDENTIALS}`,
+        ],
+        [
+            "a Spaces access id without its secret",
+            "dev",
+            { "digitalocean:spacesSecretKey": undefined },
+            `digitalocean:spacesSecretKey: undefined is not valid; ${SPACES_CREDENTIALS}`,
+        ],
+        [
+            "a bucket to create from an existing cluster without a DigitalOcean token",
+            "local",
+            {
+                "stateful-flask:backupMode": "spaces",
+                "stateful-flask:backupBucket": "team-pg-backups",
+                "stateful-flask:backupRegion": "fra1",
+                "digitalocean:token": undefined,
+            },
+            "digitalocean:token: undefined is not valid; backupMode spaces needs a DigitalOcean API token: pulumi config set --secret digitalocean:token <token>, or DIGITALOCEAN_TOKEN in the environment",
+        ],
     ];
     // Credentials in the environment would satisfy the checks these cases exercise.
     const ENV = ["SPACES_ACCESS_KEY_ID", "SPACES_SECRET_ACCESS_KEY", "DIGITALOCEAN_TOKEN", "DIGITALOCEAN_ACCESS_TOKEN"];
     let saved: Record<string, string | undefined>;
     before(() => {
-        saved = Object.fromEntries(ENV.map(name => [name, process.env[name]]));
+        saved = Object.fromEntries(ENV.map((name) => [name, process.env[name]]));
         for (const name of ENV) delete process.env[name];
     });
     after(() => {
@@ -483,14 +769,32 @@ describe("bad backup configuration fails before any resource is registered", () 
 
 describe("validateCronSchedule and validateTimestamp", () => {
     it("accept numbers, *, ranges, lists and steps in every field", () => {
-        for (const schedule of ["0 3 * * *", "*/15 * * * *", "0 0-23/6 * * *", "30 2 1,15 * *", "0 4 * 1-12/3 0", "59 23 31 12 7",
-            "0 3 1,15 * 0", "0 3 31 1-12 *", "0 3 29 2,3 *", "0 3 1-31/2 * 1", "0 3 * * 0-6", "*/15 1-5/2 1,15 * 0,7"]) {
+        for (const schedule of [
+            "0 3 * * *",
+            "*/15 * * * *",
+            "0 0-23/6 * * *",
+            "30 2 1,15 * *",
+            "0 4 * 1-12/3 0",
+            "59 23 31 12 7",
+            "0 3 1,15 * 0",
+            "0 3 31 1-12 *",
+            "0 3 29 2,3 *",
+            "0 3 1-31/2 * 1",
+            "0 3 * * 0-6",
+            "*/15 1-5/2 1,15 * 0,7",
+        ]) {
             assert.strictEqual(validateCronSchedule("backupSchedule", schedule), schedule);
         }
     });
 
     it("accept ISO 8601 times with Z or an offset, with or without seconds and fractions", () => {
-        for (const time of ["2026-11-24T14:01:00Z", "2026-11-24T14:01Z", "2026-11-24T15:01:00+01:00", "2026-11-24T09:01:00.250-05:00", "2028-02-29T00:00:00Z"]) {
+        for (const time of [
+            "2026-11-24T14:01:00Z",
+            "2026-11-24T14:01Z",
+            "2026-11-24T15:01:00+01:00",
+            "2026-11-24T09:01:00.250-05:00",
+            "2028-02-29T00:00:00Z",
+        ]) {
             assert.strictEqual(validateTimestamp("restoreTargetTime", time), time);
         }
         assert.throws(() => validateTimestamp("restoreTargetTime", "2027-02-29T00:00:00Z"), ConfigError);

@@ -26,10 +26,20 @@ describe("ApiIngress component (dev stack)", () => {
         const ingress = one(resources, T.ingress, "stateful-flask");
         assert.strictEqual(ingress.inputs.metadata.namespace, "stateful-namespace");
         assert.strictEqual(ingress.inputs.spec.ingressClassName, "traefik");
-        assert.deepStrictEqual(ingress.inputs.spec.rules, [{
-            host: "drexii.me",
-            http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "stateful-flask", port: { number: 80 } } } }] },
-        }]);
+        assert.deepStrictEqual(ingress.inputs.spec.rules, [
+            {
+                host: "drexii.me",
+                http: {
+                    paths: [
+                        {
+                            path: "/",
+                            pathType: "Prefix",
+                            backend: { service: { name: "stateful-flask", port: { number: 80 } } },
+                        },
+                    ],
+                },
+            },
+        ]);
         assert.strictEqual(ingress.inputs.spec.tls, undefined);
         assert.ok(ingress.dependencies.includes(one(resources, T.release, "ingress-traefik").urn));
     });
@@ -44,9 +54,14 @@ describe("ApiIngress component (dev stack)", () => {
     });
 
     it("redirects plain HTTP to HTTPS (permanent, Traefik's web entrypoint) when TLS is on", async () => {
-        const run = await evaluate("dev", { "stateful-flask:tlsEnabled": "true", "stateful-flask:tlsEmail": "ops@drexii.me" });
+        const run = await evaluate("dev", {
+            "stateful-flask:tlsEnabled": "true",
+            "stateful-flask:tlsEmail": "ops@drexii.me",
+        });
         const values = one(run.resources, T.release, "ingress-traefik").inputs.values;
-        assert.deepStrictEqual(values.ports, { web: { http: { redirections: { entryPoint: { to: "websecure", scheme: "https", permanent: true } } } } });
+        assert.deepStrictEqual(values.ports, {
+            web: { http: { redirections: { entryPoint: { to: "websecure", scheme: "https", permanent: true } } } },
+        });
         // The rest of the chart's values are unchanged by it.
         assert.strictEqual(values.ingressClass.name, "traefik");
         assert.strictEqual(values.service.type, "LoadBalancer");
@@ -55,21 +70,33 @@ describe("ApiIngress component (dev stack)", () => {
     it("warns that an existing controller redirects only if it does so itself", async () => {
         const warnings: string[] = [];
         const warn = console.warn;
-        console.warn = (...args: unknown[]) => { warnings.push(args.join(" ")); };
+        console.warn = (...args: unknown[]) => {
+            warnings.push(args.join(" "));
+        };
         try {
-            await evaluate("dev", { "stateful-flask:tlsEnabled": "true", "stateful-flask:tlsEmail": "ops@drexii.me", "stateful-flask:ingressController": "existing" });
+            await evaluate("dev", {
+                "stateful-flask:tlsEnabled": "true",
+                "stateful-flask:tlsEmail": "ops@drexii.me",
+                "stateful-flask:ingressController": "existing",
+            });
             await evaluate("dev", { "stateful-flask:ingressController": "existing" });
         } finally {
             console.warn = warn;
         }
-        assert.deepStrictEqual(warnings.filter(w => w.includes("tlsEnabled")), [
-            "warning: [runtime] tlsEnabled with ingressController existing: http://drexii.me is redirected to HTTPS only if that controller does it " +
-            "(ingress-nginx does for an Ingress with TLS; Traefik needs its web entrypoint's redirection, docs/decisions.md)",
-        ]);
+        assert.deepStrictEqual(
+            warnings.filter((w) => w.includes("tlsEnabled")),
+            [
+                "warning: [runtime] tlsEnabled with ingressController existing: http://drexii.me is redirected to HTTPS only if that controller does it " +
+                    "(ingress-nginx does for an Ingress with TLS; Traefik needs its web entrypoint's redirection, docs/decisions.md)",
+            ],
+        );
     });
 
     it("adds cert-manager, a Let's Encrypt ClusterIssuer and a TLS section when TLS is on", async () => {
-        const run = await evaluate("dev", { "stateful-flask:tlsEnabled": "true", "stateful-flask:tlsEmail": "ops@drexii.me" });
+        const run = await evaluate("dev", {
+            "stateful-flask:tlsEnabled": "true",
+            "stateful-flask:tlsEmail": "ops@drexii.me",
+        });
         const cm = one(run.resources, T.release, "ingress-cert-manager");
         assert.strictEqual(cm.inputs.version, CERT_MANAGER_CHART.version);
         const issuer = one(run.resources, "kubernetes:cert-manager.io/v1:ClusterIssuer");
@@ -92,7 +119,10 @@ describe("ApiIngress component (dev stack)", () => {
     });
 
     it("uses a controller that already exists without installing one", async () => {
-        const run = await evaluate("dev", { "stateful-flask:ingressController": "existing", "stateful-flask:ingressClassName": "nginx" });
+        const run = await evaluate("dev", {
+            "stateful-flask:ingressController": "existing",
+            "stateful-flask:ingressClassName": "nginx",
+        });
         assert.deepStrictEqual(all(run.resources, T.release), []);
         assert.strictEqual(one(run.resources, T.ingress).inputs.spec.ingressClassName, "nginx");
     });
@@ -101,14 +131,25 @@ describe("ApiIngress component (dev stack)", () => {
         const run = await evaluate("local");
         assert.deepStrictEqual(all(run.resources, T.ingress), []);
         assert.deepStrictEqual(all(run.resources, T.release), []);
-        assert.match((await unwrap(run.exports.apiUrl)).value as string, /^kubectl -n stateful-namespace port-forward svc\/stateful-flask 8080:80/);
+        assert.match(
+            (await unwrap(run.exports.apiUrl)).value as string,
+            /^kubectl -n stateful-namespace port-forward svc\/stateful-flask 8080:80/,
+        );
     });
 
     it("splits hosts into zone and record", () => {
         assert.deepStrictEqual(dnsRecordFor("drexii.me"), { zone: "drexii.me", record: "@" });
         assert.deepStrictEqual(dnsRecordFor("api.drexii.me"), { zone: "drexii.me", record: "api" });
-        assert.deepStrictEqual(dnsRecordFor("a.b.example.co.uk", "example.co.uk"), { zone: "example.co.uk", record: "a.b" });
-        assert.throws(() => dnsRecordFor("drexii.me", "example.com"),
-            (e: unknown) => e instanceof ConfigError && e.message === 'dnsZone: "example.com" is not valid; expected a zone that contains ingressHost (drexii.me)');
+        assert.deepStrictEqual(dnsRecordFor("a.b.example.co.uk", "example.co.uk"), {
+            zone: "example.co.uk",
+            record: "a.b",
+        });
+        assert.throws(
+            () => dnsRecordFor("drexii.me", "example.com"),
+            (e: unknown) =>
+                e instanceof ConfigError &&
+                e.message ===
+                    'dnsZone: "example.com" is not valid; expected a zone that contains ingressHost (drexii.me)',
+        );
     });
 });

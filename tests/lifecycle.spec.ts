@@ -26,29 +26,53 @@ describe("lifecycle: config changes change what they should, never the data's id
     });
 
     it("a new API image tag gives a new migration Job and a new Deployment image, same StatefulSet", async () => {
-        const next = (await evaluate("dev", { "stateful-flask:apiImage": "registry.digitalocean.com/drexii/stateful-flask:v1.1.0" })).resources;
+        const next = (
+            await evaluate("dev", {
+                "stateful-flask:apiImage": "registry.digitalocean.com/drexii/stateful-flask:v1.1.0",
+            })
+        ).resources;
         assert.deepStrictEqual(dataIdentity(next), dataIdentity(base));
         assert.notStrictEqual(all(next, T.job)[0].inputs.metadata.name, all(base, T.job)[0].inputs.metadata.name);
-        assert.strictEqual(one(next, T.deployment).inputs.spec.template.spec.containers[0].image, "registry.digitalocean.com/drexii/stateful-flask:v1.1.0");
-        assert.deepStrictEqual(one(next, T.statefulSet).inputs.spec.template, one(base, T.statefulSet).inputs.spec.template);
+        assert.strictEqual(
+            one(next, T.deployment).inputs.spec.template.spec.containers[0].image,
+            "registry.digitalocean.com/drexii/stateful-flask:v1.1.0",
+        );
+        assert.deepStrictEqual(
+            one(next, T.statefulSet).inputs.spec.template,
+            one(base, T.statefulSet).inputs.spec.template,
+        );
     });
 
     it("rolling back to the previous tag gives back the previous Job name", async () => {
-        const forward = (await evaluate("dev", { "stateful-flask:apiImage": "registry.digitalocean.com/drexii/stateful-flask:v1.1.0" })).resources;
+        const forward = (
+            await evaluate("dev", {
+                "stateful-flask:apiImage": "registry.digitalocean.com/drexii/stateful-flask:v1.1.0",
+            })
+        ).resources;
         const back = (await evaluate("dev")).resources;
         assert.notStrictEqual(all(forward, T.job)[0].inputs.metadata.name, all(back, T.job)[0].inputs.metadata.name);
         assert.strictEqual(all(back, T.job)[0].inputs.metadata.name, all(base, T.job)[0].inputs.metadata.name);
     });
 
     it("scaling to 3 changes both replica counts and adds PVC size patches for ordinals 1 and 2", async () => {
-        const next = (await evaluate("dev", { "stateful-flask:postgresReplicas": "3", "stateful-flask:apiReplicas": "3" })).resources;
+        const next = (
+            await evaluate("dev", { "stateful-flask:postgresReplicas": "3", "stateful-flask:apiReplicas": "3" })
+        ).resources;
         assert.deepStrictEqual(dataIdentity(next), dataIdentity(base));
         assert.strictEqual(one(next, T.statefulSet).inputs.spec.replicas, 3);
         assert.strictEqual(one(next, T.deployment).inputs.spec.replicas, 3);
-        assert.deepStrictEqual(all(next, T.pvcPatch).map(p => p.inputs.metadata.name),
-            ["postgredb-volume-postgres-0", "postgredb-volume-postgres-1", "postgredb-volume-postgres-2"]);
-        assert.deepStrictEqual(all(next, T.pvcPatch).map(p => p.name),
-            ["postgres-postgredb-volume-postgres-0-size", "postgres-postgredb-volume-postgres-1-size", "postgres-postgredb-volume-postgres-2-size"]);
+        assert.deepStrictEqual(
+            all(next, T.pvcPatch).map((p) => p.inputs.metadata.name),
+            ["postgredb-volume-postgres-0", "postgredb-volume-postgres-1", "postgredb-volume-postgres-2"],
+        );
+        assert.deepStrictEqual(
+            all(next, T.pvcPatch).map((p) => p.name),
+            [
+                "postgres-postgredb-volume-postgres-0-size",
+                "postgres-postgredb-volume-postgres-1-size",
+                "postgres-postgredb-volume-postgres-2-size",
+            ],
+        );
     });
 
     it("a storage size change resizes the PVCs and leaves the StatefulSet's identity alone", async () => {
@@ -58,8 +82,14 @@ describe("lifecycle: config changes change what they should, never the data's id
         // The template carries the new size for a fresh StatefulSet, but the engine ignores that field on an
         // existing one (immutable; a change would replace the StatefulSet).
         assert.deepStrictEqual(sts.ignoreChanges, ["spec.volumeClaimTemplates[0].spec.resources"]);
-        assert.deepStrictEqual(all(next, T.pvcPatch).map(p => p.inputs.spec.resources.requests.storage), ["20Gi"]);
-        assert.deepStrictEqual(all(next, T.pvcPatch).map(p => p.name), all(base, T.pvcPatch).map(p => p.name));
+        assert.deepStrictEqual(
+            all(next, T.pvcPatch).map((p) => p.inputs.spec.resources.requests.storage),
+            ["20Gi"],
+        );
+        assert.deepStrictEqual(
+            all(next, T.pvcPatch).map((p) => p.name),
+            all(base, T.pvcPatch).map((p) => p.name),
+        );
     });
 
     it("turning protection off for a throwaway stack still never renames anything", async () => {

@@ -5,7 +5,11 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { postgresDnsNames, tlsMaterial } from "../components/postgres-tls";
 
-const NAMES = postgresDnsNames("postgres", { primary: "postgres", readOnly: "postgres-ro", headless: "postgres-headless" });
+const NAMES = postgresDnsNames("postgres", {
+    primary: "postgres",
+    readOnly: "postgres-ro",
+    headless: "postgres-headless",
+});
 const SEED = "a-seed-of-enough-length-0123456789";
 
 /** Writes the material to a temp dir for openssl. */
@@ -21,24 +25,40 @@ function files(m = tlsMaterial(SEED, NAMES)): { dir: string; ca: string; cert: s
 describe("Postgres TLS material (components/postgres-tls.ts), checked with OpenSSL", () => {
     it("names the read-write, read-only and headless Services and every pod behind the headless Service", () => {
         assert.deepStrictEqual(NAMES, [
-            "postgres.postgres.svc.cluster.local", "postgres.postgres.svc", "postgres.postgres",
-            "postgres-ro.postgres.svc.cluster.local", "postgres-ro.postgres.svc", "postgres-ro.postgres",
-            "postgres-headless.postgres.svc.cluster.local", "postgres-headless.postgres.svc", "postgres-headless.postgres",
-            "*.postgres-headless.postgres.svc.cluster.local", "*.postgres-headless.postgres.svc",
+            "postgres.postgres.svc.cluster.local",
+            "postgres.postgres.svc",
+            "postgres.postgres",
+            "postgres-ro.postgres.svc.cluster.local",
+            "postgres-ro.postgres.svc",
+            "postgres-ro.postgres",
+            "postgres-headless.postgres.svc.cluster.local",
+            "postgres-headless.postgres.svc",
+            "postgres-headless.postgres",
+            "*.postgres-headless.postgres.svc.cluster.local",
+            "*.postgres-headless.postgres.svc",
         ]);
     });
 
     it("makes a CA and a server certificate that OpenSSL verifies, for exactly those names, for server authentication", () => {
         const f = files();
-        assert.strictEqual(execFileSync("openssl", ["verify", "-CAfile", f.ca, f.cert], { encoding: "utf8" }).trim(), `${f.cert}: OK`);
+        assert.strictEqual(
+            execFileSync("openssl", ["verify", "-CAfile", f.ca, f.cert], { encoding: "utf8" }).trim(),
+            `${f.cert}: OK`,
+        );
         const text = execFileSync("openssl", ["x509", "-in", f.cert, "-noout", "-text"], { encoding: "utf8" });
         assert.match(text, /Signature Algorithm: ecdsa-with-SHA256/);
         assert.match(text, /Public Key Algorithm: id-ecPublicKey[\s\S]*NIST CURVE: P-256/);
         assert.match(text, /CA:FALSE/);
         assert.match(text, /TLS Web Server Authentication/);
         const sans = /X509v3 Subject Alternative Name: \n\s+(.*)/.exec(text)![1].split(", ");
-        assert.deepStrictEqual(sans, NAMES.map(n => `DNS:${n}`));
-        assert.match(execFileSync("openssl", ["x509", "-in", f.ca, "-noout", "-text"], { encoding: "utf8" }), /CA:TRUE/);
+        assert.deepStrictEqual(
+            sans,
+            NAMES.map((n) => `DNS:${n}`),
+        );
+        assert.match(
+            execFileSync("openssl", ["x509", "-in", f.ca, "-noout", "-text"], { encoding: "utf8" }),
+            /CA:TRUE/,
+        );
         // The key belongs to the certificate.
         const pub = (args: string[]) => execFileSync("openssl", args, { encoding: "utf8" });
         assert.strictEqual(pub(["pkey", "-in", f.key, "-pubout"]), pub(["x509", "-in", f.cert, "-noout", "-pubkey"]));
@@ -47,7 +67,8 @@ describe("Postgres TLS material (components/postgres-tls.ts), checked with OpenS
 
     it("verifies the host names a client dials, and not others (openssl verify_hostname)", () => {
         const f = files(tlsMaterial(SEED, NAMES, ["127.0.0.1"]));
-        const verify = (flag: string, value: string) => spawnSync("openssl", ["verify", "-CAfile", f.ca, flag, value, f.cert], { encoding: "utf8" }).status;
+        const verify = (flag: string, value: string) =>
+            spawnSync("openssl", ["verify", "-CAfile", f.ca, flag, value, f.cert], { encoding: "utf8" }).status;
         assert.strictEqual(verify("-verify_hostname", "postgres.postgres.svc.cluster.local"), 0);
         assert.strictEqual(verify("-verify_hostname", "postgres-1.postgres-headless.postgres.svc.cluster.local"), 0);
         assert.strictEqual(verify("-verify_ip", "127.0.0.1"), 0);
@@ -62,7 +83,11 @@ describe("Postgres TLS material (components/postgres-tls.ts), checked with OpenS
         assert.notStrictEqual(other.caCert, tlsMaterial(SEED, NAMES).caCert);
         const f = files(other);
         const g = files();
-        assert.notStrictEqual(spawnSync("openssl", ["verify", "-CAfile", g.ca, f.cert]).status, 0, "a certificate from another seed does not verify against this CA");
+        assert.notStrictEqual(
+            spawnSync("openssl", ["verify", "-CAfile", g.ca, f.cert]).status,
+            0,
+            "a certificate from another seed does not verify against this CA",
+        );
         fs.rmSync(f.dir, { recursive: true });
         fs.rmSync(g.dir, { recursive: true });
     });

@@ -7,15 +7,19 @@ import { all, one, T } from "./helpers/resources";
 const DOCR_IMAGE = "registry.digitalocean.com/drexii/stateful-flask:v1.0.0";
 
 /** The API's DOCR credentials (the Postgres component has its own, in its namespace: tests/postgres.spec.ts). */
-const apiCredentials = (resources: ProgramResource[]) => all(resources, T.docrCredentials).filter(r => r.name === "api-docr-credentials");
+const apiCredentials = (resources: ProgramResource[]) =>
+    all(resources, T.docrCredentials).filter((r) => r.name === "api-docr-credentials");
 const apiPullSecret = (resources: ProgramResource[]) =>
-    all(resources, T.secret).filter(r => r.inputs.type === "kubernetes.io/dockerconfigjson" && r.inputs.metadata.namespace === "stateful-namespace");
+    all(resources, T.secret).filter(
+        (r) =>
+            r.inputs.type === "kubernetes.io/dockerconfigjson" && r.inputs.metadata.namespace === "stateful-namespace",
+    );
 
 /** What gives the API's pods pull access: DOCR credentials, dockerconfigjson Secrets, the pods' imagePullSecrets. */
 function pullAccess(resources: ProgramResource[]) {
     return {
-        registries: apiCredentials(resources).map(r => r.inputs.registryName),
-        secrets: apiPullSecret(resources).map(r => r.inputs.metadata.name),
+        registries: apiCredentials(resources).map((r) => r.inputs.registryName),
+        secrets: apiPullSecret(resources).map((r) => r.inputs.metadata.name),
         deployment: one(resources, T.deployment, "stateful-flask").inputs.spec.template.spec.imagePullSecrets,
         job: all(resources, T.job)[0].inputs.spec.template.spec.imagePullSecrets,
     };
@@ -32,14 +36,24 @@ const none = { registries: [], secrets: [], deployment: undefined, job: undefine
 describe("docrRegistryName", () => {
     it("names the registry of an image on registry.digitalocean.com, tagged or by digest", () => {
         assert.strictEqual(docrRegistryName(DOCR_IMAGE), "drexii");
-        assert.strictEqual(docrRegistryName("registry.digitalocean.com/drexii/stateful-flask-postgres:15.20-1"), "drexii");
-        assert.strictEqual(docrRegistryName(`registry.digitalocean.com/other-team/tools/app@sha256:${"a".repeat(64)}`), "other-team");
+        assert.strictEqual(
+            docrRegistryName("registry.digitalocean.com/drexii/stateful-flask-postgres:15.20-1"),
+            "drexii",
+        );
+        assert.strictEqual(
+            docrRegistryName(`registry.digitalocean.com/other-team/tools/app@sha256:${"a".repeat(64)}`),
+            "other-team",
+        );
     });
 
     it("is undefined for an image on any other registry", () => {
         for (const image of [
-            "postgres:15.20-bookworm", "drexii/stateful-flask:v1.0.0", "docker.io/drexii/stateful-flask:v1.0.0",
-            "ghcr.io/drexii/stateful-flask:v1.0.0", "localhost:5000/stateful-flask:v1", "stateful-flask:v1.0.0",
+            "postgres:15.20-bookworm",
+            "drexii/stateful-flask:v1.0.0",
+            "docker.io/drexii/stateful-flask:v1.0.0",
+            "ghcr.io/drexii/stateful-flask:v1.0.0",
+            "localhost:5000/stateful-flask:v1",
+            "stateful-flask:v1.0.0",
             "registry.digitalocean.com.example.org/drexii/stateful-flask:v1.0.0",
         ]) {
             assert.strictEqual(docrRegistryName(image), undefined, image);
@@ -47,9 +61,13 @@ describe("docrRegistryName", () => {
     });
 
     it("rejects an image on registry.digitalocean.com that names no registry", () => {
-        assert.throws(() => docrRegistryName("registry.digitalocean.com/stateful-flask:v1.0.0", "apiImage"),
-            (err: unknown) => err instanceof ConfigError && err.message ===
-                `apiImage: "registry.digitalocean.com/stateful-flask:v1.0.0" is not valid; an image on registry.digitalocean.com is registry.digitalocean.com/<registry>/<repository>:<tag>, the registry name of lower-case letters, digits and '-'`);
+        assert.throws(
+            () => docrRegistryName("registry.digitalocean.com/stateful-flask:v1.0.0", "apiImage"),
+            (err: unknown) =>
+                err instanceof ConfigError &&
+                err.message ===
+                    `apiImage: "registry.digitalocean.com/stateful-flask:v1.0.0" is not valid; an image on registry.digitalocean.com is registry.digitalocean.com/<registry>/<repository>:<tag>, the registry name of lower-case letters, digits and '-'`,
+        );
     });
 });
 
@@ -86,13 +104,19 @@ describe("image pull access (dev stack, API image on DOCR)", () => {
     });
 
     it("follows the registry in the image", async () => {
-        const run = await evaluate("dev", { "stateful-flask:apiImage": "registry.digitalocean.com/other-team/stateful-flask:v2.0.0" });
+        const run = await evaluate("dev", {
+            "stateful-flask:apiImage": "registry.digitalocean.com/other-team/stateful-flask:v2.0.0",
+        });
         assert.deepStrictEqual(pullAccess(run.resources), granted("other-team"));
     });
 
     it("gives an image on another registry no DOCR credentials and no imagePullSecrets", async () => {
         assert.deepStrictEqual(pullAccess(resources), granted("drexii"));
-        for (const image of ["ghcr.io/drexii/stateful-flask:v1.0.0", "drexii/stateful-flask:v1.0.0", "stateful-flask:v1.0.0"]) {
+        for (const image of [
+            "ghcr.io/drexii/stateful-flask:v1.0.0",
+            "drexii/stateful-flask:v1.0.0",
+            "stateful-flask:v1.0.0",
+        ]) {
             const run = await evaluate("dev", { "stateful-flask:apiImage": image });
             assert.deepStrictEqual(pullAccess(run.resources), none, image);
         }
@@ -118,13 +142,26 @@ describe("image pull access (local stack, existing cluster)", () => {
         delete process.env.DIGITALOCEAN_TOKEN;
         delete process.env.DIGITALOCEAN_ACCESS_TOKEN;
         try {
-            await assert.rejects(evaluate("local", { "stateful-flask:docrPullAccess": "true", "digitalocean:token": undefined }), (err: any) => {
-                assert.strictEqual(err.message, "digitalocean:token: undefined is not valid; docrPullAccess with an image on registry.digitalocean.com needs a DigitalOcean API token: pulumi config set --secret digitalocean:token <token>, or DIGITALOCEAN_TOKEN in the environment");
-                assert.deepStrictEqual(err.registered.filter((r: ProgramResource) => r.type !== "pulumi:pulumi:Stack"), []);
-                return true;
-            });
+            await assert.rejects(
+                evaluate("local", { "stateful-flask:docrPullAccess": "true", "digitalocean:token": undefined }),
+                (err: any) => {
+                    assert.strictEqual(
+                        err.message,
+                        "digitalocean:token: undefined is not valid; docrPullAccess with an image on registry.digitalocean.com needs a DigitalOcean API token: pulumi config set --secret digitalocean:token <token>, or DIGITALOCEAN_TOKEN in the environment",
+                    );
+                    assert.deepStrictEqual(
+                        err.registered.filter((r: ProgramResource) => r.type !== "pulumi:pulumi:Stack"),
+                        [],
+                    );
+                    return true;
+                },
+            );
         } finally {
-            Object.assign(process.env, saved.a ? { DIGITALOCEAN_TOKEN: saved.a } : {}, saved.b ? { DIGITALOCEAN_ACCESS_TOKEN: saved.b } : {});
+            Object.assign(
+                process.env,
+                saved.a ? { DIGITALOCEAN_TOKEN: saved.a } : {},
+                saved.b ? { DIGITALOCEAN_ACCESS_TOKEN: saved.b } : {},
+            );
         }
     });
 });

@@ -14,7 +14,10 @@ describe("TasksApi component (dev stack)", () => {
     it("runs the configured image and replicas in the tutorial's namespace", () => {
         assert.strictEqual(deployment.inputs.metadata.namespace, "stateful-namespace");
         assert.strictEqual(deployment.inputs.spec.replicas, 1);
-        assert.strictEqual(deployment.inputs.spec.template.spec.containers[0].image, "registry.digitalocean.com/drexii/stateful-flask:v1.0.0");
+        assert.strictEqual(
+            deployment.inputs.spec.template.spec.containers[0].image,
+            "registry.digitalocean.com/drexii/stateful-flask:v1.0.0",
+        );
         assert.deepStrictEqual(deployment.inputs.spec.selector.matchLabels, { app: "stateful-flask" });
         assert.strictEqual(deployment.inputs.metadata.labels["app.kubernetes.io/component"], "api");
         assert.strictEqual(deployment.inputs.metadata.labels["app.kubernetes.io/part-of"], "stateful-flask");
@@ -26,11 +29,16 @@ describe("TasksApi component (dev stack)", () => {
         assert.deepStrictEqual(c.ports, [{ name: "http", containerPort: 8080, protocol: "TCP" }]);
         assert.deepStrictEqual(c.env, [{ name: "PORT", value: "8080" }]);
         assert.deepStrictEqual([c.readinessProbe.httpGet.port, c.livenessProbe.httpGet.port], ["http", "http"]);
-        assert.deepStrictEqual(one(run.resources, T.service, "stateful-flask").inputs.spec.ports, [{ name: "http", port: 80, targetPort: "http", protocol: "TCP" }]);
+        assert.deepStrictEqual(one(run.resources, T.service, "stateful-flask").inputs.spec.ports, [
+            { name: "http", port: 80, targetPort: "http", protocol: "TCP" },
+        ]);
     });
 
     it("rolls out without losing capacity", () => {
-        assert.deepStrictEqual(deployment.inputs.spec.strategy, { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
+        assert.deepStrictEqual(deployment.inputs.spec.strategy, {
+            type: "RollingUpdate",
+            rollingUpdate: { maxUnavailable: 0, maxSurge: 1 },
+        });
     });
 
     it("probes readiness and liveness over HTTP on the image's health route, and tells the image its port (PORT)", () => {
@@ -41,7 +49,10 @@ describe("TasksApi component (dev stack)", () => {
         assert.deepStrictEqual(c.env, [{ name: "PORT", value: "5000" }]);
         // The migration Job serves nothing.
         assert.strictEqual(all(resources, T.job)[0].inputs.spec.template.spec.containers[0].env, undefined);
-        assert.deepStrictEqual(c.resources, { requests: { cpu: "100m", memory: "128Mi" }, limits: { cpu: "500m", memory: "256Mi" } });
+        assert.deepStrictEqual(c.resources, {
+            requests: { cpu: "100m", memory: "128Mi" },
+            limits: { cpu: "500m", memory: "256Mi" },
+        });
         assert.deepStrictEqual(c.lifecycle.preStop.exec.command, ["/bin/sh", "-c", "sleep 5"]);
     });
 
@@ -49,9 +60,16 @@ describe("TasksApi component (dev stack)", () => {
         const pod = deployment.inputs.spec.template.spec;
         assert.strictEqual(pod.securityContext.runAsNonRoot, true);
         assert.strictEqual(pod.securityContext.runAsUser, 10001);
-        const hardened = { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } };
+        const hardened = {
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            capabilities: { drop: ["ALL"] },
+        };
         assert.deepStrictEqual(pod.containers[0].securityContext, hardened);
-        assert.deepStrictEqual(all(resources, T.job)[0].inputs.spec.template.spec.containers[0].securityContext, hardened);
+        assert.deepStrictEqual(
+            all(resources, T.job)[0].inputs.spec.template.spec.containers[0].securityContext,
+            hardened,
+        );
     });
 
     it("gets DATABASE_URL and POSTGRES_* from a Secret, with the password kept secret", () => {
@@ -64,7 +82,10 @@ describe("TasksApi component (dev stack)", () => {
         assert.strictEqual(data.POSTGRES_PORT, "5432");
         assert.strictEqual(data.POSTGRES_DB, "stateful-flask-db");
         assert.strictEqual(data.POSTGRES_USER, "stateful-flask-user");
-        assert.match(data.DATABASE_URL, /^postgresql:\/\/stateful-flask-user:[A-Za-z0-9]+@postgres\.postgres\.svc\.cluster\.local:5432\/stateful-flask-db\?sslmode=verify-full&sslrootcert=\/etc\/postgres-ca\/ca\.crt$/);
+        assert.match(
+            data.DATABASE_URL,
+            /^postgresql:\/\/stateful-flask-user:[A-Za-z0-9]+@postgres\.postgres\.svc\.cluster\.local:5432\/stateful-flask-db\?sslmode=verify-full&sslrootcert=\/etc\/postgres-ca\/ca\.crt$/,
+        );
         assert.ok(isSecretInput(secret, "stringData.POSTGRES_PASSWORD"), `secret inputs: ${secret.secretInputs}`);
         assert.ok(isSecretInput(secret, "stringData.DATABASE_URL"));
     });
@@ -73,13 +94,19 @@ describe("TasksApi component (dev stack)", () => {
         const [job] = all(resources, T.job);
         assert.strictEqual(all(resources, T.job).length, 1);
         const image = "registry.digitalocean.com/drexii/stateful-flask:v1.0.0";
-        assert.strictEqual(job.inputs.metadata.name, migrationJobName("stateful-flask", image, ["flask", "release-migrate"]));
+        assert.strictEqual(
+            job.inputs.metadata.name,
+            migrationJobName("stateful-flask", image, ["flask", "release-migrate"]),
+        );
         assert.match(job.inputs.metadata.name, /^stateful-flask-migrate-[0-9a-f]{10}$/);
         const c = job.inputs.spec.template.spec.containers[0];
         assert.deepStrictEqual(c.command, ["flask", "release-migrate"]);
         assert.strictEqual(c.image, image);
         assert.strictEqual(job.inputs.spec.template.spec.restartPolicy, "Never");
-        assert.ok(deployment.dependencies.includes(job.urn), "the Deployment rolls out only after the migration Job completed");
+        assert.ok(
+            deployment.dependencies.includes(job.urn),
+            "the Deployment rolls out only after the migration Job completed",
+        );
         assert.strictEqual(job.deleteBeforeReplace, true);
     });
 
@@ -99,7 +126,9 @@ describe("TasksApi component (dev stack)", () => {
     it("exposes a ClusterIP Service on port 80 to the http port", () => {
         const service = one(resources, T.service, "stateful-flask");
         assert.strictEqual(service.inputs.spec.type, "ClusterIP");
-        assert.deepStrictEqual(service.inputs.spec.ports, [{ name: "http", port: 80, targetPort: "http", protocol: "TCP" }]);
+        assert.deepStrictEqual(service.inputs.spec.ports, [
+            { name: "http", port: 80, targetPort: "http", protocol: "TCP" },
+        ]);
     });
 
     it("names a new Job for a new image and keeps the name for the same one", () => {

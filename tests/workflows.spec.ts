@@ -39,8 +39,10 @@ function actionlintAvailable(): boolean {
     const version = /ACTIONLINT_VERSION="\$\{ACTIONLINT_VERSION:-(v[0-9.]+)\}"/.exec(script)?.[1];
     assert.ok(version, "lint-workflows.sh pins no ACTIONLINT_VERSION");
     const cache = process.env.TOOLCHAIN_CACHE ?? path.join(os.homedir(), ".cache", "stateful-flask-toolchain");
-    return fs.existsSync(path.join(cache, `actionlint-${version}`, "bin", "actionlint")) ||
-        spawnSync("go", ["version"]).status === 0;
+    return (
+        fs.existsSync(path.join(cache, `actionlint-${version}`, "bin", "actionlint")) ||
+        spawnSync("go", ["version"]).status === 0
+    );
 }
 
 describe("scripts/lint-workflows.sh", function () {
@@ -55,7 +57,11 @@ describe("scripts/lint-workflows.sh", function () {
         const r = spawnSync("bash", ["scripts/lint-workflows.sh"], { cwd: ROOT, encoding: "utf8" });
         const output = `${r.stdout}${r.stderr}`;
         assert.strictEqual(r.status, 0, `lint-workflows.sh exited ${r.status}:\n${output}`);
-        assert.match(output, /shellcheck [0-9]+\.[0-9]+/, `shellcheck did not run, so run: blocks went unchecked:\n${output}`);
+        assert.match(
+            output,
+            /shellcheck [0-9]+\.[0-9]+/,
+            `shellcheck did not run, so run: blocks went unchecked:\n${output}`,
+        );
         for (const file of ["images.yml", "main.yml", "pull-request.yml"]) {
             assert.ok(output.includes(`.github/workflows/${file}`), `${file} was not linted:\n${output}`);
         }
@@ -72,19 +78,21 @@ describe(".github/workflows/images.yml", () => {
         return found[0];
     };
     const uses = (action: string) => (s: Step) => s.uses?.split("@")[0] === action;
-    const [resolveStep, resolveAt] = only("resolve", s => s.id === "ref");
+    const [resolveStep, resolveAt] = only("resolve", (s) => s.id === "ref");
     const [buildx, buildxAt] = only("setup-buildx", uses("docker/setup-buildx-action"));
     const [build, buildAt] = only("build-push", uses("docker/build-push-action"));
-    const [smoke, smokeAt] = only("smoke test", s => /smoke-test\.sh/.test(s.run ?? ""));
+    const [smoke, smokeAt] = only("smoke test", (s) => /smoke-test\.sh/.test(s.run ?? ""));
     const [doctl, doctlAt] = only("doctl", uses("digitalocean/action-doctl"));
-    const [login, loginAt] = only("registry login", s => /doctl registry login/.test(s.run ?? ""));
-    const [push, pushAt] = only("push", s => /\bdocker push\b/.test(s.run ?? ""));
+    const [login, loginAt] = only("registry login", (s) => /doctl registry login/.test(s.run ?? ""));
+    const [push, pushAt] = only("push", (s) => /\bdocker push\b/.test(s.run ?? ""));
 
     /** Runs the resolve step as GitHub would for a ref, and returns what it wrote to $GITHUB_OUTPUT. */
     function resolve(refType: "tag" | "branch", refName: string, inputImage = "") {
         assert.strictEqual(resolveStep.shell, "bash");
         const context = { "github.ref_type": refType, "github.ref_name": refName, "inputs.image": inputImage };
-        const env = Object.fromEntries(Object.entries(resolveStep.env ?? {}).map(([k, v]) => [k, expand(String(v), context)]));
+        const env = Object.fromEntries(
+            Object.entries(resolveStep.env ?? {}).map(([k, v]) => [k, expand(String(v), context)]),
+        );
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "images-workflow-"));
         try {
             const outputFile = path.join(dir, "output");
@@ -96,7 +104,10 @@ describe(".github/workflows/images.yml", () => {
                 env: { PATH: process.env.PATH, GITHUB_OUTPUT: outputFile, GITHUB_SHA: SHA, ...env },
             });
             const outputs: Record<string, string> = {};
-            for (const line of fs.readFileSync(outputFile, "utf8").split("\n").filter(l => l)) {
+            for (const line of fs
+                .readFileSync(outputFile, "utf8")
+                .split("\n")
+                .filter((l) => l)) {
                 const at = line.indexOf("=");
                 outputs[line.slice(0, at)] = line.slice(at + 1);
             }
@@ -144,8 +155,10 @@ describe(".github/workflows/images.yml", () => {
     });
 
     it("smoke-tests the image before any credential or push step, and pushes only tags", () => {
-        assert.ok(buildAt < smokeAt && smokeAt < doctlAt && doctlAt < loginAt && loginAt < pushAt,
-            `order: build ${buildAt}, smoke ${smokeAt}, doctl ${doctlAt}, login ${loginAt}, push ${pushAt}`);
+        assert.ok(
+            buildAt < smokeAt && smokeAt < doctlAt && doctlAt < loginAt && loginAt < pushAt,
+            `order: build ${buildAt}, smoke ${smokeAt}, doctl ${doctlAt}, login ${loginAt}, push ${pushAt}`,
+        );
         assert.strictEqual(smoke.if, undefined, "the smoke test runs on dry runs too");
         assert.strictEqual(smoke.run, 'bash "images/$NAME/smoke-test.sh" "$IMAGE"');
         for (const s of [doctl, login, push]) assert.strictEqual(s.if, "steps.ref.outputs.push == 'true'", s.name);
@@ -195,10 +208,24 @@ describe(".github/workflows/images.yml", () => {
 
     const refused: Array<[string, "tag" | "branch", string, RegExp]> = [
         ["an API tag that is not vMAJOR.MINOR.PATCH", "tag", "v1", /tag v1: API release tags are vMAJOR\.MINOR\.PATCH/],
-        ["a Postgres tag without an image revision", "tag", "postgres-15.20", /tag postgres-15\.20: Postgres tags are postgres-<PostgreSQL version>-<image revision>/],
-        ["a Postgres tag naming another PostgreSQL than packages.txt pins", "tag", "postgres-15.19-1",
-            /tag postgres-15\.19-1 names PostgreSQL 15\.19, but images\/postgres\/packages\.txt pins postgresql-15=15\.20-/],
-        ["a branch run without an image", "branch", "main", /a run on a branch needs the image input \(api or postgres\), got ''/],
+        [
+            "a Postgres tag without an image revision",
+            "tag",
+            "postgres-15.20",
+            /tag postgres-15\.20: Postgres tags are postgres-<PostgreSQL version>-<image revision>/,
+        ],
+        [
+            "a Postgres tag naming another PostgreSQL than packages.txt pins",
+            "tag",
+            "postgres-15.19-1",
+            /tag postgres-15\.19-1 names PostgreSQL 15\.19, but images\/postgres\/packages\.txt pins postgresql-15=15\.20-/,
+        ],
+        [
+            "a branch run without an image",
+            "branch",
+            "main",
+            /a run on a branch needs the image input \(api or postgres\), got ''/,
+        ],
     ];
     for (const [what, refType, refName, message] of refused) {
         it(`refuses ${what}, writing no outputs`, () => {
@@ -211,35 +238,54 @@ describe(".github/workflows/images.yml", () => {
 });
 
 describe("workflows: a pull request's code never sees a production secret (issue 17.11)", () => {
-    const load = (file: string) => yaml.load(fs.readFileSync(path.join(ROOT, ".github/workflows", file), "utf8")) as any;
-    const files = fs.readdirSync(path.join(ROOT, ".github/workflows")).filter(f => /\.ya?ml$/.test(f));
+    const load = (file: string) =>
+        yaml.load(fs.readFileSync(path.join(ROOT, ".github/workflows", file), "utf8")) as any;
+    const files = fs.readdirSync(path.join(ROOT, ".github/workflows")).filter((f) => /\.ya?ml$/.test(f));
     /** The secrets a job's definition names, GITHUB_TOKEN (Actions' own, scoped by `permissions`) aside. */
     const secretsOf = (job: unknown) =>
-        [...new Set([...JSON.stringify(job).matchAll(/secrets\.([A-Za-z_][A-Za-z0-9_]*)/g)].map(m => m[1]))].filter(s => s !== "GITHUB_TOKEN");
-    const triggers = (workflow: any): string[] => (typeof workflow.on === "string" ? [workflow.on] : Array.isArray(workflow.on) ? workflow.on : Object.keys(workflow.on));
+        [...new Set([...JSON.stringify(job).matchAll(/secrets\.([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]))].filter(
+            (s) => s !== "GITHUB_TOKEN",
+        );
+    const triggers = (workflow: any): string[] =>
+        typeof workflow.on === "string"
+            ? [workflow.on]
+            : Array.isArray(workflow.on)
+              ? workflow.on
+              : Object.keys(workflow.on);
     const SAME_REPOSITORY = "github.event.pull_request.head.repo.full_name == github.repository";
 
     it("no workflow runs on pull_request_target (the base repository's secrets with the PR's code)", () => {
-        for (const file of files) assert.ok(!triggers(load(file)).includes("pull_request_target"), `${file} runs on pull_request_target`);
+        for (const file of files)
+            assert.ok(!triggers(load(file)).includes("pull_request_target"), `${file} runs on pull_request_target`);
     });
 
     it("in every pull_request workflow, a job that names a secret runs in the `preview` environment, only for this repository's branches, and the workflow grants nothing to write", () => {
-        const prWorkflows = files.filter(f => triggers(load(f)).includes("pull_request"));
+        const prWorkflows = files.filter((f) => triggers(load(f)).includes("pull_request"));
         assert.deepStrictEqual(prWorkflows, ["pull-request.yml"]);
         for (const file of prWorkflows) {
             const workflow = load(file);
-            assert.ok(!JSON.stringify(workflow.env ?? {}).includes("secrets."), `${file}: a workflow-level env hands secrets to every job`);
+            assert.ok(
+                !JSON.stringify(workflow.env ?? {}).includes("secrets."),
+                `${file}: a workflow-level env hands secrets to every job`,
+            );
             assert.deepStrictEqual(workflow.permissions, { contents: "read" }, `${file}: workflow-level permissions`);
             const withSecrets = Object.entries(workflow.jobs).filter(([, job]) => secretsOf(job).length > 0);
             assert.ok(withSecrets.length > 0, `${file}: no job names a secret, so this test checks nothing`);
             for (const [name, job] of withSecrets as Array<[string, any]>) {
-                assert.strictEqual(job.environment, "preview", `${file}: job ${name} reads ${secretsOf(job).join(", ")} outside the preview environment`);
+                assert.strictEqual(
+                    job.environment,
+                    "preview",
+                    `${file}: job ${name} reads ${secretsOf(job).join(", ")} outside the preview environment`,
+                );
                 assert.strictEqual(job.if, SAME_REPOSITORY, `${file}: job ${name} must not run for forks`);
             }
             for (const [name, job] of Object.entries(workflow.jobs) as Array<[string, any]>) {
                 if (job.environment !== "preview") {
                     assert.deepStrictEqual(secretsOf(job), [], `${file}: job ${name}`);
-                    assert.ok(!Object.values(job.permissions ?? {}).includes("write"), `${file}: job ${name} may write`);
+                    assert.ok(
+                        !Object.values(job.permissions ?? {}).includes("write"),
+                        `${file}: job ${name} may write`,
+                    );
                 }
             }
         }

@@ -36,7 +36,7 @@ export const HPA_TYPES: readonly string[] = [
 ];
 
 /** The patches of every HorizontalPodAutoscaler version. */
-export const HPA_PATCH_TYPES: readonly string[] = HPA_TYPES.map(t => `${t}Patch`);
+export const HPA_PATCH_TYPES: readonly string[] = HPA_TYPES.map((t) => `${t}Patch`);
 
 /** Workload kinds whose pod template the hygiene policies inspect, by Pulumi type. */
 const WORKLOAD_KINDS: Record<string, string> = {
@@ -106,7 +106,9 @@ export interface ContainerRef {
 /** The pod's containers, then (when asked) its init containers. */
 export function containersOf(podSpec: any, includeInit: boolean): ContainerRef[] {
     const refs: ContainerRef[] = (podSpec?.containers ?? []).map((c: any) => ({
-        container: c, label: `container "${c?.name}"`, init: false,
+        container: c,
+        label: `container "${c?.name}"`,
+        init: false,
     }));
     if (includeInit) {
         for (const c of podSpec?.initContainers ?? []) {
@@ -118,13 +120,15 @@ export function containersOf(podSpec: any, includeInit: boolean): ContainerRef[]
 
 /** `{a=1, b=2}`, keys sorted, for messages about selectors and labels. */
 export function formatLabels(labels: Record<string, string>): string {
-    const entries = Object.keys(labels).sort().map(k => `${k}=${labels[k]}`);
+    const entries = Object.keys(labels)
+        .sort()
+        .map((k) => `${k}=${labels[k]}`);
     return `{${entries.join(", ")}}`;
 }
 
 /** True when every key/value of `selector` is present in `labels`. */
 export function selectorMatches(selector: Record<string, string>, labels: Record<string, string>): boolean {
-    return Object.keys(selector).every(k => labels[k] === selector[k]);
+    return Object.keys(selector).every((k) => labels[k] === selector[k]);
 }
 
 /** "1 replica", "3 replicas". */
@@ -134,7 +138,7 @@ export function replicasText(n: number): string {
 
 /** A quoted, comma-separated list for messages. */
 export function quotedList(values: readonly string[]): string {
-    return values.map(v => `"${v}"`).join(", ");
+    return values.map((v) => `"${v}"`).join(", ");
 }
 
 /** A workload of one of `kinds`, with its pod spec; undefined for any other resource. */
@@ -154,16 +158,27 @@ export interface Workload {
  * The workload behind a resource, if it is one of `kinds`; with `patches`, also a patch of one (for the policies that
  * judge values a patch sets, not the ones that require a field to be present).
  */
-export function workloadOf(type: string, props: any, resourceName: string, kinds: readonly string[],
-                           opts: { patches?: boolean } = {}): Workload | undefined {
+export function workloadOf(
+    type: string,
+    props: any,
+    resourceName: string,
+    kinds: readonly string[],
+    opts: { patches?: boolean } = {},
+): Workload | undefined {
     const patchKind = opts.patches ? WORKLOAD_PATCH_KINDS[type] : undefined;
     const kind = workloadKind(type) ?? patchKind;
     if (kind === undefined || !kinds.includes(kind)) {
         return undefined;
     }
     const patch = patchKind !== undefined;
-    const template = patch && kind === "CronJob" ? props?.spec?.jobTemplate?.spec?.template : podTemplateOf(type, props);
-    return { kind, label: describe(patch ? `${kind}Patch` : kind, props, resourceName), podSpec: template?.spec ?? {}, patch };
+    const template =
+        patch && kind === "CronJob" ? props?.spec?.jobTemplate?.spec?.template : podTemplateOf(type, props);
+    return {
+        kind,
+        label: describe(patch ? `${kind}Patch` : kind, props, resourceName),
+        podSpec: template?.spec ?? {},
+        patch,
+    };
 }
 
 /** The `kinds` parameter every workload-hygiene policy shares. */

@@ -5,7 +5,8 @@ import { KNOWN_WORKLOAD_KINDS, containersOf, kindsParam, quotedList, workloadOf 
 const params = {
     kinds: kindsParam(KNOWN_WORKLOAD_KINDS, "container images must be pinned"),
     disallowedTags: param(["latest"] as string[], {
-        type: "array", items: { type: "string" },
+        type: "array",
+        items: { type: "string" },
         description: "Mutable tags that do not count as pinned.",
     }),
     requireDigest: param(false, { type: "boolean", description: "Require an @sha256 digest, not just a tag." }),
@@ -41,15 +42,19 @@ function validate(args: ResourceValidationArgs, reportViolation: ReportViolation
             continue; // a digest pins the content whatever the tag says
         }
         if (cfg.requireDigest) {
-            reportViolation(`${where} without a digest; this pack requires one (requireDigest). Pin it as "${image}@sha256:<digest>".`);
+            reportViolation(
+                `${where} without a digest; this pack requires one (requireDigest). Pin it as "${image}@sha256:<digest>".`,
+            );
         } else if (tag === undefined) {
             reportViolation(
                 `${where} without a tag, which pulls whatever "latest" points to when a pod starts, so replicas can run ` +
-                `different code. Pin a version tag or a digest.`);
+                    `different code. Pin a version tag or a digest.`,
+            );
         } else if (cfg.disallowedTags.includes(tag)) {
             reportViolation(
                 `${where}; the tag "${tag}" is mutable (disallowed: ${quotedList(cfg.disallowedTags)}), so replicas can run ` +
-                `different code and a rollback does not roll back. Pin a version tag or a digest.`);
+                    `different code and a rollback does not roll back. Pin a version tag or a digest.`,
+            );
         }
     }
 }
@@ -57,7 +62,8 @@ function validate(args: ResourceValidationArgs, reportViolation: ReportViolation
 /** Container images carry an immutable version tag or a digest. */
 export const imageTagPinned: ResourceValidationPolicy = {
     name: "image-tag-pinned",
-    description: "Every container and init container of a workload (and every image a patch of one sets) uses an image " +
+    description:
+        "Every container and init container of a workload (and every image a patch of one sets) uses an image " +
         "pinned to a version tag or digest, never an untagged image or a mutable tag such as latest.",
     enforcementLevel: "mandatory",
     configSchema: configSchema(params),

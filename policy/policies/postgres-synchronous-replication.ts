@@ -8,11 +8,13 @@ const MODE_ENV = "SYNCHRONOUS_MODE";
 
 const params = {
     componentLabel: param("app.kubernetes.io/component", {
-        type: "string", minLength: 1,
+        type: "string",
+        minLength: 1,
         description: "Label that says which role a workload plays.",
     }),
     databaseComponent: param("database", {
-        type: "string", minLength: 1,
+        type: "string",
+        minLength: 1,
         description: "componentLabel value of the database StatefulSets this policy checks.",
     }),
     synchronousModeConfigKey: param("postgresSynchronousMode", {
@@ -57,8 +59,10 @@ function strictHint(cfg: Config): string {
     if (!cfg.synchronousModeConfigKey || !cfg.replicasConfigKey) {
         return `Set ${MODE_ENV} to on, or run at least 2 replicas.`;
     }
-    return `Use \`pulumi config set ${cfg.synchronousModeConfigKey} on\`, or run at least 2 replicas ` +
-        `(\`pulumi config set ${cfg.replicasConfigKey} 2\`).`;
+    return (
+        `Use \`pulumi config set ${cfg.synchronousModeConfigKey} on\`, or run at least 2 replicas ` +
+        `(\`pulumi config set ${cfg.replicasConfigKey} 2\`).`
+    );
 }
 
 function validate(args: ResourceValidationArgs, reportViolation: ReportViolation): void {
@@ -76,13 +80,14 @@ function validate(args: ResourceValidationArgs, reportViolation: ReportViolation
         settings.error.message = `${label}: ${MODE_ENV} is unknown. Checked again when the values are known (pulumi up).`;
         throw settings.error;
     }
-    const risky = settings.value.filter(s => s.mode === "off" || s.mode === "strict");
+    const risky = settings.value.filter((s) => s.mode === "off" || s.mode === "strict");
     if (risky.length === 0) {
         return; // on (or unset: the image defaults to on) is safe at any replica count
     }
     const replicas = peek(() => args.props.spec?.replicas as number | undefined | null);
     if (!replicas.known) {
-        replicas.error.message = `${label}: spec.replicas is unknown, so ${MODE_ENV}=${risky[0].mode} cannot be judged. ` +
+        replicas.error.message =
+            `${label}: spec.replicas is unknown, so ${MODE_ENV}=${risky[0].mode} cannot be judged. ` +
             `Checked again when the values are known (pulumi up).`;
         throw replicas.error;
     }
@@ -93,14 +98,16 @@ function validate(args: ResourceValidationArgs, reportViolation: ReportViolation
         if (s.mode === "off" && count > 1) {
             reportViolation(
                 `${runs} with ${MODE_ENV}=off (${s.container}): replication is asynchronous, so a failover may promote ` +
-                `a replica that has not received the latest commits, and commits the API was told succeeded are lost. ` +
-                offHint(cfg));
+                    `a replica that has not received the latest commits, and commits the API was told succeeded are lost. ` +
+                    offHint(cfg),
+            );
         }
         if (s.mode === "strict" && count < 2) {
             reportViolation(
                 `${runs} with ${MODE_ENV}=strict (${s.container}): no commit is acknowledged until a synchronous ` +
-                `standby confirms it, and without a second member there is none, so every write would hang. ` +
-                strictHint(cfg));
+                    `standby confirms it, and without a second member there is none, so every write would hang. ` +
+                    strictHint(cfg),
+            );
         }
     }
 }
@@ -108,7 +115,8 @@ function validate(args: ResourceValidationArgs, reportViolation: ReportViolation
 /** A replicated Postgres StatefulSet never acknowledges a commit a failover could lose, nor one it can never confirm. */
 export const postgresSynchronousReplication: ResourceValidationPolicy = {
     name: "postgres-synchronous-replication",
-    description: "A database StatefulSet with more than one replica replicates synchronously (SYNCHRONOUS_MODE is " +
+    description:
+        "A database StatefulSet with more than one replica replicates synchronously (SYNCHRONOUS_MODE is " +
         "not off), so a failover never loses a commit the API was told succeeded, and strict mode runs with at least " +
         "two replicas.",
     enforcementLevel: "advisory",

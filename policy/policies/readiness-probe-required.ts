@@ -21,7 +21,8 @@ function validate(args: ResourceValidationArgs, reportViolation: ReportViolation
         if (!container.readinessProbe) {
             reportViolation(
                 `${workload.label} ${label} has no readinessProbe, so Services send it traffic before it can serve and ` +
-                `rolling updates do not wait for it. Add a readinessProbe (httpGet, tcpSocket, exec or grpc).`);
+                    `rolling updates do not wait for it. Add a readinessProbe (httpGet, tcpSocket, exec or grpc).`,
+            );
         }
     }
 }
@@ -29,7 +30,8 @@ function validate(args: ResourceValidationArgs, reportViolation: ReportViolation
 /** Long-running containers say when they are ready. */
 export const readinessProbeRequired: ResourceValidationPolicy = {
     name: "readiness-probe-required",
-    description: "Every container of a long-running workload (Deployment, StatefulSet, DaemonSet) declares a readinessProbe.",
+    description:
+        "Every container of a long-running workload (Deployment, StatefulSet, DaemonSet) declares a readinessProbe.",
     enforcementLevel: "mandatory",
     configSchema: configSchema(params),
     validateResource: validate,

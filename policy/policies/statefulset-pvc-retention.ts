@@ -5,7 +5,8 @@ import { PATCH_TYPES, TYPES, describe } from "../lib/kubernetes";
 const params = {
     requireExplicit: param(false, {
         type: "boolean",
-        description: "Also flag a StatefulSet that leaves persistentVolumeClaimRetentionPolicy unset (Kubernetes then retains).",
+        description:
+            "Also flag a StatefulSet that leaves persistentVolumeClaimRetentionPolicy unset (Kubernetes then retains).",
     }),
 };
 
@@ -25,27 +26,31 @@ function validate(args: ResourceValidationArgs, reportViolation: ReportViolation
         if (cfg.requireExplicit && !patch) {
             reportViolation(
                 `${label} leaves persistentVolumeClaimRetentionPolicy unset; Kubernetes retains claims today, but the ` +
-                `intent is not recorded. Set whenDeleted: Retain and whenScaled: Retain explicitly.`);
+                    `intent is not recorded. Set whenDeleted: Retain and whenScaled: Retain explicitly.`,
+            );
         }
         return;
     }
     if (policy.whenDeleted === "Delete") {
         reportViolation(
             `${label} sets persistentVolumeClaimRetentionPolicy.whenDeleted: Delete, so deleting the StatefulSet ` +
-            `(pulumi destroy, or a replacement) deletes its PersistentVolumeClaims and, with a Delete reclaim policy, the data. ` +
-            `Set whenDeleted: Retain.`);
+                `(pulumi destroy, or a replacement) deletes its PersistentVolumeClaims and, with a Delete reclaim policy, the data. ` +
+                `Set whenDeleted: Retain.`,
+        );
     }
     if (policy.whenScaled === "Delete") {
         reportViolation(
             `${label} sets persistentVolumeClaimRetentionPolicy.whenScaled: Delete, so scaling down deletes the claims ` +
-            `(and data) of the removed replicas. Set whenScaled: Retain.`);
+                `(and data) of the removed replicas. Set whenScaled: Retain.`,
+        );
     }
 }
 
 /** Deleting or scaling down a StatefulSet never deletes its volume claims. */
 export const statefulsetPvcRetention: ResourceValidationPolicy = {
     name: "statefulset-pvc-retention",
-    description: "A StatefulSet's persistentVolumeClaimRetentionPolicy (or one a StatefulSetPatch sets) never deletes " +
+    description:
+        "A StatefulSet's persistentVolumeClaimRetentionPolicy (or one a StatefulSetPatch sets) never deletes " +
         "claims, neither when the StatefulSet is deleted nor when it is scaled down.",
     enforcementLevel: "mandatory",
     configSchema: configSchema(params),

@@ -26,7 +26,12 @@ ENTRYPOINT ["/bin/cat", "/srv/spec/greeting.txt"]
 
 /** The archive's index and the image config it names. */
 function readArchive(archive: string): { index: any; config: any; layers: number } {
-    const blob = (digest: string) => JSON.parse(execFileSync("tar", ["-xOf", archive, `blobs/sha256/${digest.replace(/^sha256:/, "")}`], { encoding: "utf8" }));
+    const blob = (digest: string) =>
+        JSON.parse(
+            execFileSync("tar", ["-xOf", archive, `blobs/sha256/${digest.replace(/^sha256:/, "")}`], {
+                encoding: "utf8",
+            }),
+        );
     const index = JSON.parse(execFileSync("tar", ["-xOf", archive, "index.json"], { encoding: "utf8" }));
     const manifest = blob(index.manifests[0].digest);
     return { index, config: blob(manifest.config.digest), layers: manifest.layers.length };
@@ -34,7 +39,11 @@ function readArchive(archive: string): { index: any; config: any; layers: number
 
 function assertNothingLeft(): void {
     const store = imageStore();
-    strictEqual(store.buildah(["containers", "--quiet", "--all"]).trim(), "", "working containers left in the image store");
+    strictEqual(
+        store.buildah(["containers", "--quiet", "--all"]).trim(),
+        "",
+        "working containers left in the image store",
+    );
     deepStrictEqual(store.mounts(), [], "mounts left under the image store");
 }
 
@@ -44,8 +53,11 @@ describe("image builder (scripts/images, buildah)", function () {
     let dir: string;
     let first: BuiltImage;
     const tiny = (): ImageSpec => ({
-        name: "spec-tiny", dockerfile: path.join(dir, "Dockerfile"), context: () => dir,
-        refs: ["stateful-flask.local/spec-tiny:test"], buildArgs: { GREETING: "hello" },
+        name: "spec-tiny",
+        dockerfile: path.join(dir, "Dockerfile"),
+        context: () => dir,
+        refs: ["stateful-flask.local/spec-tiny:test"],
+        buildArgs: { GREETING: "hello" },
     });
 
     before(function () {
@@ -62,7 +74,8 @@ describe("image builder (scripts/images, buildah)", function () {
         fs.rmSync(dir, { recursive: true, force: true });
         const store = imageStore();
         store.exclusive(() => store.removeImages("stateful-flask.local/spec-tiny"));
-        for (const name of ["spec-tiny", "spec-fail"]) fs.rmSync(path.join(CACHE, name), { recursive: true, force: true });
+        for (const name of ["spec-tiny", "spec-fail"])
+            fs.rmSync(path.join(CACHE, name), { recursive: true, force: true });
     });
 
     it("builds a Dockerfile FROM debian:bookworm-slim, and finds it in the content cache the second time", function () {
@@ -86,7 +99,10 @@ describe("image builder (scripts/images, buildah)", function () {
         strictEqual(index.manifests[0].annotations["org.opencontainers.image.ref.name"], first.archiveRef);
         deepStrictEqual(config.config.Entrypoint, ["/bin/cat", "/srv/spec/greeting.txt"]);
         strictEqual(config.config.User, "4242:4242");
-        deepStrictEqual(config.config.Env, ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "APP_MODE=spec"]);
+        deepStrictEqual(config.config.Env, [
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "APP_MODE=spec",
+        ]);
         strictEqual(config.config.WorkingDir, "/srv/spec");
         // Reproducible: no build time, no builder label.
         strictEqual(config.created, "1970-01-01T00:00:00Z");
@@ -96,7 +112,11 @@ describe("image builder (scripts/images, buildah)", function () {
     });
 
     it("runs as the image's user, on what COPY and RUN put there (no __pycache__ from the context)", function () {
-        const out = imageStore().runInImage(first.archiveRef, ["sh", "-c", "id -u; cat greeting.txt built.txt; ls -A . pkg"]);
+        const out = imageStore().runInImage(first.archiveRef, [
+            "sh",
+            "-c",
+            "id -u; cat greeting.txt built.txt; ls -A . pkg",
+        ]);
         strictEqual(out, `4242\n${nonce}\nhello\n.:\nbuilt.txt\ngreeting.txt\npkg\n\npkg:\nmod.py\n`);
         assertNothingLeft();
     });
@@ -117,31 +137,46 @@ describe("image builder (scripts/images, buildah)", function () {
         // ARG, ENV, WORKDIR and the first COPY.
         strictEqual(JSON.parse(fs.readFileSync(`${changed.archive}.json`, "utf8")).stepsFromLayerCache, 4);
         // The previous archive of the image is gone.
-        deepStrictEqual(fs.readdirSync(path.dirname(changed.archive)).filter(f => f.endsWith(".tar")), [path.basename(changed.archive)]);
+        deepStrictEqual(
+            fs.readdirSync(path.dirname(changed.archive)).filter((f) => f.endsWith(".tar")),
+            [path.basename(changed.archive)],
+        );
         assertNothingLeft();
     });
 
     it("fails a build whose RUN fails with its exit status and buildah's output, and leaves nothing behind", function () {
         const failing = path.join(dir, "Dockerfile.fail");
         fs.writeFileSync(failing, "FROM debian:bookworm-slim\nRUN echo 'about to fail' && exit 3\n");
-        throws(() => buildImage({ name: "spec-fail", dockerfile: failing, context: () => dir, refs: [] }),
-            (err: Error) => /^spec-fail: buildah build -f \S+Dockerfile\.fail failed \(3\), log /.test(err.message) && /about to fail/.test(err.message));
+        throws(
+            () => buildImage({ name: "spec-fail", dockerfile: failing, context: () => dir, refs: [] }),
+            (err: Error) =>
+                /^spec-fail: buildah build -f \S+Dockerfile\.fail failed \(3\), log /.test(err.message) &&
+                /about to fail/.test(err.message),
+        );
         assertNothingLeft();
     });
 
     it("refuses a Dockerfile that does not exist, naming it", function () {
         const missing = path.join(dir, "nope", "Dockerfile");
-        throws(() => buildImage({ name: "spec-missing", dockerfile: missing, context: () => dir, refs: [] }),
-            { message: `spec-missing: the Dockerfile ${missing} does not exist` });
+        throws(() => buildImage({ name: "spec-missing", dockerfile: missing, context: () => dir, refs: [] }), {
+            message: `spec-missing: the Dockerfile ${missing} does not exist`,
+        });
     });
 
     it("refuses an unknown image name, listing the known ones", function () {
-        throws(() => selectImages(["api", "nginx"]), { message: 'unknown image "nginx"; known: api, postgres, pause, coredns, traefik, versitygw' });
-        deepStrictEqual(selectImages(["postgres", "api"]).map(s => s.name), ["postgres", "api"]);
+        throws(() => selectImages(["api", "nginx"]), {
+            message: 'unknown image "nginx"; known: api, postgres, pause, coredns, traefik, versitygw',
+        });
+        deepStrictEqual(
+            selectImages(["postgres", "api"]).map((s) => s.name),
+            ["postgres", "api"],
+        );
     });
 
     it("refuses a name that cannot name an image", function () {
-        throws(() => buildImage({ ...tiny(), name: "Spec_Tiny" }), { message: 'image name "Spec_Tiny": expected lower-case letters, digits and dashes' });
+        throws(() => buildImage({ ...tiny(), name: "Spec_Tiny" }), {
+            message: 'image name "Spec_Tiny": expected lower-case letters, digits and dashes',
+        });
     });
 
     it("refuses a base it cannot make, since nothing is pulled", function () {

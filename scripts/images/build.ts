@@ -27,7 +27,8 @@ import { DockerfileError, type Instruction, parseDockerfile } from "./dockerfile
 const ROOT = path.resolve(__dirname, "..", "..");
 /** Bumped when what the builder writes changes, so archives of the old builder are not reused. */
 const BUILDER_VERSION = "2-buildah";
-export const CACHE = process.env.STATEFUL_FLASK_IMAGE_CACHE ?? path.join(os.homedir(), ".cache", "stateful-flask-images");
+export const CACHE =
+    process.env.STATEFUL_FLASK_IMAGE_CACHE ?? path.join(os.homedir(), ".cache", "stateful-flask-images");
 /** The buildah store of the image cache. */
 export const imageStore = () => new BuildahStore(path.join(CACHE, "buildah"));
 
@@ -43,11 +44,15 @@ export function debianMirrors(): { DEBIAN_MIRROR: string; DEBIAN_SECURITY_MIRROR
 
 /** The local stack's config (Pulumi.local.yaml): the image references the stack deploys. */
 export function localStackImages(): { api: string; postgres: string } {
-    const doc = yaml.load(fs.readFileSync(path.join(ROOT, "Pulumi.local.yaml"), "utf8")) as { config: Record<string, string> };
+    const doc = yaml.load(fs.readFileSync(path.join(ROOT, "Pulumi.local.yaml"), "utf8")) as {
+        config: Record<string, string>;
+    };
     const api = doc.config["stateful-flask:apiImage"];
     const postgres = doc.config["stateful-flask:postgresImage"];
     if (!api || !postgres) {
-        throw new Error("Pulumi.local.yaml must set stateful-flask:apiImage and stateful-flask:postgresImage (the images this builder tags)");
+        throw new Error(
+            "Pulumi.local.yaml must set stateful-flask:apiImage and stateful-flask:postgresImage (the images this builder tags)",
+        );
     }
     return { api, postgres };
 }
@@ -63,7 +68,10 @@ export interface ImageSpec {
 }
 
 function toolchainBin(component: string): string {
-    return execFileSync(path.join(ROOT, "scripts", "toolchain.sh"), ["bin", component], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+    return execFileSync(path.join(ROOT, "scripts", "toolchain.sh"), ["bin", component], {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "pipe"],
+    }).trim();
 }
 
 /** A context dir holding `files` (name -> source path) and the Dockerfile next to them. */
@@ -84,13 +92,22 @@ function assembledContext(name: string, dockerfileDir: string, files: Record<str
 /** pause, built from the Kubernetes release's own pause.c (in the Go module cache the toolchain filled). */
 function buildPause(): string {
     const out = path.join(CACHE, "bin", "pause");
-    const version = /K8S_VERSION="\$\{K8S_VERSION:-(v[0-9.]+)\}"/.exec(fs.readFileSync(path.join(ROOT, "scripts", "toolchain.sh"), "utf8"))?.[1];
+    const version = /K8S_VERSION="\$\{K8S_VERSION:-(v[0-9.]+)\}"/.exec(
+        fs.readFileSync(path.join(ROOT, "scripts", "toolchain.sh"), "utf8"),
+    )?.[1];
     if (!version) throw new Error("cannot read K8S_VERSION from scripts/toolchain.sh");
-    const info = JSON.parse(execFileSync("go", ["mod", "download", "-json", `k8s.io/kubernetes@${version}`], { encoding: "utf8", cwd: os.tmpdir() }));
+    const info = JSON.parse(
+        execFileSync("go", ["mod", "download", "-json", `k8s.io/kubernetes@${version}`], {
+            encoding: "utf8",
+            cwd: os.tmpdir(),
+        }),
+    );
     const source = path.join(info.Dir, "build", "pause", "linux", "pause.c");
     if (!fs.existsSync(out) || fs.statSync(out).mtimeMs < fs.statSync(source).mtimeMs) {
         fs.mkdirSync(path.dirname(out), { recursive: true });
-        execFileSync("gcc", ["-Os", "-static", "-Wall", "-Werror", `-DVERSION=${version}`, "-o", out, source], { stdio: ["ignore", "pipe", "pipe"] });
+        execFileSync("gcc", ["-Os", "-static", "-Wall", "-Werror", `-DVERSION=${version}`, "-o", out, source], {
+            stdio: ["ignore", "pipe", "pipe"],
+        });
     }
     return out;
 }
@@ -99,13 +116,34 @@ export function imageSpecs(): ImageSpec[] {
     const stack = localStackImages();
     const local = path.join(ROOT, "scripts", "local-cluster", "images");
     const binary = (name: string, component: string, ref: string): ImageSpec => ({
-        name, dockerfile: path.join(local, name, "Dockerfile"), refs: [ref],
-        context: assembledContext(name, path.join(local, name), { [name]: () => path.join(toolchainBin(component), name) }),
+        name,
+        dockerfile: path.join(local, name, "Dockerfile"),
+        refs: [ref],
+        context: assembledContext(name, path.join(local, name), {
+            [name]: () => path.join(toolchainBin(component), name),
+        }),
     });
     return [
-        { name: "api", dockerfile: path.join(ROOT, "images", "api", "Dockerfile"), context: () => path.join(ROOT, "images", "api"), refs: [stack.api], buildArgs: debianMirrors() },
-        { name: "postgres", dockerfile: path.join(ROOT, "images", "postgres", "Dockerfile"), context: () => path.join(ROOT, "images", "postgres"), refs: [stack.postgres], buildArgs: debianMirrors() },
-        { name: "pause", dockerfile: path.join(local, "pause", "Dockerfile"), context: assembledContext("pause", path.join(local, "pause"), { pause: buildPause }), refs: ["stateful-flask.local/pause:3.10"] },
+        {
+            name: "api",
+            dockerfile: path.join(ROOT, "images", "api", "Dockerfile"),
+            context: () => path.join(ROOT, "images", "api"),
+            refs: [stack.api],
+            buildArgs: debianMirrors(),
+        },
+        {
+            name: "postgres",
+            dockerfile: path.join(ROOT, "images", "postgres", "Dockerfile"),
+            context: () => path.join(ROOT, "images", "postgres"),
+            refs: [stack.postgres],
+            buildArgs: debianMirrors(),
+        },
+        {
+            name: "pause",
+            dockerfile: path.join(local, "pause", "Dockerfile"),
+            context: assembledContext("pause", path.join(local, "pause"), { pause: buildPause }),
+            refs: ["stateful-flask.local/pause:3.10"],
+        },
         binary("coredns", "coredns", "stateful-flask.local/coredns:1.14.7"),
         binary("traefik", "traefik", "stateful-flask.local/traefik:3.6.12"),
         binary("versitygw", "versitygw", "stateful-flask.local/versitygw:1.8.0"),
@@ -116,9 +154,9 @@ export function imageSpecs(): ImageSpec[] {
 export function selectImages(names: readonly string[]): ImageSpec[] {
     const specs = imageSpecs();
     if (names.length === 0) return specs;
-    return names.map(n => {
-        const s = specs.find(x => x.name === n);
-        if (!s) throw new Error(`unknown image "${n}"; known: ${specs.map(x => x.name).join(", ")}`);
+    return names.map((n) => {
+        const s = specs.find((x) => x.name === n);
+        if (!s) throw new Error(`unknown image "${n}"; known: ${specs.map((x) => x.name).join(", ")}`);
         return s;
     });
 }
@@ -135,8 +173,12 @@ function baseSuites(instructions: readonly Instruction[], file: string): Suite[]
         if (suite !== undefined && (SUITES as readonly string[]).includes(suite)) {
             suites.add(suite as Suite);
         } else if (i.image !== "scratch" && !stages.has(i.image)) {
-            throw new DockerfileError(file, i.line, `FROM ${i.image}: nothing is pulled here; the builder provides ` +
-                `${SUITES.map(s => `debian:${s}-slim`).join(", ")} (made by debootstrap) and scratch`);
+            throw new DockerfileError(
+                file,
+                i.line,
+                `FROM ${i.image}: nothing is pulled here; the builder provides ` +
+                    `${SUITES.map((s) => `debian:${s}-slim`).join(", ")} (made by debootstrap) and scratch`,
+            );
         }
         if (i.stage) stages.add(i.stage);
     }
@@ -150,7 +192,8 @@ interface ContextEntry {
 }
 
 /** Never part of an image: Python's bytecode caches (the tests leave them next to the sources), VCS and npm dirs. */
-const IGNORED = (name: string) => name === "__pycache__" || name === "node_modules" || name === ".git" || name.endsWith(".pyc");
+const IGNORED = (name: string) =>
+    name === "__pycache__" || name === "node_modules" || name === ".git" || name.endsWith(".pyc");
 
 /**
  * What of `context` a build reads: the sources of its COPY/ADD instructions (all of the context when one is a
@@ -162,7 +205,8 @@ function contextEntries(context: string, instructions: readonly Instruction[], f
         const abs = path.join(context, rel);
         const stat = fs.lstatSync(abs);
         for (let d = path.dirname(rel); d !== "."; d = path.dirname(d)) {
-            if (!entries.has(d)) entries.set(d, { rel: d, abs: path.join(context, d), stat: fs.lstatSync(path.join(context, d)) });
+            if (!entries.has(d))
+                entries.set(d, { rel: d, abs: path.join(context, d), stat: fs.lstatSync(path.join(context, d)) });
         }
         if (rel !== ".") entries.set(rel, { rel, abs, stat });
         if (stat.isDirectory()) {
@@ -178,7 +222,11 @@ function contextEntries(context: string, instructions: readonly Instruction[], f
                 throw new DockerfileError(file, i.line, `${i.kind} source "${s}" is outside the build context`);
             }
             if (!fs.existsSync(path.join(context, rel))) {
-                throw new DockerfileError(file, i.line, `${i.kind} source "${s}" does not exist in the build context ${context}`);
+                throw new DockerfileError(
+                    file,
+                    i.line,
+                    `${i.kind} source "${s}" does not exist in the build context ${context}`,
+                );
             }
             walk(rel);
         }
@@ -232,21 +280,27 @@ export function buildImage(spec: ImageSpec, opts: { rebuild?: boolean } = {}): B
     if (!/^[a-z0-9][a-z0-9-]*$/.test(spec.name)) {
         throw new Error(`image name "${spec.name}": expected lower-case letters, digits and dashes`);
     }
-    if (!fs.existsSync(spec.dockerfile)) throw new Error(`${spec.name}: the Dockerfile ${spec.dockerfile} does not exist`);
-    const file = path.relative(ROOT, spec.dockerfile).startsWith("..") ? spec.dockerfile : path.relative(ROOT, spec.dockerfile);
+    if (!fs.existsSync(spec.dockerfile))
+        throw new Error(`${spec.name}: the Dockerfile ${spec.dockerfile} does not exist`);
+    const file = path.relative(ROOT, spec.dockerfile).startsWith("..")
+        ? spec.dockerfile
+        : path.relative(ROOT, spec.dockerfile);
     const dockerfile = fs.readFileSync(spec.dockerfile);
     const instructions = parseDockerfile(dockerfile.toString("utf8"), file);
     const suites = baseSuites(instructions, file);
     const buildArgs = spec.buildArgs ?? {};
     const mirror = buildArgs.DEBIAN_MIRROR ?? debianMirrors().DEBIAN_MIRROR;
     const context = spec.context();
-    if (!fs.existsSync(context) || !fs.statSync(context).isDirectory()) throw new Error(`${spec.name}: the build context ${context} is not a directory`);
+    if (!fs.existsSync(context) || !fs.statSync(context).isDirectory())
+        throw new Error(`${spec.name}: the build context ${context} is not a directory`);
     const entries = contextEntries(context, instructions, file);
 
     const key = sha256(
-        BUILDER_VERSION, ...suites.map(s => imageStore().baseKey(s, mirror)), dockerfile,
+        BUILDER_VERSION,
+        ...suites.map((s) => imageStore().baseKey(s, mirror)),
+        dockerfile,
         JSON.stringify(Object.entries(buildArgs).sort()),
-        ...entries.flatMap(e => [e.rel, String(e.stat.mode), entryContent(e)]),
+        ...entries.flatMap((e) => [e.rel, String(e.stat.mode), entryContent(e)]),
     ).slice(0, 16);
     const archiveRef = `stateful-flask.local/${spec.name}:${key}`;
     const archive = path.join(CACHE, spec.name, `${key}.tar`);
@@ -254,7 +308,15 @@ export function buildImage(spec: ImageSpec, opts: { rebuild?: boolean } = {}): B
     if (!opts.rebuild && fs.existsSync(archive) && fs.existsSync(meta)) {
         const digest = JSON.parse(fs.readFileSync(meta, "utf8")).digest as string;
         log(`${spec.name}: cached (${key})`);
-        return { name: spec.name, archive, digest, archiveRef, refs: spec.refs, cached: true, seconds: (Date.now() - start) / 1000 };
+        return {
+            name: spec.name,
+            archive,
+            digest,
+            archiveRef,
+            refs: spec.refs,
+            cached: true,
+            seconds: (Date.now() - start) / 1000,
+        };
     }
 
     const s = imageStore();
@@ -268,12 +330,32 @@ export function buildImage(spec: ImageSpec, opts: { rebuild?: boolean } = {}): B
         try {
             stageContext(entries, staged);
             log(`${spec.name}: buildah build ${file} (key ${key}, log ${logFile})`);
-            const fromCache = s.build({ label: spec.name, dockerfile: spec.dockerfile, context: staged, tag: archiveRef, buildArgs, logFile, layerCache: !opts.rebuild });
+            const fromCache = s.build({
+                label: spec.name,
+                dockerfile: spec.dockerfile,
+                context: staged,
+                tag: archiveRef,
+                buildArgs,
+                logFile,
+                layerCache: !opts.rebuild,
+            });
             const digest = s.pushArchive(archiveRef, archive);
             const seconds = (Date.now() - start) / 1000;
-            fs.writeFileSync(meta, JSON.stringify({ digest, archiveRef, key, builtAt: new Date().toISOString(), seconds, stepsFromLayerCache: fromCache }));
-            log(`${spec.name}: built in ${secs(start)} (${fromCache} steps from the layer cache), ` +
-                `${(fs.statSync(archive).size / 1e6).toFixed(0)} MB, ${digest.slice(0, 19)}`);
+            fs.writeFileSync(
+                meta,
+                JSON.stringify({
+                    digest,
+                    archiveRef,
+                    key,
+                    builtAt: new Date().toISOString(),
+                    seconds,
+                    stepsFromLayerCache: fromCache,
+                }),
+            );
+            log(
+                `${spec.name}: built in ${secs(start)} (${fromCache} steps from the layer cache), ` +
+                    `${(fs.statSync(archive).size / 1e6).toFixed(0)} MB, ${digest.slice(0, 19)}`,
+            );
             // Older archives and images of this name are dead weight; the layers they share with this one stay.
             for (const f of fs.readdirSync(path.dirname(archive))) {
                 if (!f.startsWith(key)) fs.rmSync(path.join(path.dirname(archive), f), { force: true });
@@ -289,7 +371,11 @@ export function buildImage(spec: ImageSpec, opts: { rebuild?: boolean } = {}): B
 // ------------------------------------------------------------------------------------------- containerd
 
 function ctr(address: string, args: string[]): string {
-    return execFileSync("ctr", ["--address", address, "--namespace", "k8s.io", ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024 });
+    return execFileSync("ctr", ["--address", address, "--namespace", "k8s.io", ...args], {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "pipe"],
+        maxBuffer: 64 * 1024 * 1024,
+    });
 }
 
 /** Digests of the images containerd has, by reference. */
@@ -311,7 +397,9 @@ export function importImage(address: string, image: BuiltImage, extraRefs: reado
         ctr(address, ["images", "import", "--digests", image.archive]);
         have = containerdImages(address);
         if (have.get(image.archiveRef) !== image.digest) {
-            throw new Error(`${image.name}: containerd does not list ${image.archiveRef} at ${image.digest} after the import`);
+            throw new Error(
+                `${image.name}: containerd does not list ${image.archiveRef} at ${image.digest} after the import`,
+            );
         }
     }
     for (const ref of [...image.refs, ...extraRefs]) {
@@ -328,28 +416,33 @@ function main(argv: string[]): void {
     const start = Date.now();
     const [cmd = "build", ...rest] = argv;
     if (cmd === "list") {
-        for (const s of imageSpecs()) process.stdout.write(`${s.name}\t${path.relative(ROOT, s.dockerfile)}\t${s.refs.join(",")}\n`);
+        for (const s of imageSpecs())
+            process.stdout.write(`${s.name}\t${path.relative(ROOT, s.dockerfile)}\t${s.refs.join(",")}\n`);
         return;
     }
     if (cmd === "buildah") {
         process.stdout.write(imageStore().buildah(rest));
         return;
     }
-    if (cmd !== "build" && cmd !== "import") throw new Error(`unknown command "${cmd}"; expected build, import, list or buildah`);
+    if (cmd !== "build" && cmd !== "import")
+        throw new Error(`unknown command "${cmd}"; expected build, import, list or buildah`);
     let address: string | undefined;
     let rebuild = false;
     const names: string[] = [];
     for (let i = 0; i < rest.length; i++) {
         if (rest[i] === "--address") address = rest[++i];
         else if (rest[i] === "--rebuild") rebuild = true;
-        else if (rest[i].startsWith("-")) throw new Error(`unknown option "${rest[i]}"; expected --address SOCK or --rebuild`);
+        else if (rest[i].startsWith("-"))
+            throw new Error(`unknown option "${rest[i]}"; expected --address SOCK or --rebuild`);
         else names.push(rest[i]);
     }
     if (cmd === "import" && !address) throw new Error("import needs --address <containerd socket>");
-    const built = selectImages(names).map(s => buildImage(s, { rebuild }));
+    const built = selectImages(names).map((s) => buildImage(s, { rebuild }));
     if (address) for (const b of built) importImage(address, b);
     for (const b of built) {
-        process.stdout.write(`${b.name}\t${b.cached ? "cached" : `built in ${b.seconds.toFixed(0)}s`}\t${b.digest}\t${b.refs.join(",")}\n`);
+        process.stdout.write(
+            `${b.name}\t${b.cached ? "cached" : `built in ${b.seconds.toFixed(0)}s`}\t${b.digest}\t${b.refs.join(",")}\n`,
+        );
     }
     log(`done in ${secs(start)}`);
 }

@@ -43,7 +43,9 @@ function run(cmd: string, args: readonly string[], opts: { logFile?: string; qui
     if (r.status !== 0) {
         const output = opts.logFile ? fs.readFileSync(opts.logFile, "utf8") : `${r.stdout ?? ""}${r.stderr ?? ""}`;
         const tail = output.trimEnd().split("\n").slice(-25).join("\n");
-        throw new Error(`${cmd} ${args.join(" ").slice(0, 400)} failed (${r.status ?? r.signal})${opts.logFile ? `, log ${opts.logFile}` : ""}:\n${tail}`);
+        throw new Error(
+            `${cmd} ${args.join(" ").slice(0, 400)} failed (${r.status ?? r.signal})${opts.logFile ? `, log ${opts.logFile}` : ""}:\n${tail}`,
+        );
     }
     return r.stdout ?? "";
 }
@@ -61,7 +63,11 @@ export class BuildahStore {
 
     /** `buildah` on this store. */
     buildah(args: readonly string[], opts: { logFile?: string } = {}): string {
-        return run("buildah", ["--root", this.root, "--runroot", this.runroot, "--storage-driver", "overlay", ...args], opts);
+        return run(
+            "buildah",
+            ["--root", this.root, "--runroot", this.runroot, "--storage-driver", "overlay", ...args],
+            opts,
+        );
     }
 
     /**
@@ -69,9 +75,14 @@ export class BuildahStore {
      * and checks afterwards that nothing is left: no working container, no mount under the store.
      */
     exclusive<T>(fn: () => T): T {
-        for (const [what, path_] of [["buildah", "/usr/bin/buildah"], ["debootstrap", "/usr/sbin/debootstrap"]]) {
+        for (const [what, path_] of [
+            ["buildah", "/usr/bin/buildah"],
+            ["debootstrap", "/usr/sbin/debootstrap"],
+        ]) {
             if (!fs.existsSync(path_)) {
-                throw new Error(`${what} is missing (${path_}): apt-get install -y ${what} (npm run setup installs it, scripts/install-cluster-deps.sh)`);
+                throw new Error(
+                    `${what} is missing (${path_}): apt-get install -y ${what} (npm run setup installs it, scripts/install-cluster-deps.sh)`,
+                );
             }
         }
         if (process.getuid?.() !== 0) {
@@ -79,8 +90,10 @@ export class BuildahStore {
         }
         const unshare = spawnSync("unshare", ["--mount", "true"], { encoding: "utf8" });
         if (unshare.status !== 0) {
-            throw new Error(`building images needs to mount (overlay storage, chroot isolation), and \`unshare --mount\` fails here: ` +
-                `${(unshare.stderr ?? "").trim() || unshare.error?.message}; in a container, run it privileged`);
+            throw new Error(
+                `building images needs to mount (overlay storage, chroot isolation), and \`unshare --mount\` fails here: ` +
+                    `${(unshare.stderr ?? "").trim() || unshare.error?.message}; in a container, run it privileged`,
+            );
         }
         fs.mkdirSync(this.dir, { recursive: true });
         const lock = path.join(this.dir, "lock");
@@ -97,7 +110,8 @@ export class BuildahStore {
                 fs.rmSync(lock, { force: true });
                 continue;
             }
-            if (Date.now() - waited > 30 * 60 * 1000) throw new Error(`the image store ${this.dir} is still locked by pid ${holder} after 30 minutes`);
+            if (Date.now() - waited > 30 * 60 * 1000)
+                throw new Error(`the image store ${this.dir} is still locked by pid ${holder} after 30 minutes`);
             if (polls % 30 === 0) log(`waiting for pid ${holder}, which is building in ${this.dir}`);
             sleep(1000);
         }
@@ -110,7 +124,9 @@ export class BuildahStore {
             try {
                 this.removeLeftovers("this build");
             } catch (err) {
-                log(`cleaning up after the failed build failed too: ${err instanceof Error ? err.message : String(err)}`);
+                log(
+                    `cleaning up after the failed build failed too: ${err instanceof Error ? err.message : String(err)}`,
+                );
             } finally {
                 fs.rmSync(lock, { force: true });
             }
@@ -126,10 +142,12 @@ export class BuildahStore {
 
     /** Mount points under the store (the overlay driver keeps a bind mount on its graphroot while containers exist). */
     mounts(): string[] {
-        return fs.readFileSync("/proc/self/mountinfo", "utf8").split("\n")
-            .map(l => l.split(" ")[4])
+        return fs
+            .readFileSync("/proc/self/mountinfo", "utf8")
+            .split("\n")
+            .map((l) => l.split(" ")[4])
             .filter((m): m is string => m !== undefined && (m === this.root || m.startsWith(`${this.root}/`)))
-            .map(m => m.replace(/\\040/g, " "));
+            .map((m) => m.replace(/\\040/g, " "));
     }
 
     private removeLeftovers(whose: string): void {
@@ -146,8 +164,24 @@ export class BuildahStore {
 
     /** The image's ID, or undefined when the store has no such image. */
     imageId(ref: string): string | undefined {
-        const r = spawnSync("buildah", ["--root", this.root, "--runroot", this.runroot, "--storage-driver", "overlay",
-            "inspect", "--type", "image", "--format", "{{.FromImageID}}", ref], { encoding: "utf8" });
+        const r = spawnSync(
+            "buildah",
+            [
+                "--root",
+                this.root,
+                "--runroot",
+                this.runroot,
+                "--storage-driver",
+                "overlay",
+                "inspect",
+                "--type",
+                "image",
+                "--format",
+                "{{.FromImageID}}",
+                ref,
+            ],
+            { encoding: "utf8" },
+        );
         return r.status === 0 ? r.stdout.trim() : undefined;
     }
 
@@ -174,20 +208,28 @@ export class BuildahStore {
             const logFile = `${tar}.log`;
             fs.writeFileSync(logFile, "");
             const start = Date.now();
-            log(`base: debootstrap --variant=minbase ${suite} from ${mirror} (about 25 s with the .debs cached, minutes without; log ${logFile})`);
+            log(
+                `base: debootstrap --variant=minbase ${suite} from ${mirror} (about 25 s with the .debs cached, minutes without; log ${logFile})`,
+            );
             run("bash", [BASE_SCRIPT, suite, mirror, tar, path.join(cacheDir, "debs", suite)], { logFile });
             fs.rmSync(logFile, { force: true });
             log(`base: ${suite} done in ${secs(start)} (${(fs.statSync(tar).size / 1e6).toFixed(0)} MB)`);
             // A base made by an older script or from another mirror is dead weight.
             for (const f of fs.readdirSync(path.dirname(tar))) {
-                if (f.startsWith(`${suite}-minbase-`) && f !== path.basename(tar)) fs.rmSync(path.join(path.dirname(tar), f), { force: true });
+                if (f.startsWith(`${suite}-minbase-`) && f !== path.basename(tar))
+                    fs.rmSync(path.join(path.dirname(tar), f), { force: true });
             }
         }
         const start = Date.now();
         const ctr = this.buildah(["from", "--quiet", "scratch"]).trim();
         try {
             this.buildah(["add", "--quiet", ctr, tar, "/"]);
-            this.buildah(["config", "--created-by", `debootstrap --variant=minbase ${suite} ${mirror} (scripts/images/debian-base.sh)`, ctr]);
+            this.buildah([
+                "config",
+                "--created-by",
+                `debootstrap --variant=minbase ${suite} ${mirror} (scripts/images/debian-base.sh)`,
+                ctr,
+            ]);
             this.buildah(["commit", "--quiet", "--timestamp", "0", "--identity-label=false", "--rm", ctr, ref]);
         } catch (err) {
             this.buildah(["rm", ctr]);
@@ -202,25 +244,69 @@ export class BuildahStore {
      * `buildah build` of `dockerfile` on `context`, tagged `tag`; progress lines name `label`, the output goes to
      * `logFile`. Returns how many steps came from the layer cache.
      */
-    build(o: { label: string; dockerfile: string; context: string; tag: string; buildArgs: Readonly<Record<string, string>>; logFile: string; layerCache: boolean }): number {
+    build(o: {
+        label: string;
+        dockerfile: string;
+        context: string;
+        tag: string;
+        buildArgs: Readonly<Record<string, string>>;
+        logFile: string;
+        layerCache: boolean;
+    }): number {
         const args = [
-            "build", "--isolation", "chroot", "--pull=never", "--layers", ...(o.layerCache ? [] : ["--no-cache"]), "--force-rm",
+            "build",
+            "--isolation",
+            "chroot",
+            "--pull=never",
+            "--layers",
+            ...(o.layerCache ? [] : ["--no-cache"]),
+            "--force-rm",
             // Reproducible: the created times and every file's time in the layers are 0.
-            "--timestamp", "0", "--identity-label=false",
+            "--timestamp",
+            "0",
+            "--identity-label=false",
             ...Object.entries(o.buildArgs).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]),
-            "-f", o.dockerfile, "-t", o.tag, o.context,
+            "-f",
+            o.dockerfile,
+            "-t",
+            o.tag,
+            o.context,
         ];
         // buildah's own output goes to the log; each STEP line is also printed with the elapsed time.
-        const filter = 'set -o pipefail; "$@" 2>&1 | tee -a "$LOG" | while IFS= read -r l; do case "$l" in "STEP "*) ' +
+        const filter =
+            'set -o pipefail; "$@" 2>&1 | tee -a "$LOG" | while IFS= read -r l; do case "$l" in "STEP "*) ' +
             // biome-ignore lint/suspicious/noTemplateCurlyInString: ${l:0:140} is bash's, expanded by the shell
             'printf "[images %4ds] %s: %s\\n" $((T0 + SECONDS)) "$LABEL" "${l:0:140}" >&2;; esac; done';
-        const r = spawnSync("bash", ["-c", filter, "bash", "buildah", "--root", this.root, "--runroot", this.runroot, "--storage-driver", "overlay", ...args], {
-            stdio: ["ignore", "inherit", "inherit"],
-            env: { ...process.env, LOG: o.logFile, LABEL: o.label, T0: String(Math.round((Date.now() - t0) / 1000)) },
-        });
+        const r = spawnSync(
+            "bash",
+            [
+                "-c",
+                filter,
+                "bash",
+                "buildah",
+                "--root",
+                this.root,
+                "--runroot",
+                this.runroot,
+                "--storage-driver",
+                "overlay",
+                ...args,
+            ],
+            {
+                stdio: ["ignore", "inherit", "inherit"],
+                env: {
+                    ...process.env,
+                    LOG: o.logFile,
+                    LABEL: o.label,
+                    T0: String(Math.round((Date.now() - t0) / 1000)),
+                },
+            },
+        );
         if (r.status !== 0) {
             const tail = fs.readFileSync(o.logFile, "utf8").trimEnd().split("\n").slice(-25).join("\n");
-            throw new Error(`${o.label}: buildah build -f ${o.dockerfile} failed (${r.status ?? r.signal}), log ${o.logFile}:\n${tail}`);
+            throw new Error(
+                `${o.label}: buildah build -f ${o.dockerfile} failed (${r.status ?? r.signal}), log ${o.logFile}:\n${tail}`,
+            );
         }
         return (fs.readFileSync(o.logFile, "utf8").match(/^--> Using cache /gm) ?? []).length;
     }
@@ -230,7 +316,16 @@ export class BuildahStore {
         fs.rmSync(`${archive}.tmp`, { force: true });
         // An OCI archive's layers are always compressed; level 1 costs a third less CPU than the default, and the
         // archive only travels to the local containerd.
-        this.buildah(["push", "--quiet", "--compression-format", "gzip", "--compression-level", "1", ref, `oci-archive:${archive}.tmp:${ref}`]);
+        this.buildah([
+            "push",
+            "--quiet",
+            "--compression-format",
+            "gzip",
+            "--compression-level",
+            "1",
+            ref,
+            `oci-archive:${archive}.tmp:${ref}`,
+        ]);
         const index = JSON.parse(execFileSync("tar", ["-xOf", `${archive}.tmp`, "index.json"], { encoding: "utf8" }));
         fs.renameSync(`${archive}.tmp`, archive);
         return index.manifests[0].digest as string;
@@ -241,7 +336,9 @@ export class BuildahStore {
      * on (the layer cache of removed images and of --no-cache rebuilds); what a kept image shares stays.
      */
     removeImages(repository: string, keep?: string): void {
-        const names = this.buildah(["images", "--noheading", "--format", "{{.Name}}:{{.Tag}}"]).split("\n").map(s => s.trim());
+        const names = this.buildah(["images", "--noheading", "--format", "{{.Name}}:{{.Tag}}"])
+            .split("\n")
+            .map((s) => s.trim());
         for (const n of names) {
             if (n.startsWith(`${repository}:`) && n !== keep) this.buildah(["rmi", n]);
         }

@@ -8,7 +8,13 @@ export type Instruction =
     | { readonly kind: "FROM"; readonly image: string; readonly stage?: string; readonly line: number }
     | { readonly kind: "ENV"; readonly vars: ReadonlyArray<readonly [string, string]>; readonly line: number }
     /** `from` is set for COPY --from=STAGE, whose sources are not in the build context. */
-    | { readonly kind: "COPY" | "ADD"; readonly sources: readonly string[]; readonly dest: string; readonly from?: string; readonly line: number }
+    | {
+          readonly kind: "COPY" | "ADD";
+          readonly sources: readonly string[];
+          readonly dest: string;
+          readonly from?: string;
+          readonly line: number;
+      }
     | { readonly kind: "USER"; readonly user: string; readonly line: number }
     | { readonly kind: "WORKDIR"; readonly path: string; readonly line: number }
     | { readonly kind: "EXPOSE"; readonly ports: readonly string[]; readonly line: number }
@@ -17,7 +23,17 @@ export type Instruction =
     | { readonly kind: OtherKind; readonly args: string; readonly line: number };
 
 type OtherKind = "ARG" | "RUN" | "LABEL" | "STOPSIGNAL" | "HEALTHCHECK" | "SHELL" | "VOLUME" | "ONBUILD" | "MAINTAINER";
-const OTHER: readonly string[] = ["ARG", "RUN", "LABEL", "STOPSIGNAL", "HEALTHCHECK", "SHELL", "VOLUME", "ONBUILD", "MAINTAINER"];
+const OTHER: readonly string[] = [
+    "ARG",
+    "RUN",
+    "LABEL",
+    "STOPSIGNAL",
+    "HEALTHCHECK",
+    "SHELL",
+    "VOLUME",
+    "ONBUILD",
+    "MAINTAINER",
+];
 
 export class DockerfileError extends Error {
     constructor(file: string, line: number, message: string) {
@@ -72,7 +88,7 @@ function argv(rest: string): string[] {
     if (rest.startsWith("[")) {
         try {
             const parsed: unknown = JSON.parse(rest);
-            if (Array.isArray(parsed) && parsed.every(a => typeof a === "string")) return parsed;
+            if (Array.isArray(parsed) && parsed.every((a) => typeof a === "string")) return parsed;
         } catch {
             // Not JSON: Docker then takes it as the shell form.
         }
@@ -88,12 +104,12 @@ export function parseDockerfile(text: string, file = "Dockerfile"): Instruction[
         if (!m) throw new DockerfileError(file, line, `cannot read "${content}"`);
         const kind = m[1].toUpperCase();
         const rest = (m[2] ?? "").trim();
-        const words = rest.split(/\s+/).filter(w => w !== "");
-        const flags = words.filter(w => w.startsWith("--"));
-        const operands = words.filter(w => !w.startsWith("--"));
+        const words = rest.split(/\s+/).filter((w) => w !== "");
+        const flags = words.filter((w) => w.startsWith("--"));
+        const operands = words.filter((w) => !w.startsWith("--"));
         switch (kind) {
             case "FROM": {
-                const as = operands.findIndex(w => w.toUpperCase() === "AS");
+                const as = operands.findIndex((w) => w.toUpperCase() === "AS");
                 out.push({ kind, image: operands[0] ?? "", stage: as > 0 ? operands[as + 1] : undefined, line });
                 break;
             }
@@ -103,10 +119,15 @@ export function parseDockerfile(text: string, file = "Dockerfile"): Instruction[
             case "COPY":
             case "ADD": {
                 if (rest.startsWith("[")) {
-                    throw new DockerfileError(file, line, `${kind} in the JSON form is not read here; use ${kind} SRC... DEST`);
+                    throw new DockerfileError(
+                        file,
+                        line,
+                        `${kind} in the JSON form is not read here; use ${kind} SRC... DEST`,
+                    );
                 }
-                if (operands.length < 2) throw new DockerfileError(file, line, `${kind} needs at least one source and a destination`);
-                const from = flags.find(f => f.startsWith("--from="))?.slice("--from=".length);
+                if (operands.length < 2)
+                    throw new DockerfileError(file, line, `${kind} needs at least one source and a destination`);
+                const from = flags.find((f) => f.startsWith("--from="))?.slice("--from=".length);
                 out.push({ kind, sources: operands.slice(0, -1), dest: operands[operands.length - 1], from, line });
                 break;
             }
@@ -128,6 +149,6 @@ export function parseDockerfile(text: string, file = "Dockerfile"): Instruction[
                 out.push({ kind: kind as OtherKind, args: rest, line });
         }
     }
-    if (!out.some(i => i.kind === "FROM")) throw new DockerfileError(file, 1, "no FROM instruction");
+    if (!out.some((i) => i.kind === "FROM")) throw new DockerfileError(file, 1, "no FROM instruction");
     return out;
 }

@@ -30,10 +30,18 @@ export function progress(msg: string): void {
     process.stderr.write(`[e2e ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${msg}\n`);
 }
 
-export function sh(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number; quiet?: boolean } = {}): string {
+export function sh(
+    cmd: string,
+    args: string[],
+    opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number; quiet?: boolean } = {},
+): string {
     const r = spawnSync(cmd, args, {
-        encoding: "utf8", env: opts.env ?? process.env, input: opts.input, timeout: opts.timeoutMs ?? 30 * 60 * 1000,
-        stdio: ["pipe", "pipe", opts.quiet ? "pipe" : "inherit"], maxBuffer: 256 * 1024 * 1024,
+        encoding: "utf8",
+        env: opts.env ?? process.env,
+        input: opts.input,
+        timeout: opts.timeoutMs ?? 30 * 60 * 1000,
+        stdio: ["pipe", "pipe", opts.quiet ? "pipe" : "inherit"],
+        maxBuffer: 256 * 1024 * 1024,
     });
     if (r.status !== 0) {
         throw new Error(`${cmd} ${args.join(" ")} failed (${r.status ?? r.signal}): ${r.stderr ?? ""}${r.error ?? ""}`);
@@ -44,10 +52,15 @@ export function sh(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv;
 /** The toolchain's bin dir; throws (with the command to run) when a required part is missing. */
 export function toolchainBin(): string {
     try {
-        return execFileSync(path.join(ROOT, "scripts", "toolchain.sh"), ["bin"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+        return execFileSync(path.join(ROOT, "scripts", "toolchain.sh"), ["bin"], {
+            encoding: "utf8",
+            stdio: ["ignore", "pipe", "pipe"],
+        }).trim();
     } catch (err) {
         const e = err as Error & { stderr?: string };
-        throw new Error(`toolchain incomplete: ${String(e.stderr ?? e.message).trim()} (build it with scripts/toolchain.sh)`);
+        throw new Error(
+            `toolchain incomplete: ${String(e.stderr ?? e.message).trim()} (build it with scripts/toolchain.sh)`,
+        );
     }
 }
 
@@ -63,7 +76,12 @@ export interface Cluster {
 }
 
 function clusterEnv(c: { stateDir: string; volumesDir: string; bin: string }): NodeJS.ProcessEnv {
-    return { ...process.env, LOCAL_CLUSTER_STATE: c.stateDir, LOCAL_CLUSTER_VOLUMES: c.volumesDir, LOCAL_CLUSTER_BIN: c.bin };
+    return {
+        ...process.env,
+        LOCAL_CLUSTER_STATE: c.stateDir,
+        LOCAL_CLUSTER_VOLUMES: c.volumesDir,
+        LOCAL_CLUSTER_BIN: c.bin,
+    };
 }
 
 /**
@@ -73,18 +91,27 @@ function clusterEnv(c: { stateDir: string; volumesDir: string; bin: string }): N
  */
 export function claimNode(bin = toolchainBin()): string | undefined {
     const r = spawnSync(path.join(ROOT, "scripts", "local-cluster.sh"), ["reclaim"], {
-        encoding: "utf8", env: { ...process.env, LOCAL_CLUSTER_BIN: bin }, stdio: ["ignore", "pipe", "inherit"], timeout: 10 * 60 * 1000,
+        encoding: "utf8",
+        env: { ...process.env, LOCAL_CLUSTER_BIN: bin },
+        stdio: ["ignore", "pipe", "inherit"],
+        timeout: 10 * 60 * 1000,
     });
     if (r.status === 0) return undefined;
     if (r.status === 3) return r.stdout.trim();
-    throw new Error(`scripts/local-cluster.sh reclaim failed (${r.status ?? r.signal}): the node is still taken by a cluster that is gone; see its output above`);
+    throw new Error(
+        `scripts/local-cluster.sh reclaim failed (${r.status ?? r.signal}): the node is still taken by a cluster that is gone; see its output above`,
+    );
 }
 
 /** Starts (idempotently) the cluster whose state is in `stateDir`. */
 export function startCluster(stateDir: string, volumesDir: string, bin = toolchainBin()): Cluster {
     const c = { stateDir, volumesDir, bin };
     sh(path.join(ROOT, "scripts", "local-cluster.sh"), ["start"], { env: clusterEnv(c) });
-    return { ...c, kubeconfig: path.join(stateDir, "kubeconfig"), containerdSocket: path.join(stateDir, "containerd", "containerd.sock") };
+    return {
+        ...c,
+        kubeconfig: path.join(stateDir, "kubeconfig"),
+        containerdSocket: path.join(stateDir, "containerd", "containerd.sock"),
+    };
 }
 
 /** Stops the cluster of `stateDir`: drains the node, removes every trace; keeps the volumes. Never throws. */
@@ -104,7 +131,11 @@ export function importImages(cluster: Cluster, names: string[]): void {
 /** Runs the built kubectl against the cluster; returns stdout. */
 export function kubectl(cluster: Cluster, args: string[], input?: string): string {
     return execFileSync(path.join(cluster.bin, "kubectl"), ["--kubeconfig", cluster.kubeconfig, ...args], {
-        encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024, timeout: 120000,
+        encoding: "utf8",
+        input,
+        stdio: ["pipe", "pipe", "pipe"],
+        maxBuffer: 64 * 1024 * 1024,
+        timeout: 120000,
     });
 }
 
@@ -123,7 +154,11 @@ export function getJson(cluster: Cluster, args: string[]): any | undefined {
 }
 
 /** Polls `check` until it returns a value that is not undefined/false, or fails after `seconds`. */
-export async function waitFor<T>(what: string, seconds: number, check: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {
+export async function waitFor<T>(
+    what: string,
+    seconds: number,
+    check: () => T | undefined | false | Promise<T | undefined | false>,
+): Promise<T> {
     const deadline = Date.now() + seconds * 1000;
     let last: unknown;
     for (;;) {
@@ -138,7 +173,7 @@ export async function waitFor<T>(what: string, seconds: number, check: () => T |
         if (Date.now() > deadline) {
             throw new Error(`timed out after ${seconds}s waiting for ${what}${last ? `: ${last}` : ""}`);
         }
-        await new Promise(r => setTimeout(r, 1000));
+        await new Promise((r) => setTimeout(r, 1000));
     }
 }
 
@@ -146,15 +181,19 @@ export async function waitFor<T>(what: string, seconds: number, check: () => T |
 
 /** The committed Pulumi.local.yaml's config, every value a string, keys namespaced. */
 export function committedConfig(stack = STACK): Record<string, string> {
-    const doc = yaml.load(fs.readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), "utf8")) as { config?: Record<string, unknown> };
-    return Object.fromEntries(Object.entries(doc.config ?? {}).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
+    const doc = yaml.load(fs.readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), "utf8")) as {
+        config?: Record<string, unknown>;
+    };
+    return Object.fromEntries(
+        Object.entries(doc.config ?? {}).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
+    );
 }
 
 /** Drops the program's modules (not node_modules, not the tests, not this tooling) from the require cache. */
 function clearProgramModules(): void {
-    const kept = ["node_modules", "tests", "scripts"].map(dir => `${path.sep}${dir}${path.sep}`);
+    const kept = ["node_modules", "tests", "scripts"].map((dir) => `${path.sep}${dir}${path.sep}`);
     for (const id of Object.keys(require.cache)) {
-        if (id.startsWith(ROOT) && !kept.some(dir => id.includes(dir))) {
+        if (id.startsWith(ROOT) && !kept.some((dir) => id.includes(dir))) {
             delete require.cache[id];
         }
     }
@@ -171,13 +210,21 @@ export async function program(): Promise<Record<string, unknown>> {
 /** 32 alphanumeric characters, like the program's RandomPassword. */
 export function generatePassword(): string {
     const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    return Array.from(crypto.randomBytes(32), b => alphabet[b % alphabet.length]).join("");
+    return Array.from(crypto.randomBytes(32), (b) => alphabet[b % alphabet.length]).join("");
 }
 
 /** The stack's secret config that stands in for @pulumi/random (blocked here). */
-export const PASSWORD_KEYS = ["postgresPassword", "replicationPassword", "postgresSuperuserPassword", "patroniApiPassword", "postgresTlsSeed", "backupCipherPassphrase"];
+export const PASSWORD_KEYS = [
+    "postgresPassword",
+    "replicationPassword",
+    "postgresSuperuserPassword",
+    "patroniApiPassword",
+    "postgresTlsSeed",
+    "backupCipherPassphrase",
+];
 
-const prefixed = (values: Record<string, string>) => Object.fromEntries(Object.entries(values).map(([k, v]) => [key(k), v]));
+const prefixed = (values: Record<string, string>) =>
+    Object.fromEntries(Object.entries(values).map(([k, v]) => [key(k), v]));
 
 /**
  * The passwords of the stack, kept next to the volumes they open (mode 600): generated once, reused by a stack
@@ -204,7 +251,11 @@ export function stackPasswords(volumesDir: string): Record<string, string> {
 export const LOCAL_INGRESS_IP = "10.96.0.80";
 export const LOCAL_INGRESS_HOST = "drexii.me";
 /** The local cluster's S3 store for backups (scripts/local-cluster/backup-store.yaml). */
-export const LOCAL_BACKUP_STORE = { bucket: "local-backups", region: "us-east-1", endpoint: "s3.backup-store.svc.cluster.local" } as const;
+export const LOCAL_BACKUP_STORE = {
+    bucket: "local-backups",
+    region: "us-east-1",
+    endpoint: "s3.backup-store.svc.cluster.local",
+} as const;
 
 /**
  * What the local cluster adds to Pulumi.local.yaml: its Traefik as an existing controller serving the seed's host, and
@@ -223,12 +274,18 @@ export const LOCAL_CLUSTER_CONFIG: Record<string, string> = {
 };
 
 /** The backup store's CA (config) and root key (secrets), kept by scripts/local-cluster.sh beside the volumes. */
-export function backupStoreConfig(volumesDir: string): { config: Record<string, string>; secrets: Record<string, string> } {
+export function backupStoreConfig(volumesDir: string): {
+    config: Record<string, string>;
+    secrets: Record<string, string>;
+} {
     const dir = path.join(volumesDir, ".backup-store");
     const read = (f: string) => fs.readFileSync(path.join(dir, f), "utf8");
     return {
         config: { [key("backupCaCertificate")]: read("ca.crt") },
-        secrets: { [key("backupAccessKeyId")]: read("access-key").trim(), [key("backupSecretAccessKey")]: read("secret-key").trim() },
+        secrets: {
+            [key("backupAccessKeyId")]: read("access-key").trim(),
+            [key("backupSecretAccessKey")]: read("secret-key").trim(),
+        },
     };
 }
 
@@ -268,17 +325,29 @@ export async function openStack(args: OpenStackArgs): Promise<Stack> {
     process.env.KUBECONFIG = args.cluster.kubeconfig;
 
     const pulumiCommand = await PulumiCommand.get({ root: path.dirname(bin), skipVersionCheck: true });
-    const stack = await LocalWorkspace.createOrSelectStack({ stackName: args.stackName ?? STACK, projectName: PROJECT, program }, {
-        workDir: path.join(state, "workspace"),
-        pulumiHome: path.join(state, "home"),
-        pulumiCommand,
-        envVars,
-        projectSettings: { name: PROJECT, runtime: "nodejs", backend: { url: `file://${path.join(state, "backend")}` } },
-    });
+    const stack = await LocalWorkspace.createOrSelectStack(
+        { stackName: args.stackName ?? STACK, projectName: PROJECT, program },
+        {
+            workDir: path.join(state, "workspace"),
+            pulumiHome: path.join(state, "home"),
+            pulumiCommand,
+            envVars,
+            projectSettings: {
+                name: PROJECT,
+                runtime: "nodejs",
+                backend: { url: `file://${path.join(state, "backend")}` },
+            },
+        },
+    );
 
     const config: ConfigMap = {};
     const store = backupStoreConfig(args.cluster.volumesDir);
-    for (const [k, v] of Object.entries({ ...committedConfig(), ...LOCAL_CLUSTER_CONFIG, ...store.config, ...(args.config ?? {}) })) {
+    for (const [k, v] of Object.entries({
+        ...committedConfig(),
+        ...LOCAL_CLUSTER_CONFIG,
+        ...store.config,
+        ...(args.config ?? {}),
+    })) {
         config[k] = { value: v };
     }
     for (const [k, v] of Object.entries({ ...prefixed(stackPasswords(args.cluster.volumesDir)), ...store.secrets })) {

@@ -4,32 +4,52 @@
  */
 import * as assert from "node:assert";
 import { localClusterScript } from "../../scripts/local/driver";
-import { API, API_NS, NS, ApiWriter, converge, e2e, get, healthy, k, postTask, postgresPods, rowsEverywhere } from "./fixture";
+import {
+    API,
+    API_NS,
+    NS,
+    ApiWriter,
+    converge,
+    e2e,
+    get,
+    healthy,
+    k,
+    postTask,
+    postgresPods,
+    rowsEverywhere,
+} from "./fixture";
 
 describe("e2e 02: restarts keep every row", function () {
     before(async () => {
         await converge();
-        for (let i = 0; i < 20; i++) assert.strictEqual((await postTask(`before restarts ${i}`, "seed row")).status, 201);
+        for (let i = 0; i < 20; i++)
+            assert.strictEqual((await postTask(`before restarts ${i}`, "seed row")).status, 201);
     });
 
     it("deleting every Postgres and API pod: new pods (new UIDs), same rows", async () => {
         const before = await rowsEverywhere();
-        const uids = (await postgresPods()).map(p => p.metadata.uid);
+        const uids = (await postgresPods()).map((p) => p.metadata.uid);
         await k(["delete", "pods", "-n", NS, "-l", "app=postgres", "--wait=false"]);
         await k(["delete", "pods", "-n", API_NS, "-l", `app=${API}`, "--wait=false"]);
         await healthy();
-        const after = (await postgresPods()).map(p => p.metadata.uid);
-        assert.ok(after.every(uid => !uids.includes(uid)), "the Postgres pods are new");
+        const after = (await postgresPods()).map((p) => p.metadata.uid);
+        assert.ok(
+            after.every((uid) => !uids.includes(uid)),
+            "the Postgres pods are new",
+        );
         assert.deepStrictEqual(await rowsEverywhere(), before);
     });
 
     it("restarting the kubelet and containerd: running pods survive, rows intact, writes continue", async () => {
         const before = await rowsEverywhere();
-        const containers = (await postgresPods()).map(p => p.status.containerStatuses[0].containerID);
+        const containers = (await postgresPods()).map((p) => p.status.containerStatuses[0].containerID);
         localClusterScript((await e2e()).cluster, ["restart-node"]);
         await healthy();
-        assert.deepStrictEqual((await postgresPods()).map(p => p.status.containerStatuses[0].containerID), containers,
-            "the containers kept running across the restart of their runtime");
+        assert.deepStrictEqual(
+            (await postgresPods()).map((p) => p.status.containerStatuses[0].containerID),
+            containers,
+            "the containers kept running across the restart of their runtime",
+        );
         assert.deepStrictEqual(await rowsEverywhere(), before);
         assert.strictEqual((await postTask("after the node restart")).status, 201);
     });

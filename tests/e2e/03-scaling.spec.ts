@@ -5,11 +5,37 @@
  */
 import * as assert from "node:assert";
 import { key } from "../../scripts/local/driver";
-import { ApiWriter, NS, claims, configure, converge, healthy, k, postgresPods, psql, rowsEverywhere, up } from "./fixture";
+import {
+    ApiWriter,
+    NS,
+    claims,
+    configure,
+    converge,
+    healthy,
+    k,
+    postgresPods,
+    psql,
+    rowsEverywhere,
+    up,
+} from "./fixture";
 
 /** The inode of a member's PG_VERSION: a new clone writes a new file, a resumed member keeps its own. */
 async function dataIdentity(pod: string): Promise<string> {
-    return (await k(["exec", "-n", NS, pod, "-c", "postgres", "--", "stat", "-c", "%i %Y", "/var/lib/postgresql/data/pgdata/PG_VERSION"])).trim();
+    return (
+        await k([
+            "exec",
+            "-n",
+            NS,
+            pod,
+            "-c",
+            "postgres",
+            "--",
+            "stat",
+            "-c",
+            "%i %Y",
+            "/var/lib/postgresql/data/pgdata/PG_VERSION",
+        ])
+    ).trim();
 }
 
 describe("e2e 03: scaling Postgres and the API together under writes", function () {
@@ -39,14 +65,25 @@ describe("e2e 03: scaling Postgres and the API together under writes", function 
 
     it("3 → 1 → 3: the replicas come back on their own volumes without a new clone; every 201 is present", async () => {
         const before = await claims();
-        const identity = { "postgres-1": await dataIdentity("postgres-1"), "postgres-2": await dataIdentity("postgres-2") };
+        const identity = {
+            "postgres-1": await dataIdentity("postgres-1"),
+            "postgres-2": await dataIdentity("postgres-2"),
+        };
         const writer = new ApiWriter("scale 3→1→3");
         await writer.waitForAcks(10);
         await configure({ [key("postgresReplicas")]: "1", [key("apiReplicas")]: "1" });
         await up();
         const down = await healthy();
-        assert.strictEqual(down.leader, "postgres-0", "scaling down removes the highest ordinals; the leader moved to a survivor");
-        assert.deepStrictEqual(Object.keys(await claims()).sort(), Object.keys(before).sort(), "scaling down keeps the PVCs");
+        assert.strictEqual(
+            down.leader,
+            "postgres-0",
+            "scaling down removes the highest ordinals; the leader moved to a survivor",
+        );
+        assert.deepStrictEqual(
+            Object.keys(await claims()).sort(),
+            Object.keys(before).sort(),
+            "scaling down keeps the PVCs",
+        );
         await writer.waitForAcks(10);
         await configure({ [key("postgresReplicas")]: "3", [key("apiReplicas")]: "3" });
         await up();
@@ -54,11 +91,23 @@ describe("e2e 03: scaling Postgres and the API together under writes", function 
         await writer.waitForAcks(10);
         await writer.stop();
         assert.deepStrictEqual(await claims(), before, "the same PVCs bound to the same volumes");
-        assert.strictEqual(await dataIdentity("postgres-1"), identity["postgres-1"], "postgres-1 resumed from its own data");
-        assert.strictEqual(await dataIdentity("postgres-2"), identity["postgres-2"], "postgres-2 resumed from its own data");
+        assert.strictEqual(
+            await dataIdentity("postgres-1"),
+            identity["postgres-1"],
+            "postgres-1 resumed from its own data",
+        );
+        assert.strictEqual(
+            await dataIdentity("postgres-2"),
+            identity["postgres-2"],
+            "postgres-2 resumed from its own data",
+        );
         const rows = await rowsEverywhere();
         assert.deepStrictEqual(writer.missingFrom(rows), []);
         const logs = await k(["logs", "-n", NS, "postgres-1", "-c", "postgres"]);
-        assert.doesNotMatch(logs, /trying to bootstrap from leader|bootstrap from leader .* in progress/, "postgres-1 did not clone again");
+        assert.doesNotMatch(
+            logs,
+            /trying to bootstrap from leader|bootstrap from leader .* in progress/,
+            "postgres-1 did not clone again",
+        );
     });
 });

@@ -5,7 +5,19 @@
  */
 import * as assert from "node:assert";
 import { key, sh } from "../../scripts/local/driver";
-import { ApiWriter, NS, WritableSampler, configure, converge, e2e, get, healthy, k, rowsEverywhere, up } from "./fixture";
+import {
+    ApiWriter,
+    NS,
+    WritableSampler,
+    configure,
+    converge,
+    e2e,
+    get,
+    healthy,
+    k,
+    rowsEverywhere,
+    up,
+} from "./fixture";
 
 describe("e2e 04: losing the leader pod under writes (Patroni, three members)", function () {
     before(async () => {
@@ -18,7 +30,11 @@ describe("e2e 04: losing the leader pod under writes (Patroni, three members)", 
         await converge();
     });
 
-    for (const how of ["deleted (preStop switchover)", "force-deleted (no grace)", "killed: SIGKILL to its container from the node (a crash)"]) {
+    for (const how of [
+        "deleted (preStop switchover)",
+        "force-deleted (no grace)",
+        "killed: SIGKILL to its container from the node (a crash)",
+    ]) {
         it(`the leader pod ${how}: a new leader, every 201 on every member, never two writable members`, async () => {
             const { leader } = await healthy();
             const writer = new ApiWriter(`leader ${how}`);
@@ -27,11 +43,32 @@ describe("e2e 04: losing the leader pod under writes (Patroni, three members)", 
             const at = Date.now();
             if (how.startsWith("killed")) {
                 // The container's PID 1 (Patroni) and with it the postmaster: what an OOM kill or a runtime crash does.
-                const id = (await get(["pod", leader, "-n", NS])).status.containerStatuses[0].containerID.replace("containerd://", "");
-                sh("ctr", ["--address", (await e2e()).cluster.containerdSocket, "-n", "k8s.io", "tasks", "kill", "-s", "SIGKILL", id]);
+                const id = (await get(["pod", leader, "-n", NS])).status.containerStatuses[0].containerID.replace(
+                    "containerd://",
+                    "",
+                );
+                sh("ctr", [
+                    "--address",
+                    (await e2e()).cluster.containerdSocket,
+                    "-n",
+                    "k8s.io",
+                    "tasks",
+                    "kill",
+                    "-s",
+                    "SIGKILL",
+                    id,
+                ]);
             } else {
                 const force = how.startsWith("force");
-                await k(["delete", "pod", "-n", NS, leader, ...(force ? ["--grace-period=0", "--force"] : []), "--wait=false"]);
+                await k([
+                    "delete",
+                    "pod",
+                    "-n",
+                    NS,
+                    leader,
+                    ...(force ? ["--grace-period=0", "--force"] : []),
+                    "--wait=false",
+                ]);
             }
             const next = await healthy(300);
             // A killed container restarts in the same pod within seconds; its Patroni may still hold a valid lock and
@@ -41,12 +78,17 @@ describe("e2e 04: losing the leader pod under writes (Patroni, three members)", 
             await writer.stop();
             await sampler.stop();
             const split = sampler.splitBrain();
-            const gap = writer.failures.filter(f => f.at >= at);
-            process.stderr.write(`      ${how}: leader ${leader} -> ${next.leader}; ${gap.length} requests failed (503) during the change, ${writer.acked.length} acknowledged\n`);
+            const gap = writer.failures.filter((f) => f.at >= at);
+            process.stderr.write(
+                `      ${how}: leader ${leader} -> ${next.leader}; ${gap.length} requests failed (503) during the change, ${writer.acked.length} acknowledged\n`,
+            );
             const rows = await rowsEverywhere();
             assert.deepStrictEqual(writer.missingFrom(rows), [], "acknowledged writes missing");
             assert.deepStrictEqual(split, [], "samples with two writable members");
-            assert.ok(writer.failures.every(f => f.status === 503 || typeof f.status === "string"), `failures other than 503: ${JSON.stringify(writer.failures.filter(f => f.status !== 503))}`);
+            assert.ok(
+                writer.failures.every((f) => f.status === 503 || typeof f.status === "string"),
+                `failures other than 503: ${JSON.stringify(writer.failures.filter((f) => f.status !== 503))}`,
+            );
         });
     }
 });

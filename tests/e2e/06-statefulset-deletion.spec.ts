@@ -9,7 +9,8 @@ import { NS, claims, converge, get, healthy, k, postTask, rowsEverywhere, up } f
 describe("e2e 06: a deleted StatefulSet comes back on the same volumes", function () {
     before(async () => {
         await converge();
-        for (let i = 0; i < 10; i++) assert.strictEqual((await postTask(`before the deletion ${i}`, "seed")).status, 201);
+        for (let i = 0; i < 10; i++)
+            assert.strictEqual((await postTask(`before the deletion ${i}`, "seed")).status, 201);
     });
 
     it("kubectl delete statefulset postgres, then pulumi up --refresh: same PVC UIDs and volumes, rows intact", async () => {
@@ -20,9 +21,16 @@ describe("e2e 06: a deleted StatefulSet comes back on the same volumes", functio
         assert.strictEqual(await get(["statefulset", "postgres", "-n", NS]), undefined);
         assert.deepStrictEqual(await claims(), before, "deleting the StatefulSet keeps its PVCs (Retain)");
         const result = await up({ refresh: true });
-        assert.ok((result.summary.resourceChanges?.create ?? 0) >= 1, `the StatefulSet is recreated: ${JSON.stringify(result.summary.resourceChanges)}`);
+        assert.ok(
+            (result.summary.resourceChanges?.create ?? 0) >= 1,
+            `the StatefulSet is recreated: ${JSON.stringify(result.summary.resourceChanges)}`,
+        );
         await healthy();
-        assert.notStrictEqual((await get(["statefulset", "postgres", "-n", NS])).metadata.uid, uid, "a new StatefulSet object");
+        assert.notStrictEqual(
+            (await get(["statefulset", "postgres", "-n", NS])).metadata.uid,
+            uid,
+            "a new StatefulSet object",
+        );
         assert.deepStrictEqual(await claims(), before, "the same PVCs, bound to the same volumes");
         assert.deepStrictEqual(await rowsEverywhere(), rows);
     });

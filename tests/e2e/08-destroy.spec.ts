@@ -28,7 +28,11 @@ describe("e2e 08: pulumi destroy and the data", function () {
         }
         assert.ok(failure, "destroy of a protected stack succeeded");
         assert.match(`${failure.message}${failure.stderr ?? ""}`, /protect/);
-        assert.strictEqual((await get(["statefulset", "postgres", "-n", NS])).metadata.uid, sts, "the StatefulSet is kept");
+        assert.strictEqual(
+            (await get(["statefulset", "postgres", "-n", NS])).metadata.uid,
+            sts,
+            "the StatefulSet is kept",
+        );
         assert.deepStrictEqual(await claims(), before, "the PVCs are kept");
         const count = Number(await psql("postgres-0", "SELECT count(*) FROM task"));
         assert.strictEqual(count, rows.count, "every row is on the volume");
@@ -42,22 +46,34 @@ describe("e2e 08: pulumi destroy and the data", function () {
         await configure({ [key("protectData")]: "false" });
         await up();
         const before = await claims();
-        const volumes = Object.values(before).map(c => c.volume);
+        const volumes = Object.values(before).map((c) => c.volume);
         assert.ok(volumes.length >= 1);
-        const dirs = (await get(["pv"])).items.filter((pv: any) => volumes.includes(pv.metadata.name)).map((pv: any) => pv.spec.local.path as string);
+        const dirs = (await get(["pv"])).items
+            .filter((pv: any) => volumes.includes(pv.metadata.name))
+            .map((pv: any) => pv.spec.local.path as string);
         assert.ok(dirs.every((d: string) => fs.existsSync(d)));
         await stack.destroy({ onOutput: onOutput() });
         assert.strictEqual(await get(["namespace", NS]), undefined);
-        await new Promise(r => setTimeout(r, 5000));
+        await new Promise((r) => setTimeout(r, 5000));
         const left = (await get(["pv"])).items.map((pv: any) => pv.metadata.name);
-        assert.deepStrictEqual(left.filter((v: string) => volumes.includes(v)), [], "the volumes are deleted with their claims");
-        assert.ok(dirs.every((d: string) => !fs.existsSync(d)), `volume directories left: ${dirs.filter((d: string) => fs.existsSync(d))}`);
+        assert.deepStrictEqual(
+            left.filter((v: string) => volumes.includes(v)),
+            [],
+            "the volumes are deleted with their claims",
+        );
+        assert.ok(
+            dirs.every((d: string) => !fs.existsSync(d)),
+            `volume directories left: ${dirs.filter((d: string) => fs.existsSync(d))}`,
+        );
         assert.ok(dirs.every((d: string) => d.startsWith(path.join(cluster.volumesDir, NS))));
 
         await up();
         await healthy();
         assert.deepStrictEqual(await listTasks(), [], "a new, empty database");
         const after = await claims();
-        assert.ok(Object.keys(after).every(name => after[name].uid !== before[name]?.uid), "new PVCs");
+        assert.ok(
+            Object.keys(after).every((name) => after[name].uid !== before[name]?.uid),
+            "new PVCs",
+        );
     });
 });

@@ -16,37 +16,52 @@ import { converge, e2e, healthy, postTask, psql, rowsEverywhere, startAgain, up 
  * their mount namespace "/" is an overlay with its layers under the state dir.
  */
 function containerProcesses(stateDir: string): string[] {
-    return fs.readdirSync("/proc").filter(p => /^\d+$/.test(p)).flatMap(p => {
-        try {
-            const root = fs.readFileSync(`/proc/${p}/mountinfo`, "utf8").split("\n").filter(l => l.split(" ")[4] === "/");
-            if (!root.some(l => l.includes(`=${stateDir}/`))) return [];
-            return [`${p} ${fs.readFileSync(`/proc/${p}/cmdline`, "utf8").replace(/\0/g, " ").trim()}`];
-        } catch {
-            return [];
-        }
-    });
+    return fs
+        .readdirSync("/proc")
+        .filter((p) => /^\d+$/.test(p))
+        .flatMap((p) => {
+            try {
+                const root = fs
+                    .readFileSync(`/proc/${p}/mountinfo`, "utf8")
+                    .split("\n")
+                    .filter((l) => l.split(" ")[4] === "/");
+                if (!root.some((l) => l.includes(`=${stateDir}/`))) return [];
+                return [`${p} ${fs.readFileSync(`/proc/${p}/cmdline`, "utf8").replace(/\0/g, " ").trim()}`];
+            } catch {
+                return [];
+            }
+        });
 }
 
 describe("e2e 09: the cluster's processes killed without a stop", function () {
     it("reclaim kills the containers that outlived their runtime and frees the node; a new cluster on the same volumes has every row", async () => {
         const { cluster } = await e2e();
         await converge();
-        for (let i = 0; i < 10; i++) assert.strictEqual((await postTask(`before the machine is lost ${i}`)).status, 201);
+        for (let i = 0; i < 10; i++)
+            assert.strictEqual((await postTask(`before the machine is lost ${i}`)).status, 201);
         const before = await rowsEverywhere();
         await psql("postgres-0", "CHECKPOINT");
 
         const pidsDir = path.join(cluster.stateDir, "pids");
-        const pids = fs.readdirSync(pidsDir).map(f => Number(fs.readFileSync(path.join(pidsDir, f), "utf8").trim()));
+        const pids = fs.readdirSync(pidsDir).map((f) => Number(fs.readFileSync(path.join(pidsDir, f), "utf8").trim()));
         assert.ok(pids.length >= 8, `the cluster's processes: ${pids}`);
         for (const pid of pids) process.kill(pid, "SIGKILL");
-        await new Promise(r => setTimeout(r, 2000));
+        await new Promise((r) => setTimeout(r, 2000));
         const orphans = containerProcesses(cluster.stateDir);
-        assert.ok(orphans.some(p => /postgres/.test(p)), `a postmaster outlives its runtime: ${orphans.join("; ")}`);
+        assert.ok(
+            orphans.some((p) => /postgres/.test(p)),
+            `a postmaster outlives its runtime: ${orphans.join("; ")}`,
+        );
 
         assert.strictEqual(claimNode(cluster.bin), undefined, "reclaim frees the node");
         assert.deepStrictEqual(containerProcesses(cluster.stateDir), [], "no container process is left");
         sh(path.join(ROOT, "scripts", "local-cluster.sh"), ["check-clean"], {
-            env: { ...process.env, LOCAL_CLUSTER_STATE: cluster.stateDir, LOCAL_CLUSTER_VOLUMES: cluster.volumesDir, LOCAL_CLUSTER_BIN: cluster.bin },
+            env: {
+                ...process.env,
+                LOCAL_CLUSTER_STATE: cluster.stateDir,
+                LOCAL_CLUSTER_VOLUMES: cluster.volumesDir,
+                LOCAL_CLUSTER_BIN: cluster.bin,
+            },
         });
         assert.ok(fs.existsSync(path.join(cluster.volumesDir, "postgres")), "the volumes are kept");
 

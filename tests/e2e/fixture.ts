@@ -13,8 +13,24 @@ import * as path from "node:path";
 import type { Stack, UpResult } from "@pulumi/pulumi/automation";
 import { type BuiltImage, buildImage, debianMirrors, imageSpecs, importImage } from "../../scripts/images/build";
 import {
-    type Cluster, LOCAL_CLUSTER_CONFIG, LOCAL_INGRESS_IP, ROOT, committedConfig, getJson, importImages, key, kubectl, onOutput, openStack, progress, setConfig,
-    claimNode, startCluster, stopCluster, toolchainBin, waitFor,
+    type Cluster,
+    LOCAL_CLUSTER_CONFIG,
+    LOCAL_INGRESS_IP,
+    ROOT,
+    committedConfig,
+    getJson,
+    importImages,
+    key,
+    kubectl,
+    onOutput,
+    openStack,
+    progress,
+    setConfig,
+    claimNode,
+    startCluster,
+    stopCluster,
+    toolchainBin,
+    waitFor,
 } from "../../scripts/local/driver";
 
 export const NS = "postgres";
@@ -46,11 +62,20 @@ function buildApiV2(): BuiltImage {
     const context = fs.mkdtempSync(path.join(os.tmpdir(), "api-v2-"));
     const api = path.join(ROOT, "images", "api");
     for (const f of ["Dockerfile", "packages.txt", "gunicorn.conf.py", "tasks_api", "migrations"]) {
-        fs.cpSync(path.join(api, f), path.join(context, f), { recursive: true, filter: src => !src.includes("__pycache__") });
+        fs.cpSync(path.join(api, f), path.join(context, f), {
+            recursive: true,
+            filter: (src) => !src.includes("__pycache__"),
+        });
     }
     fs.copyFileSync(V2_MIGRATION, path.join(context, "migrations", "versions", path.basename(V2_MIGRATION)));
     try {
-        return buildImage({ name: "api-v2", dockerfile: path.join(context, "Dockerfile"), context: () => context, refs: [IMAGE_V2], buildArgs: debianMirrors() });
+        return buildImage({
+            name: "api-v2",
+            dockerfile: path.join(context, "Dockerfile"),
+            context: () => context,
+            refs: [IMAGE_V2],
+            buildArgs: debianMirrors(),
+        });
     } finally {
         fs.rmSync(context, { recursive: true, force: true });
     }
@@ -60,7 +85,7 @@ function importSuiteImages(cluster: Cluster): void {
     progress("images: api, postgres (and api v1.1.0 for the upgrade)");
     importImages(cluster, ["api", "postgres"]);
     importImage(cluster.containerdSocket, buildApiV2());
-    const postgres = buildImage(imageSpecs().find(s => s.name === "postgres")!);
+    const postgres = buildImage(imageSpecs().find((s) => s.name === "postgres")!);
     importImage(cluster.containerdSocket, postgres, [POSTGRES_IMAGE_REBUILT]);
 }
 
@@ -75,7 +100,9 @@ async function start(): Promise<World> {
     const bin = toolchainBin();
     const other = claimNode(bin);
     if (other !== undefined) {
-        throw new Error(`a local cluster already runs on this machine (state ${other}; npm run local:up?): the e2e suite needs the node to itself; stop it with npm run local:down`);
+        throw new Error(
+            `a local cluster already runs on this machine (state ${other}; npm run local:up?): the e2e suite needs the node to itself; stop it with npm run local:down`,
+        );
     }
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "stateful-flask-e2e-"));
     progress(`cluster: starting a real single-node cluster in ${tmp}`);
@@ -93,7 +120,9 @@ export function e2e(): Promise<World> {
 }
 
 /** Where a failed case leaves what the cluster looked like (E2E_ARTIFACTS, or a dir under the system's tmp). */
-const ARTIFACTS = process.env.E2E_ARTIFACTS ?? path.join(os.tmpdir(), `stateful-flask-e2e-artifacts-${new Date().toISOString().replace(/[:.]/g, "-")}`);
+const ARTIFACTS =
+    process.env.E2E_ARTIFACTS ??
+    path.join(os.tmpdir(), `stateful-flask-e2e-artifacts-${new Date().toISOString().replace(/[:.]/g, "-")}`);
 
 /**
  * Keeps, at the moment a case failed (before the next one converges the cluster), the objects, the events and
@@ -108,22 +137,55 @@ export function recordFailure(title: string): void {
             try {
                 fs.writeFileSync(path.join(dir, file), kubectl(world!.cluster, args));
             } catch (err: any) {
-                fs.writeFileSync(path.join(dir, file), `kubectl ${args.join(" ")} failed: ${err.stderr ?? err.message}`);
+                fs.writeFileSync(
+                    path.join(dir, file),
+                    `kubectl ${args.join(" ")} failed: ${err.stderr ?? err.message}`,
+                );
             }
         };
-        dump("pods.txt", ["get", "pods,pvc,svc,endpointslices,statefulsets,deployments,jobs", "-A", "-o", "wide", "--show-labels"]);
+        dump("pods.txt", [
+            "get",
+            "pods,pvc,svc,endpointslices,statefulsets,deployments,jobs",
+            "-A",
+            "-o",
+            "wide",
+            "--show-labels",
+        ]);
         dump("events.txt", ["get", "events", "-A", "--sort-by=.lastTimestamp"]);
         dump("postgres-pods.yaml", ["get", "pods", "-n", NS, "-o", "yaml"]);
         // Each member as it saw itself: Patroni's view of the cluster, the sync standby setting, what every backend waits on.
-        const pods = (JSON.parse(kubectl(world.cluster, ["get", "pods", "-n", NS, "-l", "app=postgres", "-o", "json"])).items as any[]).map(p => p.metadata.name);
+        const pods = (
+            JSON.parse(kubectl(world.cluster, ["get", "pods", "-n", NS, "-l", "app=postgres", "-o", "json"]))
+                .items as any[]
+        ).map((p) => p.metadata.name);
         for (const pod of pods) {
             const exec = ["exec", "-n", NS, pod, "-c", "postgres", "--"];
-            dump(`${pod}-patroni.json`, [...exec, "python3", "-c", "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8008/cluster', timeout=5).read().decode())"]);
-            dump(`${pod}-activity.txt`, [...exec, "psql", "-X", "-d", "stateful-flask-db", "-c", "SHOW synchronous_standby_names", "-c", "SELECT pg_is_in_recovery()",
-                "-c", "SELECT application_name, state, sync_state, replay_lsn FROM pg_stat_replication",
-                "-c", "SELECT pid, usename, client_addr, state, wait_event_type, wait_event, now() - xact_start AS xact_age, left(query, 60) AS query FROM pg_stat_activity WHERE backend_type = 'client backend'"]);
+            dump(`${pod}-patroni.json`, [
+                ...exec,
+                "python3",
+                "-c",
+                "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8008/cluster', timeout=5).read().decode())",
+            ]);
+            dump(`${pod}-activity.txt`, [
+                ...exec,
+                "psql",
+                "-X",
+                "-d",
+                "stateful-flask-db",
+                "-c",
+                "SHOW synchronous_standby_names",
+                "-c",
+                "SELECT pg_is_in_recovery()",
+                "-c",
+                "SELECT application_name, state, sync_state, replay_lsn FROM pg_stat_replication",
+                "-c",
+                "SELECT pid, usename, client_addr, state, wait_event_type, wait_event, now() - xact_start AS xact_age, left(query, 60) AS query FROM pg_stat_activity WHERE backend_type = 'client backend'",
+            ]);
         }
-        fs.cpSync(path.join(world.cluster.stateDir, "pod-logs"), path.join(dir, "pod-logs"), { recursive: true, dereference: true });
+        fs.cpSync(path.join(world.cluster.stateDir, "pod-logs"), path.join(dir, "pod-logs"), {
+            recursive: true,
+            dereference: true,
+        });
         fs.cpSync(path.join(world.cluster.stateDir, "logs"), path.join(dir, "cluster-logs"), { recursive: true });
         progress(`failed: the cluster's state and logs are kept in ${dir}`);
     } catch (err) {
@@ -144,7 +206,9 @@ export async function up(opts: { refresh?: boolean } = {}): Promise<UpResult> {
     const started = Date.now();
     const result = await stack.up({ onOutput: onOutput(), refresh: opts.refresh });
     assert.strictEqual(result.summary.result, "succeeded", `up: ${result.summary.result}\n${result.stderr}`);
-    progress(`up: ${JSON.stringify(result.summary.resourceChanges ?? {})} in ${((Date.now() - started) / 1000).toFixed(0)}s`);
+    progress(
+        `up: ${JSON.stringify(result.summary.resourceChanges ?? {})} in ${((Date.now() - started) / 1000).toFixed(0)}s`,
+    );
     return result;
 }
 
@@ -158,7 +222,7 @@ export async function configure(values: Record<string, string>): Promise<void> {
 export async function converge(): Promise<UpResult> {
     const { stack } = await e2e();
     if (changed.size) {
-        await setConfig(stack, Object.fromEntries([...changed].map(k => [k, BASE[k]])));
+        await setConfig(stack, Object.fromEntries([...changed].map((k) => [k, BASE[k]])));
         changed.clear();
     }
     const result = await up();
@@ -177,56 +241,117 @@ export async function get(args: string[]): Promise<any | undefined> {
 }
 
 export async function postgresPods(): Promise<any[]> {
-    return (await get(["pods", "-n", NS, "-l", "app=postgres"])).items.sort((a: any, b: any) => a.metadata.name.localeCompare(b.metadata.name));
+    return (await get(["pods", "-n", NS, "-l", "app=postgres"])).items.sort((a: any, b: any) =>
+        a.metadata.name.localeCompare(b.metadata.name),
+    );
 }
 
 /** Every desired Postgres pod Ready with a role label and streaming, and the API Deployment rolled out. */
 export async function healthy(seconds = 300): Promise<{ leader: string; replicas: string[] }> {
     const replicasWanted = Number((await get(["statefulset", "postgres", "-n", NS])).spec.replicas);
-    return waitFor(`${replicasWanted} Postgres members (one leader, streaming replicas) and the API Ready`, seconds, async () => {
-        // The rollout is over: every pod runs the current template (minReadySeconds leaves moments when every pod
-        // is Ready in the middle of a rolling update).
-        const sts = (await get(["statefulset", "postgres", "-n", NS])).status;
-        if (sts.updateRevision !== sts.currentRevision || sts.updatedReplicas !== replicasWanted) return undefined;
-        const pods = await postgresPods();
-        const ready = pods.filter(p => (p.status.conditions ?? []).some((c: any) => c.type === "Ready" && c.status === "True"));
-        if (ready.length !== replicasWanted) return undefined;
-        const leaders = ready.filter(p => p.metadata.labels.role === "master").map(p => p.metadata.name);
-        const replicas = ready.filter(p => p.metadata.labels.role === "replica").map(p => p.metadata.name);
-        if (leaders.length !== 1 || replicas.length !== replicasWanted - 1) return undefined;
-        if (replicasWanted > 1 && Number(await psql(leaders[0], "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")) !== replicasWanted - 1) return undefined;
-        // Commits do not wait for a standby that is gone (Patroni 3.0.2 can leave one named; the pod's sync guard
-        // takes it out: docs/decisions.md): every standby the leader's setting names streams.
-        const [setting, streaming] = (await psql(leaders[0], "SELECT current_setting('synchronous_standby_names') || '|' || " +
-            "coalesce((SELECT string_agg(application_name, ',') FROM pg_stat_replication WHERE state = 'streaming'), '')")).split("|");
-        const named = setting.replace(/^\s*(?:(?:FIRST|ANY)\s+)?\d+\s*\((.*)\)\s*$/i, "$1").split(",").map(n => n.trim().replace(/^"(.*)"$/, "$1")).filter(n => n && n !== "*");
-        if (named.some(n => !streaming.split(",").includes(n))) return undefined;
-        const dep = await get(["deployment", API, "-n", API_NS]);
-        if (!dep || dep.status.readyReplicas !== dep.spec.replicas || dep.status.updatedReplicas !== dep.spec.replicas) return undefined;
-        // The API's pods are Ready on /healthz, which does not touch the database (a restart must not kill them);
-        // the Service path to the leader is what a client sees.
-        const r = await fetch(`${await apiBase()}/tasks`, { signal: AbortSignal.timeout(5000) });
-        if (r.status !== 200) return undefined;
-        return { leader: leaders[0], replicas };
-    });
+    return waitFor(
+        `${replicasWanted} Postgres members (one leader, streaming replicas) and the API Ready`,
+        seconds,
+        async () => {
+            // The rollout is over: every pod runs the current template (minReadySeconds leaves moments when every pod
+            // is Ready in the middle of a rolling update).
+            const sts = (await get(["statefulset", "postgres", "-n", NS])).status;
+            if (sts.updateRevision !== sts.currentRevision || sts.updatedReplicas !== replicasWanted) return undefined;
+            const pods = await postgresPods();
+            const ready = pods.filter((p) =>
+                (p.status.conditions ?? []).some((c: any) => c.type === "Ready" && c.status === "True"),
+            );
+            if (ready.length !== replicasWanted) return undefined;
+            const leaders = ready.filter((p) => p.metadata.labels.role === "master").map((p) => p.metadata.name);
+            const replicas = ready.filter((p) => p.metadata.labels.role === "replica").map((p) => p.metadata.name);
+            if (leaders.length !== 1 || replicas.length !== replicasWanted - 1) return undefined;
+            if (
+                replicasWanted > 1 &&
+                Number(await psql(leaders[0], "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")) !==
+                    replicasWanted - 1
+            )
+                return undefined;
+            // Commits do not wait for a standby that is gone (Patroni 3.0.2 can leave one named; the pod's sync guard
+            // takes it out: docs/decisions.md): every standby the leader's setting names streams.
+            const [setting, streaming] = (
+                await psql(
+                    leaders[0],
+                    "SELECT current_setting('synchronous_standby_names') || '|' || " +
+                        "coalesce((SELECT string_agg(application_name, ',') FROM pg_stat_replication WHERE state = 'streaming'), '')",
+                )
+            ).split("|");
+            const named = setting
+                .replace(/^\s*(?:(?:FIRST|ANY)\s+)?\d+\s*\((.*)\)\s*$/i, "$1")
+                .split(",")
+                .map((n) => n.trim().replace(/^"(.*)"$/, "$1"))
+                .filter((n) => n && n !== "*");
+            if (named.some((n) => !streaming.split(",").includes(n))) return undefined;
+            const dep = await get(["deployment", API, "-n", API_NS]);
+            if (
+                !dep ||
+                dep.status.readyReplicas !== dep.spec.replicas ||
+                dep.status.updatedReplicas !== dep.spec.replicas
+            )
+                return undefined;
+            // The API's pods are Ready on /healthz, which does not touch the database (a restart must not kill them);
+            // the Service path to the leader is what a client sees.
+            const r = await fetch(`${await apiBase()}/tasks`, { signal: AbortSignal.timeout(5000) });
+            if (r.status !== 200) return undefined;
+            return { leader: leaders[0], replicas };
+        },
+    );
 }
 
 /** psql on a Postgres pod as the postgres user over its socket (peer authentication), in the app database. */
 export async function psql(pod: string, sql: string): Promise<string> {
-    return (await k(["exec", "-n", NS, pod, "-c", "postgres", "--", "psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d", "stateful-flask-db", "-c", sql])).trim();
+    return (
+        await k([
+            "exec",
+            "-n",
+            NS,
+            pod,
+            "-c",
+            "postgres",
+            "--",
+            "psql",
+            "-X",
+            "-A",
+            "-t",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            "stateful-flask-db",
+            "-c",
+            sql,
+        ])
+    ).trim();
 }
 
 // ------------------------------------------------------------------------------------------------ the API
 
-export interface Task { id: number; title: string; description: string | null; [more: string]: unknown }
+export interface Task {
+    id: number;
+    title: string;
+    description: string | null;
+    [more: string]: unknown;
+}
 
 /** The rows' identity: how many, and an md5 over id|title|description of each, by id (the same on both sides). */
-export interface Rows { count: number; md5: string; ids: number[] }
+export interface Rows {
+    count: number;
+    md5: string;
+    ids: number[];
+}
 
 export function digest(tasks: Array<{ id: number; title: string; description: string | null }>): Rows {
     const sorted = [...tasks].sort((a, b) => a.id - b.id);
-    const text = sorted.map(t => `${t.id}|${t.title}|${t.description ?? ""}`).join(",");
-    return { count: sorted.length, md5: crypto.createHash("md5").update(text).digest("hex"), ids: sorted.map(t => t.id) };
+    const text = sorted.map((t) => `${t.id}|${t.title}|${t.description ?? ""}`).join(",");
+    return {
+        count: sorted.length,
+        md5: crypto.createHash("md5").update(text).digest("hex"),
+        ids: sorted.map((t) => t.id),
+    };
 }
 
 export async function apiBase(): Promise<string> {
@@ -234,20 +359,25 @@ export async function apiBase(): Promise<string> {
     return `http://${svc.spec.clusterIP}:80`;
 }
 
-export async function postTask(title: string, description: string | null = null): Promise<{ status: number; task?: Task }> {
+export async function postTask(
+    title: string,
+    description: string | null = null,
+): Promise<{ status: number; task?: Task }> {
     const r = await fetch(`${await apiBase()}/tasks`, {
-        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ title, description }),
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ title, description }),
         signal: AbortSignal.timeout(10000),
     });
     const body = await r.json().catch(() => undefined);
-    return { status: r.status, task: r.status === 201 ? body as Task : undefined };
+    return { status: r.status, task: r.status === 201 ? (body as Task) : undefined };
 }
 
 /** Every task through the API: GET /tasks page by page (the largest page, 1000), following `next` while a page has one. */
 export async function listTasks(): Promise<Task[]> {
     const base = await apiBase();
     const tasks: Task[] = [];
-    for (let route: string | null = "/tasks?limit=1000"; route !== null;) {
+    for (let route: string | null = "/tasks?limit=1000"; route !== null; ) {
         const r: Response = await fetch(`${base}${route}`, { signal: AbortSignal.timeout(10000) });
         assert.strictEqual(r.status, 200, `GET ${route} answered ${r.status}`);
         const page = (await r.json()) as { tasks: Task[]; next?: string };
@@ -258,17 +388,32 @@ export async function listTasks(): Promise<Task[]> {
 }
 
 /** A request through the local cluster's ingress controller (its Service), with the given Host header. */
-export function viaIngress(host: string, method: string, route: string, body?: unknown): Promise<{ status: number; body: string }> {
+export function viaIngress(
+    host: string,
+    method: string,
+    route: string,
+    body?: unknown,
+): Promise<{ status: number; body: string }> {
     const data = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
-        const req = http.request({
-            host: LOCAL_INGRESS_IP, port: 80, method, path: route, timeout: 10000,
-            headers: { Host: host, ...(data ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(data) } : {}) },
-        }, res => {
-            let text = "";
-            res.on("data", (c: Buffer) => (text += c.toString()));
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
-        });
+        const req = http.request(
+            {
+                host: LOCAL_INGRESS_IP,
+                port: 80,
+                method,
+                path: route,
+                timeout: 10000,
+                headers: {
+                    Host: host,
+                    ...(data ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(data) } : {}),
+                },
+            },
+            (res) => {
+                let text = "";
+                res.on("data", (c: Buffer) => (text += c.toString()));
+                res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+            },
+        );
         req.on("timeout", () => req.destroy(new Error(`${method} ${route} via the ingress timed out`)));
         req.on("error", reject);
         req.end(data);
@@ -278,7 +423,8 @@ export function viaIngress(host: string, method: string, route: string, body?: u
 /** The rows through the API, and on every Postgres pod (replicas waited for), all equal. */
 export async function rowsEverywhere(): Promise<Rows> {
     const viaApi = digest(await listTasks());
-    const sql = "SELECT count(*) || ' ' || coalesce(md5(string_agg(id || '|' || title || '|' || coalesce(description, ''), ',' ORDER BY id)), '') FROM task";
+    const sql =
+        "SELECT count(*) || ' ' || coalesce(md5(string_agg(id || '|' || title || '|' || coalesce(description, ''), ',' ORDER BY id)), '') FROM task";
     for (const pod of await postgresPods()) {
         const name = pod.metadata.name;
         await waitFor(`${name} to hold the API's ${viaApi.count} rows`, 120, async () => {
@@ -296,7 +442,10 @@ export class ApiWriter {
     private running = true;
     private loop: Promise<void>;
 
-    constructor(private readonly label: string, intervalMs = 100) {
+    constructor(
+        private readonly label: string,
+        intervalMs = 100,
+    ) {
         this.loop = (async () => {
             let n = 0;
             while (this.running) {
@@ -306,16 +455,23 @@ export class ApiWriter {
                     if (r.status === 201 && r.task) this.acked.push(r.task.id);
                     else this.failures.push({ at: t, status: r.status });
                 } catch (err) {
-                    this.failures.push({ at: t, status: String(err instanceof Error ? err.message : err).slice(0, 80) });
+                    this.failures.push({
+                        at: t,
+                        status: String(err instanceof Error ? err.message : err).slice(0, 80),
+                    });
                 }
-                await new Promise(r => setTimeout(r, Math.max(0, intervalMs - (Date.now() - t))));
+                await new Promise((r) => setTimeout(r, Math.max(0, intervalMs - (Date.now() - t))));
             }
         })();
     }
 
     async waitForAcks(n: number, seconds = 120): Promise<void> {
         const target = this.acked.length + n;
-        await waitFor(`${n} more writes acknowledged through the API`, seconds, () => this.acked.length >= target || undefined);
+        await waitFor(
+            `${n} more writes acknowledged through the API`,
+            seconds,
+            () => this.acked.length >= target || undefined,
+        );
     }
 
     async stop(): Promise<void> {
@@ -326,7 +482,7 @@ export class ApiWriter {
     /** Acknowledged ids that `rows` lacks. */
     missingFrom(rows: Rows): number[] {
         const have = new Set(rows.ids);
-        return this.acked.filter(id => !have.has(id));
+        return this.acked.filter((id) => !have.has(id));
     }
 }
 
@@ -343,7 +499,7 @@ export class WritableSampler {
                 if (r === "t") writable.push(p.metadata.name);
             }
             this.samples.push({ at: Date.now(), writable });
-            await new Promise(r => setTimeout(r, 1000));
+            await new Promise((r) => setTimeout(r, 1000));
         }
     })();
 
@@ -354,14 +510,14 @@ export class WritableSampler {
 
     /** Samples in which more than one member accepted writes. */
     splitBrain(): Array<{ at: number; writable: string[] }> {
-        return this.samples.filter(s => s.writable.length > 1);
+        return this.samples.filter((s) => s.writable.length > 1);
     }
 }
 
 /** The PVCs of the Postgres pods: name -> uid, bound volume. */
 export async function claims(): Promise<Record<string, { uid: string; volume: string }>> {
     const items = (await get(["pvc", "-n", NS])).items as any[];
-    return Object.fromEntries(items.map(p => [p.metadata.name, { uid: p.metadata.uid, volume: p.spec.volumeName }]));
+    return Object.fromEntries(items.map((p) => [p.metadata.name, { uid: p.metadata.uid, volume: p.spec.volumeName }]));
 }
 
 export { progress };

@@ -43,21 +43,27 @@ export interface ProgramRun {
 export function stackConfig(stack: StackName): Record<string, string> {
     const file = path.join(ROOT, `Pulumi.${stack}.yaml`);
     const doc = yaml.load(fs.readFileSync(file, "utf8")) as { config?: Record<string, unknown> };
-    return Object.fromEntries(Object.entries(doc.config ?? {}).map(([k, v]) =>
-        [k, typeof v === "string" ? v : JSON.stringify(v)]));
+    return Object.fromEntries(
+        Object.entries(doc.config ?? {}).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
+    );
 }
 
 /** The Docker config the mocked DOCR credentials of `registryName` hold (DOCR's format: one auth for its host). */
 export function mockDockerCredentials(registryName: string): string {
     const token = `dop_v1_mock_registry_${registryName}`;
-    return JSON.stringify({ auths: { "registry.digitalocean.com": { auth: Buffer.from(`${token}:${token}`).toString("base64") } } });
+    return JSON.stringify({
+        auths: { "registry.digitalocean.com": { auth: Buffer.from(`${token}:${token}`).toString("base64") } },
+    });
 }
 
 /** The credentials of the Spaces key the mocked provider creates. */
 export const MOCK_SPACES_KEY = { accessKey: "DO00MOCKBUCKETKEY", secretKey: "mock-bucket-secret-key" } as const;
 
 /** Spaces credentials of the DigitalOcean provider itself (what creates buckets), set in every evaluation unless overridden. */
-export const MOCK_PROVIDER_SPACES = { "digitalocean:spacesAccessId": "DO00MOCKPROVIDERKEY", "digitalocean:spacesSecretKey": "mock-provider-secret" } as const;
+export const MOCK_PROVIDER_SPACES = {
+    "digitalocean:spacesAccessId": "DO00MOCKPROVIDERKEY",
+    "digitalocean:spacesSecretKey": "mock-provider-secret",
+} as const;
 
 // State the mocks hand back for resources whose outputs the program reads.
 function mockState(type: string, name: string, inputs: any): Record<string, any> {
@@ -68,16 +74,22 @@ function mockState(type: string, name: string, inputs: any): Record<string, any>
                 name: inputs.name ?? name,
                 endpoint: `https://${name}.k8s.ondigitalocean.com`,
                 status: "running",
-                kubeConfigs: [{
-                    clusterCaCertificate: Buffer.from("mock CA certificate").toString("base64"),
-                    host: `https://${name}.k8s.ondigitalocean.com`,
-                    token: "doks-7-day-token",
-                    expiresAt: "2026-12-01T00:00:00Z",
-                    rawConfig: "apiVersion: v1",
-                }],
+                kubeConfigs: [
+                    {
+                        clusterCaCertificate: Buffer.from("mock CA certificate").toString("base64"),
+                        host: `https://${name}.k8s.ondigitalocean.com`,
+                        token: "doks-7-day-token",
+                        expiresAt: "2026-12-01T00:00:00Z",
+                        rawConfig: "apiVersion: v1",
+                    },
+                ],
             };
         case "digitalocean:index/containerRegistryDockerCredentials:ContainerRegistryDockerCredentials":
-            return { ...inputs, dockerCredentials: mockDockerCredentials(inputs.registryName), credentialExpirationTime: "2076-11-24T00:00:00Z" };
+            return {
+                ...inputs,
+                dockerCredentials: mockDockerCredentials(inputs.registryName),
+                credentialExpirationTime: "2076-11-24T00:00:00Z",
+            };
         case "digitalocean:index/spacesBucket:SpacesBucket":
             return {
                 ...inputs,
@@ -86,9 +98,17 @@ function mockState(type: string, name: string, inputs: any): Record<string, any>
                 bucketUrn: `do:space:${inputs.name}`,
             };
         case "digitalocean:index/spacesKey:SpacesKey":
-            return { ...inputs, accessKey: MOCK_SPACES_KEY.accessKey, secretKey: MOCK_SPACES_KEY.secretKey, createdAt: "2026-11-24T00:00:00Z" };
+            return {
+                ...inputs,
+                accessKey: MOCK_SPACES_KEY.accessKey,
+                secretKey: MOCK_SPACES_KEY.secretKey,
+                createdAt: "2026-11-24T00:00:00Z",
+            };
         case "random:index/randomPassword:RandomPassword":
-            return { ...inputs, result: `mockpassword${name.replace(/[^A-Za-z0-9]/g, "")}`.slice(0, inputs.length ?? 32) };
+            return {
+                ...inputs,
+                result: `mockpassword${name.replace(/[^A-Za-z0-9]/g, "")}`.slice(0, inputs.length ?? 32),
+            };
         case "kubernetes:networking.k8s.io/v1:Ingress":
             return { ...inputs, status: { loadBalancer: { ingress: [{ ip: "203.0.113.10" }] } } };
         default:
@@ -97,13 +117,21 @@ function mockState(type: string, name: string, inputs: any): Record<string, any>
 }
 
 const mocks: pulumi.runtime.Mocks = {
-    newResource: args => ({ id: args.inputs?.metadata?.name ?? `${args.name}-id`, state: mockState(args.type, args.name, args.inputs) }),
-    call: args => {
+    newResource: (args) => ({
+        id: args.inputs?.metadata?.name ?? `${args.name}-id`,
+        state: mockState(args.type, args.name, args.inputs),
+    }),
+    call: (args) => {
         if (args.token === "digitalocean:index/getKubernetesVersions:getKubernetesVersions") {
             const prefix: string = args.inputs.versionPrefix ?? "";
             const offered = ["1.34.9-do.0", "1.35.4-do.1", "1.36.1-do.0"];
-            const valid = offered.filter(v => v.startsWith(prefix));
-            return { id: "versions", latestVersion: valid[valid.length - 1] ?? "", validVersions: valid, versionPrefix: prefix };
+            const valid = offered.filter((v) => v.startsWith(prefix));
+            return {
+                id: "versions",
+                latestVersion: valid[valid.length - 1] ?? "",
+                validVersions: valid,
+                versionPrefix: prefix,
+            };
         }
         throw new Error(`unexpected invoke ${args.token} in tests`);
     },
@@ -141,8 +169,16 @@ function secretPaths(value: any, prefix = ""): string[] {
  * Evaluates index.ts with the stack file's config plus `overrides` (keys like `stateful-flask:apiReplicas`;
  * `undefined` removes a key). Rejects with the program's error when the program throws.
  */
-export async function evaluate(stack: StackName, overrides: Record<string, string | undefined> = {}, preview = false): Promise<ProgramRun> {
-    const config: Record<string, string> = { ...stackConfig(stack), "digitalocean:token": "dop_v1_mock_token", ...MOCK_PROVIDER_SPACES };
+export async function evaluate(
+    stack: StackName,
+    overrides: Record<string, string | undefined> = {},
+    preview = false,
+): Promise<ProgramRun> {
+    const config: Record<string, string> = {
+        ...stackConfig(stack),
+        "digitalocean:token": "dop_v1_mock_token",
+        ...MOCK_PROVIDER_SPACES,
+    };
     for (const [k, v] of Object.entries(overrides)) {
         if (v === undefined) {
             delete config[k];
@@ -152,8 +188,15 @@ export async function evaluate(stack: StackName, overrides: Record<string, strin
     }
 
     await pulumi.runtime.setMocks(mocks, PROJECT, stack, preview);
-    pulumi.runtime.setAllConfig(config, ["digitalocean:token", "digitalocean:spacesSecretKey", `${PROJECT}:postgresPassword`, `${PROJECT}:replicationPassword`,
-        `${PROJECT}:backupAccessKeyId`, `${PROJECT}:backupSecretAccessKey`, `${PROJECT}:backupCipherPassphrase`]);
+    pulumi.runtime.setAllConfig(config, [
+        "digitalocean:token",
+        "digitalocean:spacesSecretKey",
+        `${PROJECT}:postgresPassword`,
+        `${PROJECT}:replicationPassword`,
+        `${PROJECT}:backupAccessKeyId`,
+        `${PROJECT}:backupSecretAccessKey`,
+        `${PROJECT}:backupCipherPassphrase`,
+    ]);
 
     const resources: ProgramResource[] = [];
     const monitor = settings.getMonitor() as any;
@@ -200,19 +243,29 @@ export async function evaluate(stack: StackName, overrides: Record<string, strin
 }
 
 /** The contract the policy tests use: just the registrations. */
-export async function runProgram(stack: StackName, overrides: Record<string, string | undefined> = {}): Promise<ProgramResource[]> {
+export async function runProgram(
+    stack: StackName,
+    overrides: Record<string, string | undefined> = {},
+): Promise<ProgramResource[]> {
     return (await evaluate(stack, overrides)).resources;
 }
 
 /** True when the input at `dotted` path was sent as a secret, itself or as part of a secret object. */
 export function isSecretInput(resource: ProgramResource, dotted: string): boolean {
-    return resource.secretInputs.some(p => dotted === p || dotted.startsWith(`${p}.`));
+    return resource.secretInputs.some((p) => dotted === p || dotted.startsWith(`${p}.`));
 }
 
 /** Resolves an Output (or plain value) to its value and whether it is secret. */
-export async function unwrap<T>(value: pulumi.Input<T> | undefined): Promise<{ value: T | undefined; secret: boolean }> {
+export async function unwrap<T>(
+    value: pulumi.Input<T> | undefined,
+): Promise<{ value: T | undefined; secret: boolean }> {
     const out = pulumi.output(value);
     const secret = await (out as any).isSecret;
-    const resolved = await new Promise<T | undefined>(resolve => out.apply(v => { resolve(v as T); return v; }));
+    const resolved = await new Promise<T | undefined>((resolve) =>
+        out.apply((v) => {
+            resolve(v as T);
+            return v;
+        }),
+    );
     return { value: resolved, secret };
 }

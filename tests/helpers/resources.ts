@@ -28,13 +28,19 @@ export const T = {
 
 /** All registrations of a type. */
 export function all(resources: ProgramResource[], type: string): ProgramResource[] {
-    return resources.filter(r => r.type === type);
+    return resources.filter((r) => r.type === type);
 }
 
 /** The one registration of a type whose Kubernetes name (or logical name) is `name`. */
 export function one(resources: ProgramResource[], type: string, name?: string): ProgramResource {
-    const matches = all(resources, type).filter(r => name === undefined || r.inputs?.metadata?.name === name || r.name === name);
-    assert.strictEqual(matches.length, 1, `expected exactly one ${type}${name ? ` named ${name}` : ""}, found ${matches.length}`);
+    const matches = all(resources, type).filter(
+        (r) => name === undefined || r.inputs?.metadata?.name === name || r.name === name,
+    );
+    assert.strictEqual(
+        matches.length,
+        1,
+        `expected exactly one ${type}${name ? ` named ${name}` : ""}, found ${matches.length}`,
+    );
     return matches[0];
 }
 
@@ -44,6 +50,8 @@ export function selects(selector: Record<string, string>, labels: Record<string,
 }
 
 /** A container's environment by name: the literal value, or the valueFrom reference. */
-export function envOf(container: { env: Array<{ name: string; value?: string; valueFrom?: unknown }> }): Record<string, any> {
-    return Object.fromEntries(container.env.map(e => [e.name, e.value ?? e.valueFrom]));
+export function envOf(container: {
+    env: Array<{ name: string; value?: string; valueFrom?: unknown }>;
+}): Record<string, any> {
+    return Object.fromEntries(container.env.map((e) => [e.name, e.value ?? e.valueFrom]));
 }

@@ -7,7 +7,7 @@ const Mocha = require("mocha");
 class SummaryReporter extends Mocha.reporters.Spec {
     constructor(runner, options) {
         super(runner, options);
-        runner.on(Mocha.Runner.constants.EVENT_TEST_FAIL, test => process.emit("test-failed", test.fullTitle()));
+        runner.on(Mocha.Runner.constants.EVENT_TEST_FAIL, (test) => process.emit("test-failed", test.fullTitle()));
         runner.once(Mocha.Runner.constants.EVENT_RUN_END, () => {
             const { passes, failures, pending } = runner.stats;
             process.stdout.write(`\n${passes} passed, ${failures} failed${pending ? `, ${pending} skipped` : ""}\n`);

@@ -5,7 +5,11 @@
 import * as path from "node:path";
 import { createRequire } from "node:module";
 import type {
-    PolicyResource, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs,
+    PolicyResource,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
     StackValidationPolicy,
 } from "../../policy/types";
 
@@ -46,7 +50,9 @@ function baseArgs(config: Record<string, unknown>) {
     return {
         getConfig: <T extends object>() => ({ ...config }) as T,
         stackTags: new Map<string, string>(),
-        notApplicable: (reason?: string): never => { throw new Error(`unexpected notApplicable: ${reason}`); },
+        notApplicable: (reason?: string): never => {
+            throw new Error(`unexpected notApplicable: ${reason}`);
+        },
     };
 }
 
@@ -57,17 +63,28 @@ function collector(policy: string, into: Violation[]): ReportViolation {
 }
 
 /** Runs a resource policy against each resource; returns every violation. */
-export async function runResourcePolicy(policy: ResourceValidationPolicy, resources: FakeResource[],
-                                        config: Record<string, unknown> = {}): Promise<Violation[]> {
+export async function runResourcePolicy(
+    policy: ResourceValidationPolicy,
+    resources: FakeResource[],
+    config: Record<string, unknown> = {},
+): Promise<Violation[]> {
     const violations: Violation[] = [];
     const validations = Array.isArray(policy.validateResource) ? policy.validateResource : [policy.validateResource!];
     for (const r of resources) {
         const props = proxy.unknownCheckingProxy(structuredClone(r.props));
         const args = {
             ...baseArgs(config),
-            type: r.type, name: r.name, urn: urnOf(r), props,
-            opts: { protect: false, ignoreChanges: [], aliases: [], additionalSecretOutputs: [],
-                    customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 } },
+            type: r.type,
+            name: r.name,
+            urn: urnOf(r),
+            props,
+            opts: {
+                protect: false,
+                ignoreChanges: [],
+                aliases: [],
+                additionalSecretOutputs: [],
+                customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 },
+            },
             isType: () => false,
             asType: () => undefined,
         } as unknown as ResourceValidationArgs;
@@ -79,16 +96,28 @@ export async function runResourcePolicy(policy: ResourceValidationPolicy, resour
 }
 
 /** Runs a stack policy over all resources; returns every violation. */
-export async function runStackPolicy(policy: StackValidationPolicy, resources: FakeResource[],
-                                     config: Record<string, unknown> = {},
-                                     violations: Violation[] = []): Promise<Violation[]> {
-    const policyResources = resources.map(r => ({
-        type: r.type, name: r.name, urn: urnOf(r),
+export async function runStackPolicy(
+    policy: StackValidationPolicy,
+    resources: FakeResource[],
+    config: Record<string, unknown> = {},
+    violations: Violation[] = [],
+): Promise<Violation[]> {
+    const policyResources = resources.map((r) => ({
+        type: r.type,
+        name: r.name,
+        urn: urnOf(r),
         props: proxy.unknownCheckingProxy(structuredClone(r.props)),
-        opts: { protect: false, ignoreChanges: [], aliases: [], additionalSecretOutputs: [],
-                customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 } },
-        dependencies: [], propertyDependencies: {},
-        isType: () => false, asType: () => undefined,
+        opts: {
+            protect: false,
+            ignoreChanges: [],
+            aliases: [],
+            additionalSecretOutputs: [],
+            customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 },
+        },
+        dependencies: [],
+        propertyDependencies: {},
+        isType: () => false,
+        asType: () => undefined,
     })) as unknown as PolicyResource[];
     const args = { ...baseArgs(config), resources: policyResources } as unknown as StackValidationArgs;
     await policy.validateStack(args, collector(policy.name, violations));

@@ -11,7 +11,10 @@ import { policies } from "../../policy/policies";
 import { POLICY_DIR, runResourcePolicy, runStackPolicy } from "./harness";
 import { stack } from "./fixtures";
 
-const POLICY_FILES = fs.readdirSync(path.join(POLICY_DIR, "policies")).filter(f => f.endsWith(".ts")).sort();
+const POLICY_FILES = fs
+    .readdirSync(path.join(POLICY_DIR, "policies"))
+    .filter((f) => f.endsWith(".ts"))
+    .sort();
 const ENFORCEMENT_LEVELS = ["advisory", "mandatory", "remediate", "disabled"];
 
 /** The JSON-schema type of a config value, as the CLI validates it. */
@@ -29,7 +32,7 @@ function jsonType(value: unknown): string {
 function configProblems(config: Record<string, any>): string[] {
     const problems: string[] = [];
     for (const [name, entry] of Object.entries(config)) {
-        const policy = policies.find(p => p.name === name);
+        const policy = policies.find((p) => p.name === name);
         if (name !== "all" && !policy) {
             problems.push(`${name}: no such policy`);
             continue;
@@ -42,7 +45,9 @@ function configProblems(config: Record<string, any>): string[] {
                 }
                 continue;
             }
-            const schema = policy?.configSchema?.properties[key] as { type?: string; enum?: unknown[]; items?: { type?: string; enum?: unknown[] } } | undefined;
+            const schema = policy?.configSchema?.properties[key] as
+                | { type?: string; enum?: unknown[]; items?: { type?: string; enum?: unknown[] } }
+                | undefined;
             if (!schema) {
                 problems.push(`${name}.${key}: not in configSchema`);
                 continue;
@@ -59,7 +64,9 @@ function configProblems(config: Record<string, any>): string[] {
                     problems.push(`${name}.${key}[]: ${jsonType(item)}, schema says ${schema.items.type}`);
                 }
                 if (schema.items?.enum && !schema.items.enum.includes(item)) {
-                    problems.push(`${name}.${key}[]: ${JSON.stringify(item)} not in ${JSON.stringify(schema.items.enum)}`);
+                    problems.push(
+                        `${name}.${key}[]: ${JSON.stringify(item)} not in ${JSON.stringify(schema.items.enum)}`,
+                    );
                 }
             }
         }
@@ -69,7 +76,7 @@ function configProblems(config: Record<string, any>): string[] {
 
 describe("policy pack wiring", () => {
     it("registers one policy per file in policy/policies, named after its file", () => {
-        assert.deepStrictEqual(policies.map(p => `${p.name}.ts`).sort(), POLICY_FILES);
+        assert.deepStrictEqual(policies.map((p) => `${p.name}.ts`).sort(), POLICY_FILES);
         assert.strictEqual(POLICY_FILES.length, 9);
     });
 
@@ -79,8 +86,9 @@ describe("policy pack wiring", () => {
         const registered: unknown[] = require(path.join(POLICY_DIR, "policies.ts")).policies;
         for (const file of POLICY_FILES) {
             // eslint-disable-next-line @typescript-eslint/no-require-imports
-            const exported = Object.values(require(path.join(POLICY_DIR, "policies", file)))
-                .filter((v): v is Policy => typeof v === "object" && v !== null && "name" in v && "description" in v);
+            const exported = Object.values(require(path.join(POLICY_DIR, "policies", file))).filter(
+                (v): v is Policy => typeof v === "object" && v !== null && "name" in v && "description" in v,
+            );
             assert.strictEqual(exported.length, 1, `${file} exports ${exported.length} policies`);
             assert.ok(registered.includes(exported[0]), `${file}: ${exported[0].name} is not in policies.ts`);
         }
@@ -97,7 +105,10 @@ describe("policy pack wiring", () => {
             assert.match(p.name, /^[a-z]+(-[a-z]+)*$/, p.name);
             assert.match(p.description, /^[A-Z].*\.$/, p.name);
             assert.ok(ENFORCEMENT_LEVELS.includes(p.enforcementLevel as string), p.name);
-            assert.ok(p.configSchema && Object.keys(p.configSchema.properties).length > 0, `${p.name} has no parameters`);
+            assert.ok(
+                p.configSchema && Object.keys(p.configSchema.properties).length > 0,
+                `${p.name} has no parameters`,
+            );
         }
     });
 
@@ -105,9 +116,13 @@ describe("policy pack wiring", () => {
         for (const file of POLICY_FILES) {
             // eslint-disable-next-line @typescript-eslint/no-require-imports
             const mod = require(path.join(POLICY_DIR, "policies", file));
-            const policy = policies.find(p => `${p.name}.ts` === file)!;
-            const schemaDefaults = Object.fromEntries(Object.entries(policy.configSchema!.properties)
-                .map(([k, v]) => [k, (v as { default?: unknown }).default]));
+            const policy = policies.find((p) => `${p.name}.ts` === file)!;
+            const schemaDefaults = Object.fromEntries(
+                Object.entries(policy.configSchema!.properties).map(([k, v]) => [
+                    k,
+                    (v as { default?: unknown }).default,
+                ]),
+            );
             assert.deepStrictEqual(schemaDefaults, { ...mod.defaults }, file);
         }
     });
@@ -116,32 +131,36 @@ describe("policy pack wiring", () => {
         it(`${file} names only real policies and parameters, with values their schemas accept`, () => {
             const config = JSON.parse(fs.readFileSync(path.join(POLICY_DIR, file), "utf8"));
             assert.deepStrictEqual(configProblems(config), []);
-            assert.deepStrictEqual(Object.keys(config).sort(), policies.map(p => p.name).sort());
+            assert.deepStrictEqual(Object.keys(config).sort(), policies.map((p) => p.name).sort());
         });
     }
 
     it("finds problems in a bad config (the checker itself can fail)", () => {
-        assert.deepStrictEqual(configProblems({
-            "replica-count-match": "mandatory",
-            "image-tag-pinned": { enforcementLevel: "strict", requireDigest: "yes", kinds: ["Pod"] },
-            "replica-counts-match": { unknownReplicas: "ignore", apiComponent: "api", groupLabels: "x" },
-        }), [
-            "replica-count-match: no such policy",
-            "image-tag-pinned.enforcementLevel: strict",
-            "image-tag-pinned.requireDigest: string, schema says boolean",
-            'image-tag-pinned.kinds[]: "Pod" not in ["Deployment","StatefulSet","DaemonSet","Job","CronJob"]',
-            'replica-counts-match.unknownReplicas: "ignore" not in ["advisory","violation"]',
-            "replica-counts-match.groupLabels: not in configSchema",
-        ]);
+        assert.deepStrictEqual(
+            configProblems({
+                "replica-count-match": "mandatory",
+                "image-tag-pinned": { enforcementLevel: "strict", requireDigest: "yes", kinds: ["Pod"] },
+                "replica-counts-match": { unknownReplicas: "ignore", apiComponent: "api", groupLabels: "x" },
+            }),
+            [
+                "replica-count-match: no such policy",
+                "image-tag-pinned.enforcementLevel: strict",
+                "image-tag-pinned.requireDigest: string, schema says boolean",
+                'image-tag-pinned.kinds[]: "Pod" not in ["Deployment","StatefulSet","DaemonSet","Job","CronJob"]',
+                'replica-counts-match.unknownReplicas: "ignore" not in ["advisory","violation"]',
+                "replica-counts-match.groupLabels: not in configSchema",
+            ],
+        );
     });
 
     it("passes the compliant fixture with the committed dev config", async () => {
         const config = JSON.parse(fs.readFileSync(path.join(POLICY_DIR, "policy-config.json"), "utf8"));
         for (const p of policies) {
             const { enforcementLevel: _level, ...params } = config[p.name];
-            const violations = "validateStack" in p
-                ? await runStackPolicy(p, stack(), params)
-                : await runResourcePolicy(p, stack(), params);
+            const violations =
+                "validateStack" in p
+                    ? await runStackPolicy(p, stack(), params)
+                    : await runResourcePolicy(p, stack(), params);
             assert.deepStrictEqual(violations, [], p.name);
         }
     });

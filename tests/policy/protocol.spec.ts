@@ -43,12 +43,16 @@ interface Diagnostic {
 /** Starts the pack; resolves with the child process and the port it printed. */
 function startPack(): Promise<{ child: ChildProcess; port: number }> {
     const env = { ...process.env };
-    for (const key of Object.keys(env).filter(k => k.startsWith("TS_NODE_"))) {
+    for (const key of Object.keys(env).filter((k) => k.startsWith("TS_NODE_"))) {
         delete env[key]; // the root test run's ts-node settings are not the CLI's
     }
     const runner = path.join(POLICY_DIR, "node_modules", "@pulumi", "pulumi", "cmd", "run-policy-pack");
     // The first argument is the engine's address; the runner drops it before loading the pack.
-    const child = spawn(process.execPath, [runner, "127.0.0.1:0", "."], { cwd: POLICY_DIR, env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [runner, "127.0.0.1:0", "."], {
+        cwd: POLICY_DIR,
+        env,
+        stdio: ["ignore", "pipe", "pipe"],
+    });
     return new Promise((resolve, reject) => {
         let stdout = "";
         let stderr = "";
@@ -57,8 +61,10 @@ function startPack(): Promise<{ child: ChildProcess; port: number }> {
             reject(new Error(`pack printed no port within 90 s; stderr:\n${stderr}`));
         }, 90_000);
         child.on("exit", () => clearTimeout(timer));
-        child.stderr!.on("data", d => { stderr += d; });
-        child.stdout!.on("data", d => {
+        child.stderr!.on("data", (d) => {
+            stderr += d;
+        });
+        child.stdout!.on("data", (d) => {
             stdout += d;
             const line = stdout.split("\n")[0];
             if (stdout.includes("\n") && /^\d+$/.test(line.trim())) {
@@ -69,13 +75,16 @@ function startPack(): Promise<{ child: ChildProcess; port: number }> {
                 reject(new Error(`pack printed ${JSON.stringify(line)} instead of a port; stderr:\n${stderr}`));
             }
         });
-        child.on("exit", code => reject(new Error(`pack exited with ${code} before printing its port; stderr:\n${stderr}`)));
+        child.on("exit", (code) =>
+            reject(new Error(`pack exited with ${code} before printing its port; stderr:\n${stderr}`)),
+        );
     });
 }
 
 function call<T>(client: any, method: string, request: unknown): Promise<T> {
     return new Promise((resolve, reject) =>
-        client[method](request, (err: Error | null, response: T) => (err ? reject(err) : resolve(response))));
+        client[method](request, (err: Error | null, response: T) => (err ? reject(err) : resolve(response))),
+    );
 }
 
 /** JSON round trip: drops `undefined`, which protobuf Structs cannot hold. */
@@ -101,7 +110,7 @@ function providerOf(r: ProgramResource, all: ProgramResource[]) {
         return undefined;
     }
     const urn = r.provider.slice(0, r.provider.lastIndexOf("::"));
-    const provider = all.find(p => p.urn === urn);
+    const provider = all.find((p) => p.urn === urn);
     if (!provider) {
         return undefined;
     }
@@ -115,11 +124,14 @@ function providerOf(r: ProgramResource, all: ProgramResource[]) {
 
 function toDiagnostics(response: any): Diagnostic[] {
     return response.getDiagnosticsList().map((d: any) => ({
-        policy: d.getPolicyname(), level: LEVEL[d.getEnforcementlevel()], message: d.getMessage(), urn: d.getUrn(),
+        policy: d.getPolicyname(),
+        level: LEVEL[d.getEnforcementlevel()],
+        message: d.getMessage(),
+        urn: d.getUrn(),
     }));
 }
 
-const mandatory = (ds: Diagnostic[]) => ds.filter(d => d.level === "mandatory");
+const mandatory = (ds: Diagnostic[]) => ds.filter((d) => d.level === "mandatory");
 
 // Evaluating the program takes seconds; each (stack, overrides) is evaluated once. Evaluations share the
 // SDK's global mock state, so they run one after another, never concurrently.
@@ -143,7 +155,12 @@ describe("policy pack over the Analyzer gRPC protocol", function () {
     before(async () => {
         // The pack (a separate process) starts while the program is evaluated here.
         const starting = startPack();
-        starting.then(s => { child = s.child; }, () => undefined); // so after() stops it even if evaluation fails
+        starting.then(
+            (s) => {
+                child = s.child;
+            },
+            () => undefined,
+        ); // so after() stops it even if evaluation fails
         const [started] = await Promise.all([starting, program("dev"), program("local")]);
         client = new analyzerGrpc.AnalyzerClient(`127.0.0.1:${started.port}`, grpc.credentials.createInsecure());
     });
@@ -155,12 +172,16 @@ describe("policy pack over the Analyzer gRPC protocol", function () {
 
     /** Sends the policy config the CLI would send for `--policy-pack-config <file>` (none: the defaults). */
     async function configure(file?: string): Promise<void> {
-        const config: Record<string, any> = file ? JSON.parse(fs.readFileSync(path.join(POLICY_DIR, file), "utf8")) : {};
+        const config: Record<string, any> = file
+            ? JSON.parse(fs.readFileSync(path.join(POLICY_DIR, file), "utf8"))
+            : {};
         const request = new pb.ConfigureAnalyzerRequest();
         for (const [name, entry] of Object.entries(config)) {
             const { enforcementLevel, ...properties } = entry;
             const policyConfig = new pb.PolicyConfig();
-            policyConfig.setEnforcementlevel(Number(Object.keys(LEVEL).find(k => LEVEL[Number(k)] === enforcementLevel)));
+            policyConfig.setEnforcementlevel(
+                Number(Object.keys(LEVEL).find((k) => LEVEL[Number(k)] === enforcementLevel)),
+            );
             policyConfig.setProperties(Struct.fromJavaScript(properties));
             request.getPolicyconfigMap().set(name, policyConfig);
         }
@@ -169,23 +190,25 @@ describe("policy pack over the Analyzer gRPC protocol", function () {
 
     async function analyzeStack(resources: ProgramResource[]): Promise<Diagnostic[]> {
         const request = new pb.AnalyzeStackRequest();
-        request.setResourcesList(resources.map(r => {
-            const resource = new pb.AnalyzerResource();
-            resource.setType(r.type);
-            resource.setName(r.name);
-            resource.setUrn(r.urn);
-            resource.setProperties(Struct.fromJavaScript(plain(r.inputs)));
-            resource.setOptions(options(r));
-            resource.setDependenciesList(r.dependencies);
-            const provider = providerOf(r, resources);
-            if (provider) {
-                resource.setProvider(provider);
-            }
-            if (r.parent) {
-                resource.setParent(r.parent);
-            }
-            return resource;
-        }));
+        request.setResourcesList(
+            resources.map((r) => {
+                const resource = new pb.AnalyzerResource();
+                resource.setType(r.type);
+                resource.setName(r.name);
+                resource.setUrn(r.urn);
+                resource.setProperties(Struct.fromJavaScript(plain(r.inputs)));
+                resource.setOptions(options(r));
+                resource.setDependenciesList(r.dependencies);
+                const provider = providerOf(r, resources);
+                if (provider) {
+                    resource.setProvider(provider);
+                }
+                if (r.parent) {
+                    resource.setParent(r.parent);
+                }
+                return resource;
+            }),
+        );
         return toDiagnostics(await call(client, "analyzeStack", request));
     }
 
@@ -221,49 +244,62 @@ describe("policy pack over the Analyzer gRPC protocol", function () {
             type: p.getPolicyType() === pb.PolicyType.POLICY_TYPE_STACK ? "stack" : "resource",
             schema: p.getConfigschema()?.getProperties()?.toJavaScript(),
         }));
-        const expected = policies.map(p => ({
+        const expected = policies.map((p) => ({
             name: p.name,
             level: p.enforcementLevel,
             type: "validateStack" in p ? "stack" : "resource",
             schema: plain(p.configSchema!.properties),
         }));
         assert.deepStrictEqual(served, expected);
-        const files = fs.readdirSync(path.join(POLICY_DIR, "policies")).filter(f => f.endsWith(".ts")).map(f => f.replace(/\.ts$/, ""));
+        const files = fs
+            .readdirSync(path.join(POLICY_DIR, "policies"))
+            .filter((f) => f.endsWith(".ts"))
+            .map((f) => f.replace(/\.ts$/, ""));
         assert.deepStrictEqual(served.map((p: { name: string }) => p.name).sort(), files.sort());
     });
 
-    for (const [stack, configFile] of [["dev", "policy-config.json"], ["local", "policy-config.local.json"]] as const) {
+    for (const [stack, configFile] of [
+        ["dev", "policy-config.json"],
+        ["local", "policy-config.local.json"],
+    ] as const) {
         describe(`the committed ${stack} stack (config ${configFile})`, () => {
             let resources: ProgramResource[];
 
             before(async () => {
                 resources = await program(stack);
                 // The program under test really is the one the contract describes.
-                assert.strictEqual(resources.filter(r => r.type === API_DEPLOYMENT).length, 1);
+                assert.strictEqual(resources.filter((r) => r.type === API_DEPLOYMENT).length, 1);
             });
 
             it("gives no mandatory violation from AnalyzeStack or Analyze", async () => {
                 await configure(configFile);
-                const diagnostics = [...await analyzeStack(resources), ...await analyzeEach(resources)];
+                const diagnostics = [...(await analyzeStack(resources)), ...(await analyzeEach(resources))];
                 assert.deepStrictEqual(mandatory(diagnostics), [], show(diagnostics));
             });
 
             it("gives the mandatory replica-counts-match violation once stateful-flask:apiReplicas differs", async () => {
                 const changed = await program(stack, { "stateful-flask:apiReplicas": "3" });
-                const deployment = changed.find(r => r.type === API_DEPLOYMENT)!;
+                const deployment = changed.find((r) => r.type === API_DEPLOYMENT)!;
                 assert.strictEqual(deployment.inputs.spec.replicas, 3);
                 await configure(configFile);
                 const diagnostics = await analyzeStack(changed);
-                const description = policies.find(p => p.name === "replica-counts-match")!.description;
-                assert.deepStrictEqual(mandatory(diagnostics), [{
-                    policy: "replica-counts-match",
-                    level: "mandatory",
-                    urn: deployment.urn,
-                    message: `${description}\nDeployment stateful-namespace/stateful-flask runs 3 replicas but StatefulSet ` +
-                        "postgres/postgres, the database it is paired with by app.kubernetes.io/part-of=stateful-flask, runs " +
-                        "1 replica. Give both the same spec.replicas: `pulumi config set apiReplicas 1` to follow the database, " +
-                        "or `pulumi config set postgresReplicas 3` to follow the API.",
-                }], show(diagnostics));
+                const description = policies.find((p) => p.name === "replica-counts-match")!.description;
+                assert.deepStrictEqual(
+                    mandatory(diagnostics),
+                    [
+                        {
+                            policy: "replica-counts-match",
+                            level: "mandatory",
+                            urn: deployment.urn,
+                            message:
+                                `${description}\nDeployment stateful-namespace/stateful-flask runs 3 replicas but StatefulSet ` +
+                                "postgres/postgres, the database it is paired with by app.kubernetes.io/part-of=stateful-flask, runs " +
+                                "1 replica. Give both the same spec.replicas: `pulumi config set apiReplicas 1` to follow the database, " +
+                                "or `pulumi config set postgresReplicas 3` to follow the API.",
+                        },
+                    ],
+                    show(diagnostics),
+                );
                 // Per-resource analysis has nothing to say about a stack-level rule.
                 assert.deepStrictEqual(mandatory(await analyzeEach(changed)), []);
             });
@@ -271,30 +307,44 @@ describe("policy pack over the Analyzer gRPC protocol", function () {
     }
 
     it("turns a replica count unknown during preview into an advisory note, not a failure", async () => {
-        const resources = (await program("dev")).map(r => r.type === API_DEPLOYMENT
-            ? { ...r, inputs: { ...r.inputs, spec: { ...r.inputs.spec, replicas: UNKNOWN } } }
-            : r);
+        const resources = (await program("dev")).map((r) =>
+            r.type === API_DEPLOYMENT
+                ? { ...r, inputs: { ...r.inputs, spec: { ...r.inputs.spec, replicas: UNKNOWN } } }
+                : r,
+        );
         await configure("policy-config.json");
         const diagnostics = await analyzeStack(resources);
-        assert.deepStrictEqual(diagnostics.map(d => ({ ...d, urn: undefined })), [{
-            policy: "replica-counts-match",
-            level: "advisory",
-            urn: undefined,
-            message: `can't run policy 'replica-counts-match' from policy pack '${PACK}@v${PACK_VERSION}' during preview: ` +
-                "Deployment stateful-namespace/stateful-flask vs StatefulSet postgres/postgres: spec.replicas of Deployment " +
-                "stateful-namespace/stateful-flask is unknown. Checked again when the values are known (pulumi up).",
-        }], show(diagnostics));
+        assert.deepStrictEqual(
+            diagnostics.map((d) => ({ ...d, urn: undefined })),
+            [
+                {
+                    policy: "replica-counts-match",
+                    level: "advisory",
+                    urn: undefined,
+                    message:
+                        `can't run policy 'replica-counts-match' from policy pack '${PACK}@v${PACK_VERSION}' during preview: ` +
+                        "Deployment stateful-namespace/stateful-flask vs StatefulSet postgres/postgres: spec.replicas of Deployment " +
+                        "stateful-namespace/stateful-flask is unknown. Checked again when the values are known (pulumi up).",
+                },
+            ],
+            show(diagnostics),
+        );
     });
 
     it("applies the policy config it is sent: the local storage class fails with the default allow-list", async () => {
         const resources = await program("local");
         await configure();
         const diagnostics = mandatory(await analyzeEach(resources));
-        assert.deepStrictEqual(diagnostics.map(d => [d.policy, d.message.split("\n")[1]]), [[
-            "statefulset-volume-claims",
-            'StatefulSet postgres/postgres volumeClaimTemplate "postgredb-volume" uses storageClassName "standard", which ' +
-            'is not in the allowed list ("do-block-storage", "do-block-storage-retain", "do-block-storage-xfs", ' +
-            '"do-block-storage-xfs-retain"). Use one of those, or add the class to allowedStorageClasses in the policy config.',
-        ]]);
+        assert.deepStrictEqual(
+            diagnostics.map((d) => [d.policy, d.message.split("\n")[1]]),
+            [
+                [
+                    "statefulset-volume-claims",
+                    'StatefulSet postgres/postgres volumeClaimTemplate "postgredb-volume" uses storageClassName "standard", which ' +
+                        'is not in the allowed list ("do-block-storage", "do-block-storage-retain", "do-block-storage-xfs", ' +
+                        '"do-block-storage-xfs-retain"). Use one of those, or add the class to allowedStorageClasses in the policy config.',
+                ],
+            ],
+        );
     });
 });

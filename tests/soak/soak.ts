@@ -18,8 +18,22 @@ import * as assert from "node:assert";
 import * as path from "node:path";
 import { key, localClusterScript, onOutput, openStack, progress, sh, waitFor } from "../../scripts/local/driver";
 import {
-    ApiWriter, NS, POSTGRES_IMAGE, POSTGRES_IMAGE_REBUILT, WritableSampler, configure, converge, e2e, get, healthy, k, listTasks, psql, recordFailure,
-    teardown, up,
+    ApiWriter,
+    NS,
+    POSTGRES_IMAGE,
+    POSTGRES_IMAGE_REBUILT,
+    WritableSampler,
+    configure,
+    converge,
+    e2e,
+    get,
+    healthy,
+    k,
+    listTasks,
+    psql,
+    recordFailure,
+    teardown,
+    up,
 } from "../e2e/fixture";
 
 /** Seconds the archive may take to catch up after a step (after the store was down: the backlog's push as well). */
@@ -38,14 +52,22 @@ function generator(seed: number): () => number {
     };
 }
 
-interface Args { minutes: number; seed: number; steps: string[]; sequence?: string[] }
+interface Args {
+    minutes: number;
+    seed: number;
+    steps: string[];
+    sequence?: string[];
+}
 
 function parseArgs(argv: string[]): Args {
     const out: Args = { minutes: 60, seed: Math.floor(Math.random() * 2 ** 31), steps: Object.keys(STEPS) };
     const names = (flag: string, value: string) => {
         const list = value.split(",");
-        const bad = list.filter(s => !(s in STEPS));
-        if (bad.length) throw new Error(`soak: ${flag} names ${JSON.stringify(bad)}; expected steps of: ${Object.keys(STEPS).join(", ")}`);
+        const bad = list.filter((s) => !(s in STEPS));
+        if (bad.length)
+            throw new Error(
+                `soak: ${flag} names ${JSON.stringify(bad)}; expected steps of: ${Object.keys(STEPS).join(", ")}`,
+            );
         return list;
     };
     for (let i = 0; i < argv.length; i += 2) {
@@ -54,7 +76,10 @@ function parseArgs(argv: string[]): Args {
         else if (flag === "--seed" && /^\d+$/.test(value)) out.seed = Number(value);
         else if (flag === "--steps" && value) out.steps = names(flag, value);
         else if (flag === "--sequence" && value) out.sequence = names(flag, value);
-        else throw new Error(`soak: ${flag} ${value} is not valid; expected --minutes N (N >= 1), --seed N, --steps a,b (the pool), --sequence a,b (exactly these, in order)`);
+        else
+            throw new Error(
+                `soak: ${flag} ${value} is not valid; expected --minutes N (N >= 1), --seed N, --steps a,b (the pool), --sequence a,b (exactly these, in order)`,
+            );
     }
     return out;
 }
@@ -63,11 +88,26 @@ function parseArgs(argv: string[]): Args {
 
 /** Patroni's REST API in a pod, with the API password from the pod's own environment (never on a command line). */
 async function patroni(pod: string, method: string, route: string, body?: unknown): Promise<string> {
-    const script = "import base64,json,os,sys,urllib.request as u\n" +
+    const script =
+        "import base64,json,os,sys,urllib.request as u\n" +
         "r=u.Request('http://127.0.0.1:8008'+sys.argv[2],data=(sys.argv[3].encode() if sys.argv[3] else None),method=sys.argv[1],headers={'Content-Type':'application/json'})\n" +
         "r.add_header('Authorization','Basic '+base64.b64encode(('patroni:'+os.environ['API_PASSWORD']).encode()).decode())\n" +
         "print(u.urlopen(r,timeout=60).read().decode())\n";
-    return k(["exec", "-n", NS, pod, "-c", "postgres", "--", "python3", "-c", script, method, route, body === undefined ? "" : JSON.stringify(body)]);
+    return k([
+        "exec",
+        "-n",
+        NS,
+        pod,
+        "-c",
+        "postgres",
+        "--",
+        "python3",
+        "-c",
+        script,
+        method,
+        route,
+        body === undefined ? "" : JSON.stringify(body),
+    ]);
 }
 
 async function leaderPod(): Promise<string> {
@@ -98,13 +138,41 @@ const STEPS: Record<string, (rand: () => number) => Promise<string>> = {
     },
     "kill-leader": async () => {
         const leader = await leaderPod();
-        sh("ctr", ["--address", (await e2e()).cluster.containerdSocket, "-n", "k8s.io", "tasks", "kill", "-s", "SIGKILL", await containerId(leader)], { quiet: true });
+        sh(
+            "ctr",
+            [
+                "--address",
+                (await e2e()).cluster.containerdSocket,
+                "-n",
+                "k8s.io",
+                "tasks",
+                "kill",
+                "-s",
+                "SIGKILL",
+                await containerId(leader),
+            ],
+            { quiet: true },
+        );
         return `SIGKILL to ${leader}'s container`;
     },
-    "kill-replica": async rand => {
+    "kill-replica": async (rand) => {
         const { replicas } = await healthy(600);
         const victim = replicas[Math.floor(rand() * replicas.length)];
-        sh("ctr", ["--address", (await e2e()).cluster.containerdSocket, "-n", "k8s.io", "tasks", "kill", "-s", "SIGKILL", await containerId(victim)], { quiet: true });
+        sh(
+            "ctr",
+            [
+                "--address",
+                (await e2e()).cluster.containerdSocket,
+                "-n",
+                "k8s.io",
+                "tasks",
+                "kill",
+                "-s",
+                "SIGKILL",
+                await containerId(victim),
+            ],
+            { quiet: true },
+        );
         return `SIGKILL to replica ${victim}'s container`;
     },
     "scale-down-up": async () => {
@@ -133,14 +201,24 @@ const STEPS: Record<string, (rand: () => number) => Promise<string>> = {
     },
     "full-backup": async () => {
         const leader = await leaderPod();
-        await k(["exec", "-n", NS, leader, "-c", "postgres", "--", "/usr/local/lib/stateful-flask-postgres/pod.py", "full-backup"]);
+        await k([
+            "exec",
+            "-n",
+            NS,
+            leader,
+            "-c",
+            "postgres",
+            "--",
+            "/usr/local/lib/stateful-flask-postgres/pod.py",
+            "full-backup",
+        ]);
         return `full backup on ${leader}`;
     },
-    "store-down": async rand => {
+    "store-down": async (rand) => {
         const seconds = 20 + Math.floor(rand() * 70);
         await k(["scale", "-n", "backup-store", "deployment/versitygw", "--replicas=0"]);
         storeDown = true;
-        await new Promise(r => setTimeout(r, seconds * 1000));
+        await new Promise((r) => setTimeout(r, seconds * 1000));
         await k(["scale", "-n", "backup-store", "deployment/versitygw", "--replicas=1"]);
         await k(["rollout", "status", "-n", "backup-store", "deployment/versitygw", "--timeout=300s"]);
         return `the S3 store down for ${seconds} s`;
@@ -160,8 +238,12 @@ async function archiveCatchesUp(leader: string, boundS: number): Promise<number>
     const started = Date.now();
     const wal = await psql(leader, "SELECT pg_walfile_name(pg_current_wal_lsn())");
     await psql(leader, "SELECT pg_switch_wal()");
-    await waitFor(`${wal} archived by ${leader} (the archive catches up within ${boundS} s)`, boundS,
-        async () => (await psql(leader, "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")) >= wal || undefined);
+    await waitFor(
+        `${wal} archived by ${leader} (the archive catches up within ${boundS} s)`,
+        boundS,
+        async () =>
+            (await psql(leader, "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")) >= wal || undefined,
+    );
     return (Date.now() - started) / 1000;
 }
 
@@ -169,7 +251,7 @@ async function checkInvariants(writer: ApiWriter, sampler: WritableSampler, boun
     const { leader } = await healthy(900);
     await writer.waitForAcks(5, 300);
     const have = await idsOn(leader);
-    const missing = writer.acked.filter(id => !have.has(id));
+    const missing = writer.acked.filter((id) => !have.has(id));
     assert.deepStrictEqual(missing, [], `acknowledged writes missing on the leader ${leader}`);
     const split = sampler.splitBrain();
     assert.deepStrictEqual(split, [], "samples in which two members accepted writes");
@@ -187,10 +269,16 @@ async function restoreIntoNewStack(acked: number[]): Promise<string> {
     const { cluster, tmp } = await e2e();
     const ns = "soak-restore";
     const stack = await openStack({
-        stateDir: path.join(tmp, "pulumi"), cluster, stackName: "soak-restore",
+        stateDir: path.join(tmp, "pulumi"),
+        cluster,
+        stackName: "soak-restore",
         config: {
-            [key("postgresNamespace")]: ns, [key("apiNamespace")]: `${ns}-api`, [key("ingressController")]: "none",
-            [key("backupPath")]: "/stateful-flask/soak-restore", [key("restoreFrom")]: "/stateful-flask/local", [key("protectData")]: "false",
+            [key("postgresNamespace")]: ns,
+            [key("apiNamespace")]: `${ns}-api`,
+            [key("ingressController")]: "none",
+            [key("backupPath")]: "/stateful-flask/soak-restore",
+            [key("restoreFrom")]: "/stateful-flask/local",
+            [key("protectData")]: "false",
         },
     });
     try {
@@ -198,17 +286,50 @@ async function restoreIntoNewStack(acked: number[]): Promise<string> {
         const result = await stack.up({ onOutput: onOutput() });
         assert.strictEqual(result.summary.result, "succeeded");
         await waitFor("the restored cluster's leader", 900, async () => {
-            const pods = JSON.parse(sh(path.join(cluster.bin, "kubectl"), ["--kubeconfig", cluster.kubeconfig, "get", "pods", "-n", ns, "-l", "role=master", "-o", "json"], { quiet: true })).items;
-            return pods.some((p: any) => (p.status.conditions ?? []).some((c: any) => c.type === "Ready" && c.status === "True")) || undefined;
+            const pods = JSON.parse(
+                sh(
+                    path.join(cluster.bin, "kubectl"),
+                    ["--kubeconfig", cluster.kubeconfig, "get", "pods", "-n", ns, "-l", "role=master", "-o", "json"],
+                    { quiet: true },
+                ),
+            ).items;
+            return (
+                pods.some((p: any) =>
+                    (p.status.conditions ?? []).some((c: any) => c.type === "Ready" && c.status === "True"),
+                ) || undefined
+            );
         });
-        const out = sh(path.join(cluster.bin, "kubectl"), ["--kubeconfig", cluster.kubeconfig, "exec", "-n", ns, "postgres-0", "-c", "postgres", "--",
-            "psql", "-X", "-A", "-t", "-d", "stateful-flask-db", "-c", "SELECT coalesce(string_agg(id::text, ','), '') FROM task"], { quiet: true });
+        const out = sh(
+            path.join(cluster.bin, "kubectl"),
+            [
+                "--kubeconfig",
+                cluster.kubeconfig,
+                "exec",
+                "-n",
+                ns,
+                "postgres-0",
+                "-c",
+                "postgres",
+                "--",
+                "psql",
+                "-X",
+                "-A",
+                "-t",
+                "-d",
+                "stateful-flask-db",
+                "-c",
+                "SELECT coalesce(string_agg(id::text, ','), '') FROM task",
+            ],
+            { quiet: true },
+        );
         const have = new Set(out.trim().split(",").filter(Boolean).map(Number));
-        const missing = acked.filter(id => !have.has(id));
+        const missing = acked.filter((id) => !have.has(id));
         assert.deepStrictEqual(missing, [], "acknowledged writes missing from the restore to the end of the archive");
         return `restored into a new stack in ${((Date.now() - started) / 1000).toFixed(0)} s: ${have.size} rows, all ${acked.length} acknowledged writes`;
     } finally {
-        await stack.destroy({ onOutput: onOutput() }).catch(e => progress(`soak: destroying the restore stack failed: ${e}`));
+        await stack
+            .destroy({ onOutput: onOutput() })
+            .catch((e) => progress(`soak: destroying the restore stack failed: ${e}`));
     }
 }
 
@@ -217,9 +338,15 @@ async function restoreIntoNewStack(acked: number[]): Promise<string> {
 async function main(): Promise<void> {
     const args = parseArgs(process.argv.slice(2));
     const rand = generator(args.seed);
-    progress(`soak: seed ${args.seed}, ${args.sequence ? `the sequence ${args.sequence.join(",")}` : `${args.minutes} min of steps drawn from ${args.steps.join(", ")}`}`);
+    progress(
+        `soak: seed ${args.seed}, ${args.sequence ? `the sequence ${args.sequence.join(",")}` : `${args.minutes} min of steps drawn from ${args.steps.join(", ")}`}`,
+    );
     await e2e();
-    await configure({ [key("postgresReplicas")]: String(REPLICAS), [key("apiReplicas")]: String(REPLICAS), [key("archiveTimeout")]: "10" });
+    await configure({
+        [key("postgresReplicas")]: String(REPLICAS),
+        [key("apiReplicas")]: String(REPLICAS),
+        [key("archiveTimeout")]: "10",
+    });
     await up();
     await healthy(900);
     const writer = new ApiWriter("soak", 250);
@@ -238,13 +365,25 @@ async function main(): Promise<void> {
             const what = await STEPS[current](rand);
             const state = await checkInvariants(writer, sampler, storeDown ? 2 * ARCHIVE_BOUND_S : ARCHIVE_BOUND_S);
             done.push(current);
-            progress(`soak: step ${done.length} ${current}: ${what} (${((Date.now() - started) / 1000).toFixed(0)} s); ${state}`);
+            progress(
+                `soak: step ${done.length} ${current}: ${what} (${((Date.now() - started) / 1000).toFixed(0)} s); ${state}`,
+            );
         }
         current = "the final backup and restore";
         await writer.stop();
         await sampler.stop();
         const { leader } = await healthy(900);
-        await k(["exec", "-n", NS, leader, "-c", "postgres", "--", "/usr/local/lib/stateful-flask-postgres/pod.py", "full-backup"]);
+        await k([
+            "exec",
+            "-n",
+            NS,
+            leader,
+            "-c",
+            "postgres",
+            "--",
+            "/usr/local/lib/stateful-flask-postgres/pod.py",
+            "full-backup",
+        ]);
         await archiveCatchesUp(leader, ARCHIVE_BOUND_S);
         const rows = await listTasks();
         progress(`soak: a new full backup on ${leader}; the API lists ${rows.length} rows`);
@@ -252,7 +391,9 @@ async function main(): Promise<void> {
         progress(`soak: PASSED: seed ${args.seed}, ${done.length} steps, every invariant held (${done.join(",")})`);
     } catch (err) {
         recordFailure(`soak-seed-${args.seed}`);
-        progress(`soak: FAILED at step ${done.length + 1} (${current}) with seed ${args.seed}: ${err instanceof Error ? err.message : err}`);
+        progress(
+            `soak: FAILED at step ${done.length + 1} (${current}) with seed ${args.seed}: ${err instanceof Error ? err.message : err}`,
+        );
         progress(`soak: replay with: npm run soak -- --seed ${args.seed} --sequence ${[...done, current].join(",")}`);
         throw err;
     } finally {
@@ -273,7 +414,10 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     });
 }
 
-main().then(() => process.exit(0), err => {
-    process.stderr.write(`${err instanceof Error ? err.stack : err}\n`);
-    process.exit(1);
-});
+main().then(
+    () => process.exit(0),
+    (err) => {
+        process.stderr.write(`${err instanceof Error ? err.stack : err}\n`);
+        process.exit(1);
+    },
+);

@@ -7,14 +7,28 @@ import { strictEqual } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseDockerfile } from "../../../scripts/images/dockerfile";
-import { APP_SOURCE, AppServer, assertDependencies, freePort, installImage, PgServer, PYTHON, type Result, run, tempDir } from "./harness";
+import {
+    APP_SOURCE,
+    AppServer,
+    assertDependencies,
+    freePort,
+    installImage,
+    PgServer,
+    PYTHON,
+    type Result,
+    run,
+    tempDir,
+} from "./harness";
 
 export const USER = "stateful-flask-user";
 export const PASSWORD = "AppPassw0rd";
 
 /** The Dockerfile's settings, parsed by the same parser the local image builder uses. */
 export function dockerfile() {
-    const instructions = parseDockerfile(fs.readFileSync(path.join(APP_SOURCE, "Dockerfile"), "utf8"), "images/api/Dockerfile");
+    const instructions = parseDockerfile(
+        fs.readFileSync(path.join(APP_SOURCE, "Dockerfile"), "utf8"),
+        "images/api/Dockerfile",
+    );
     const env: Record<string, string> = {};
     const of = <K extends string>(kind: K) => instructions.filter((i) => i.kind === kind) as any[];
     for (const i of of("ENV")) for (const [k, v] of i.vars) env[k] = v;
@@ -74,12 +88,22 @@ export interface Ask {
 /** One request; a body that is not a string or Buffer is sent as JSON with Content-Type: application/json. */
 export async function ask(base: string, method: string, route: string, opts: Ask = {}): Promise<Answer> {
     const raw = typeof opts.body === "string" || Buffer.isBuffer(opts.body);
-    const headers = { ...(opts.body === undefined || raw ? {} : { "Content-Type": "application/json" }), ...opts.headers };
+    const headers = {
+        ...(opts.body === undefined || raw ? {} : { "Content-Type": "application/json" }),
+        ...opts.headers,
+    };
     const t0 = Date.now();
     const r = await fetch(base + route, {
         method,
         headers,
-        body: opts.body === undefined ? undefined : Buffer.isBuffer(opts.body) ? new Uint8Array(opts.body) : raw ? (opts.body as string) : JSON.stringify(opts.body),
+        body:
+            opts.body === undefined
+                ? undefined
+                : Buffer.isBuffer(opts.body)
+                  ? new Uint8Array(opts.body)
+                  : raw
+                    ? (opts.body as string)
+                    : JSON.stringify(opts.body),
         signal: AbortSignal.timeout(opts.timeoutMs ?? 15000),
     });
     const text = await r.text();

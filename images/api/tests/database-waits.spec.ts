@@ -27,7 +27,10 @@ describe("tasks API (images/api): bounded waits on a hung, vanished or slow data
     const sql = (q: string) => fx.pg.sql(DB, q);
     /** The request's 503 came after about `seconds` (it waited for the bound, and no longer). */
     const within = (r: Answer, seconds: number) =>
-        ok(r.ms >= seconds * 1000 - 300 && r.ms < seconds * 1000 + 2500, `answered after ${r.ms} ms, bound ${seconds} s`);
+        ok(
+            r.ms >= seconds * 1000 - 300 && r.ms < seconds * 1000 + 2500,
+            `answered after ${r.ms} ms, bound ${seconds} s`,
+        );
 
     before(async function () {
         fx = await ApiFixture.create();
@@ -61,7 +64,12 @@ describe("tasks API (images/api): bounded waits on a hung, vanished or slow data
         ok(health.ms < 1000, `healthz took ${health.ms} ms`);
         // One line per request: the pooled connection's statement, then two connection attempts (the request's
         // deadline is earlier than DB_CONNECT_TIMEOUT's, so it names the request's).
-        strictEqual(app.log.match(/database unavailable: no answer from the database within DB_QUERY_TIMEOUT \(3 s\)$/gm)?.length, 3, app.log);
+        strictEqual(
+            app.log.match(/database unavailable: no answer from the database within DB_QUERY_TIMEOUT \(3 s\)$/gm)
+                ?.length,
+            3,
+            app.log,
+        );
 
         const after = await post(app.url, { title: "after SIGCONT" });
         strictEqual(after.status, 201, JSON.stringify(after.body));
@@ -73,7 +81,9 @@ describe("tasks API (images/api): bounded waits on a hung, vanished or slow data
         // still answering TCP), new ones reach a live server (the new leader).
         const proxy = new TcpProxy(fx.pg.port);
         await proxy.start();
-        const viaProxy = await fx.app(DB, { DATABASE_URL: `postgresql://stateful-flask-user:AppPassw0rd@127.0.0.1:${proxy.port}/${DB}` });
+        const viaProxy = await fx.app(DB, {
+            DATABASE_URL: `postgresql://stateful-flask-user:AppPassw0rd@127.0.0.1:${proxy.port}/${DB}`,
+        });
         try {
             // Busy enough that both workers hold pooled connections.
             await Promise.all(Array.from({ length: 16 }, (_, i) => post(viaProxy.url, { title: `via proxy ${i}` })));
@@ -88,8 +98,16 @@ describe("tasks API (images/api): bounded waits on a hung, vanished or slow data
             for (let i = 0; i < 6; i++) next.push(await post(viaProxy.url, { title: `after the hang ${i}` }));
             const failed = next.filter((r) => r.status !== 201);
             ok(failed.length <= 1 && failed.every((r) => r.status === 503), JSON.stringify(next.map(seen)));
-            ok(next.slice(failed.length ? next.indexOf(failed[0]) + 1 : 0).every((r) => r.status === 201 && r.ms < 1500), JSON.stringify(next.map((r) => [r.status, r.ms])));
-            strictEqual(sql("SELECT count(*) FROM task WHERE title LIKE 'after the hang %'"), String(6 - failed.length));
+            ok(
+                next
+                    .slice(failed.length ? next.indexOf(failed[0]) + 1 : 0)
+                    .every((r) => r.status === 201 && r.ms < 1500),
+                JSON.stringify(next.map((r) => [r.status, r.ms])),
+            );
+            strictEqual(
+                sql("SELECT count(*) FROM task WHERE title LIKE 'after the hang %'"),
+                String(6 - failed.length),
+            );
         } finally {
             await fx.stop(viaProxy);
             await proxy.stop();
@@ -97,13 +115,20 @@ describe("tasks API (images/api): bounded waits on a hung, vanished or slow data
     });
 
     it("lets the server cancel a slow statement (statement_timeout) or a lock wait (lock_timeout): 503, nothing written, the connection kept", async function () {
-        const backends = () => sql("SELECT string_agg(pid::text, ',' ORDER BY pid) FROM pg_stat_activity WHERE datname = current_database() AND usename = 'stateful-flask-user'");
+        const backends = () =>
+            sql(
+                "SELECT string_agg(pid::text, ',' ORDER BY pid) FROM pg_stat_activity WHERE datname = current_database() AND usename = 'stateful-flask-user'",
+            );
         // statement_timeout is DB_QUERY_TIMEOUT - 1 s, lock_timeout half of that: 2 s and 1 s.
-        sql(`CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.title = 'slow' THEN PERFORM pg_sleep(10); END IF; RETURN NEW; END $$`);
+        sql(
+            `CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.title = 'slow' THEN PERFORM pg_sleep(10); END IF; RETURN NEW; END $$`,
+        );
         sql("CREATE TRIGGER slow BEFORE INSERT ON task FOR EACH ROW EXECUTE FUNCTION slow()");
         // One worker, requests one at a time: one pooled connection, whose backend must survive both timeouts.
         // (The other app's idle sessions go; its pool replaces them when it next needs one.)
-        sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND usename = 'stateful-flask-user'");
+        sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND usename = 'stateful-flask-user'",
+        );
         const single = await fx.app(DB, { WEB_CONCURRENCY: "1" });
         try {
             for (let i = 0; i < 4; i++) strictEqual((await post(single.url, { title: "warm" })).status, 201);
@@ -133,10 +158,26 @@ describe("tasks API (images/api): bounded waits on a hung, vanished or slow data
     });
 
     it("keeps TCP keepalives on its pooled connections and, with packets to the server dropped, answers 503 within DB_QUERY_TIMEOUT (or tcp_user_timeout when that bound is longer), then writes once packets flow", async function () {
-        if (process.getuid?.() !== 0) throw new Error("this case drops packets with iptables on loopback: run the spec as root");
+        if (process.getuid?.() !== 0)
+            throw new Error("this case drops packets with iptables on loopback: run the spec as root");
         const long = await fx.app(DB, { DB_QUERY_TIMEOUT: "30" });
         const rule = (op: "-I" | "-D", dir: "--dport" | "--sport") =>
-            execFileSync("iptables", [op, "INPUT", "-i", "lo", "-p", "tcp", dir, String(fx.pg.port), "-m", "comment", "--comment", `tasks-api-spec-${process.pid}`, "-j", "DROP"]);
+            execFileSync("iptables", [
+                op,
+                "INPUT",
+                "-i",
+                "lo",
+                "-p",
+                "tcp",
+                dir,
+                String(fx.pg.port),
+                "-m",
+                "comment",
+                "--comment",
+                `tasks-api-spec-${process.pid}`,
+                "-j",
+                "DROP",
+            ]);
         let dropping = false;
         const drop = (on: boolean) => {
             for (const dir of ["--dport", "--sport"] as const) rule(on ? "-I" : "-D", dir);
@@ -144,14 +185,20 @@ describe("tasks API (images/api): bounded waits on a hung, vanished or slow data
         };
         process.once("exit", () => dropping && drop(false));
         try {
-            for (const a of [app, long]) for (let i = 0; i < 4; i++) strictEqual((await post(a.url, { title: "warm" })).status, 201);
+            for (const a of [app, long])
+                for (let i = 0; i < 4; i++) strictEqual((await post(a.url, { title: "warm" })).status, 201);
             // libpq's keepalives on the app's sockets (ss shows the kernel's keepalive timer on idle connections).
-            const ss = execFileSync("ss", ["-tnoH", "state", "established", `( dport = :${fx.pg.port} )`], { encoding: "utf8" });
+            const ss = execFileSync("ss", ["-tnoH", "state", "established", `( dport = :${fx.pg.port} )`], {
+                encoding: "utf8",
+            });
             const lines = ss.trim().split("\n").filter(Boolean);
             ok(lines.length >= 2 && lines.every((l) => /timer:\(keepalive,/.test(l)), ss);
 
             drop(true);
-            const [short, longer] = await Promise.all([post(app.url, { title: "dropped 3" }), post(long.url, { title: "dropped 30" })]);
+            const [short, longer] = await Promise.all([
+                post(app.url, { title: "dropped 3" }),
+                post(long.url, { title: "dropped 30" }),
+            ]);
             deepStrictEqual(seen(short), UNAVAILABLE);
             within(short, QUERY_TIMEOUT);
             // DB_QUERY_TIMEOUT 30 s: the kernel gives up first, after tcp_user_timeout without an acknowledgement.
@@ -209,7 +256,10 @@ describe("tasks API (images/api): bounded waits on a hung, vanished or slow data
             );
             fx.pg.sql("postgres", `CREATE DATABASE "${SLOW_DB}" OWNER "stateful-flask-user"`);
             // DB_QUERY_TIMEOUT 1 s: the API's statements would be cancelled after 0.5 s.
-            const r = await run(PYTHON, ["-m", "flask", "release-migrate"], { env: fx.env(SLOW_DB, { DB_QUERY_TIMEOUT: "1" }), cwd: dir });
+            const r = await run(PYTHON, ["-m", "flask", "release-migrate"], {
+                env: fx.env(SLOW_DB, { DB_QUERY_TIMEOUT: "1" }),
+                cwd: dir,
+            });
             strictEqual(r.status, 0, r.stderr);
             match(r.stderr, /Running upgrade 3007f33e312a -> e6f7a8b9c0d1, slow revision/);
             strictEqual(fx.pg.sql(SLOW_DB, "SELECT version_num FROM alembic_version"), "e6f7a8b9c0d1");
@@ -221,9 +271,25 @@ describe("tasks API (images/api): bounded waits on a hung, vanished or slow data
 
 /** Holds ACCESS EXCLUSIVE on `task` for `seconds` in a session of its own; resolves when it let go. */
 function locking(fx: ApiFixture, db: string, seconds: number): Promise<unknown> {
-    return run(path.join(PG_BIN, "psql"), ["-X", "-h", fx.pg.root, "-p", String(fx.pg.port), "-U", "postgres", "-d", db, "-c", `BEGIN; LOCK TABLE task; SELECT pg_sleep(${seconds}); COMMIT;`], {
-        env: { PATH: "/usr/bin:/bin" },
-        cwd: "/",
-        timeoutMs: (seconds + 30) * 1000,
-    });
+    return run(
+        path.join(PG_BIN, "psql"),
+        [
+            "-X",
+            "-h",
+            fx.pg.root,
+            "-p",
+            String(fx.pg.port),
+            "-U",
+            "postgres",
+            "-d",
+            db,
+            "-c",
+            `BEGIN; LOCK TABLE task; SELECT pg_sleep(${seconds}); COMMIT;`,
+        ],
+        {
+            env: { PATH: "/usr/bin:/bin" },
+            cwd: "/",
+            timeoutMs: (seconds + 30) * 1000,
+        },
+    );
 }

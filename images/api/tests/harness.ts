@@ -24,7 +24,8 @@ function postgresIdentity(): { uid: number; gid: number } | undefined {
     if (!isRoot) return undefined;
     const id = (flag: string) => Number(spawnSync("id", [flag, "postgres"], { encoding: "utf8" }).stdout.trim());
     const uid = id("-u");
-    if (!Number.isInteger(uid) || uid <= 0) throw new Error("running as root but there is no `postgres` user: apt-get install -y postgresql-15");
+    if (!Number.isInteger(uid) || uid <= 0)
+        throw new Error("running as root but there is no `postgres` user: apt-get install -y postgresql-15");
     return { uid, gid: id("-g") };
 }
 
@@ -41,7 +42,8 @@ const PYTHON_MODULES: Record<string, string> = {
 /** Fails (never skips) naming the Debian packages to install when the servers or the Python stack are missing. */
 export function assertDependencies(): void {
     const missing: string[] = [];
-    if (["initdb", "pg_ctl", "postgres", "psql", "pg_dump"].some((b) => !fs.existsSync(path.join(PG_BIN, b)))) missing.push("postgresql-15");
+    if (["initdb", "pg_ctl", "postgres", "psql", "pg_dump"].some((b) => !fs.existsSync(path.join(PG_BIN, b))))
+        missing.push("postgresql-15");
     if (!fs.existsSync(PYTHON)) {
         missing.push("python3", ...Object.values(PYTHON_MODULES));
     } else {
@@ -93,7 +95,10 @@ export function chownTree(dir: string, owner: { uid: number; gid: number }): voi
 export function installImage(dest: string): void {
     fs.mkdirSync(dest, { recursive: true });
     for (const f of IMAGE_FILES) {
-        fs.cpSync(path.join(APP_SOURCE, f), path.join(dest, f), { recursive: true, filter: (src) => !src.includes("__pycache__") });
+        fs.cpSync(path.join(APP_SOURCE, f), path.join(dest, f), {
+            recursive: true,
+            filter: (src) => !src.includes("__pycache__"),
+        });
     }
 }
 
@@ -119,9 +124,18 @@ export interface Result {
 }
 
 /** Runs a command to completion (as the app user when root); kills it after timeoutMs. */
-export function run(cmd: string, args: string[], opts: { env: NodeJS.ProcessEnv; cwd: string; timeoutMs?: number }): Promise<Result> {
+export function run(
+    cmd: string,
+    args: string[],
+    opts: { env: NodeJS.ProcessEnv; cwd: string; timeoutMs?: number },
+): Promise<Result> {
     return new Promise((resolve, reject) => {
-        const child = spawn(cmd, args, { env: opts.env, cwd: opts.cwd, uid: APP_IDENTITY?.uid, gid: APP_IDENTITY?.gid });
+        const child = spawn(cmd, args, {
+            env: opts.env,
+            cwd: opts.cwd,
+            uid: APP_IDENTITY?.uid,
+            gid: APP_IDENTITY?.gid,
+        });
         let stdout = "";
         let stderr = "";
         child.stdout.on("data", (b: Buffer) => (stdout += b.toString()));
@@ -151,7 +165,18 @@ export class PgServer {
 
     constructor(readonly port: number) {
         this.root = tempDir("app-pg-", this.identity);
-        const init = this.exec("initdb", ["-D", this.dataDir, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]);
+        const init = this.exec("initdb", [
+            "-D",
+            this.dataDir,
+            "-U",
+            "postgres",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        ]);
         if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
     }
 
@@ -161,7 +186,18 @@ export class PgServer {
 
     start(): void {
         const options = `-c listen_addresses=127.0.0.1 -p ${this.port} -c unix_socket_directories=${this.root} -c fsync=off -c full_page_writes=off`;
-        const r = this.exec("pg_ctl", ["-D", this.dataDir, "-l", path.join(this.root, "server.log"), "-w", "-t", "60", "-o", options, "start"]);
+        const r = this.exec("pg_ctl", [
+            "-D",
+            this.dataDir,
+            "-l",
+            path.join(this.root, "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            options,
+            "start",
+        ]);
         if (r.status !== 0) throw new Error(`pg_ctl start failed: ${r.stderr}\n${this.log()}`);
         cleanups.add(this.cleanup);
     }
@@ -206,14 +242,44 @@ export class PgServer {
 
     /** psql as the superuser over the Unix socket, one -c (a single transaction), results unaligned. */
     sql(database: string, sql: string): string {
-        const r = this.exec("psql", ["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-h", this.root, "-p", String(this.port), "-U", "postgres", "-d", database, "-c", sql]);
+        const r = this.exec("psql", [
+            "-X",
+            "-A",
+            "-t",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            this.root,
+            "-p",
+            String(this.port),
+            "-U",
+            "postgres",
+            "-d",
+            database,
+            "-c",
+            sql,
+        ]);
         if (r.status !== 0) throw new Error(`psql -d ${database} failed: ${sql}\n${r.stderr}`);
         return r.stdout.trim();
     }
 
     /** `pg_dump --schema-only` of one table, without comments and pg_dump's per-run \restrict keys. */
     tableSchema(database: string, table: string): string {
-        const r = this.exec("pg_dump", ["-h", this.root, "-p", String(this.port), "-U", "postgres", "-d", database, "--schema-only", "--no-owner", "-t", table]);
+        const r = this.exec("pg_dump", [
+            "-h",
+            this.root,
+            "-p",
+            String(this.port),
+            "-U",
+            "postgres",
+            "-d",
+            database,
+            "--schema-only",
+            "--no-owner",
+            "-t",
+            table,
+        ]);
         if (r.status !== 0) throw new Error(`pg_dump -d ${database} failed: ${r.stderr}`);
         return r.stdout
             .split("\n")
@@ -264,7 +330,13 @@ export class AppServer {
     /** Resolves once /healthz answers 200; rejects if gunicorn exits first or takes longer than timeoutMs. */
     async start(timeoutMs = 30000): Promise<void> {
         if (this.child) throw new Error("the app is already running");
-        const child = spawn(PYTHON, this.args, { env: this.env, cwd: this.cwd, uid: APP_IDENTITY?.uid, gid: APP_IDENTITY?.gid, detached: true });
+        const child = spawn(PYTHON, this.args, {
+            env: this.env,
+            cwd: this.cwd,
+            uid: APP_IDENTITY?.uid,
+            gid: APP_IDENTITY?.gid,
+            detached: true,
+        });
         child.stdout!.on("data", (b: Buffer) => (this.log += b.toString()));
         child.stderr!.on("data", (b: Buffer) => (this.log += b.toString()));
         this.child = child;

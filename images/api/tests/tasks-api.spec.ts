@@ -89,7 +89,8 @@ describe("tasks API (images/api) on PostgreSQL 15", function () {
         POSTGRES_PASSWORD: PASSWORD,
     });
     /** `flask …` in an image's /app: imageDir (this release, "v1") unless another release's copy is given. */
-    const flaskIn = (dir: string, db: string, ...args: string[]) => run(PYTHON, ["-m", "flask", ...args], { env: envFor(db), cwd: dir });
+    const flaskIn = (dir: string, db: string, ...args: string[]) =>
+        run(PYTHON, ["-m", "flask", ...args], { env: envFor(db), cwd: dir });
     const flask = (db: string, ...args: string[]) => flaskIn(imageDir, db, ...args);
     /** Only the tutorial's POSTGRES_* variables, no DATABASE_URL. */
     const flaskTutorialEnv = (db: string, ...args: string[]) =>
@@ -104,10 +105,18 @@ describe("tasks API (images/api) on PostgreSQL 15", function () {
     };
     const versionOf = (db: string) => pg.sql(db, "SELECT version_num FROM alembic_version");
     const taskColumns = (db: string) =>
-        pg.sql(db, "SELECT string_agg(concat_ws(' ', column_name, data_type, character_maximum_length, is_nullable), ', ' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'task'");
+        pg.sql(
+            db,
+            "SELECT string_agg(concat_ws(' ', column_name, data_type, character_maximum_length, is_nullable), ', ' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'task'",
+        );
     /** schema_release_history as "revision<-down,…" lines, and the row versions (xmin) that show whether it was written. */
-    const recorded = (db: string) => pg.sql(db, "SELECT string_agg(revision || '<-' || array_to_string(down_revisions, ','), ' ' ORDER BY revision) FROM schema_release_history");
-    const recordedXmins = (db: string) => pg.sql(db, "SELECT string_agg(xmin::text, ',' ORDER BY revision) FROM schema_release_history");
+    const recorded = (db: string) =>
+        pg.sql(
+            db,
+            "SELECT string_agg(revision || '<-' || array_to_string(down_revisions, ','), ' ' ORDER BY revision) FROM schema_release_history",
+        );
+    const recordedXmins = (db: string) =>
+        pg.sql(db, "SELECT string_agg(xmin::text, ',' ORDER BY revision) FROM schema_release_history");
     const hasHistory = (db: string) => pg.sql(db, "SELECT to_regclass('schema_release_history') IS NOT NULL");
     const createDatabase = (db: string) => pg.sql("postgres", `CREATE DATABASE "${db}" OWNER "${USER}"`);
 
@@ -144,7 +153,12 @@ describe("tasks API (images/api) on PostgreSQL 15", function () {
 
     it("builds from debian:bookworm-slim with Debian's Flask stack and runs gunicorn as uid 10001 with FLASK_APP set", function () {
         deepStrictEqual(image.from, ["debian:bookworm-slim"]);
-        deepStrictEqual(image.copies, ["packages.txt -> /tmp/packages.txt", "gunicorn.conf.py -> /app/", "tasks_api/ -> /app/tasks_api/", "migrations/ -> /app/migrations/"]);
+        deepStrictEqual(image.copies, [
+            "packages.txt -> /tmp/packages.txt",
+            "gunicorn.conf.py -> /app/",
+            "tasks_api/ -> /app/tasks_api/",
+            "migrations/ -> /app/migrations/",
+        ]);
         deepStrictEqual(image.user, ["10001:10001"]);
         deepStrictEqual(image.workdir, ["/app"]);
         deepStrictEqual(image.expose, ["5000"]);
@@ -153,21 +167,41 @@ describe("tasks API (images/api) on PostgreSQL 15", function () {
         deepStrictEqual(image.cmd, ["gunicorn", "--config", "/app/gunicorn.conf.py", "tasks_api:create_app()"]);
         // Every app these specs start binds the PORT it is given (api-fixture.ts gunicornFor), as the Deployment
         // gives apiPort; without PORT, the port the image EXPOSEs.
-        match(fs.readFileSync(path.join(APP_SOURCE, "gunicorn.conf.py"), "utf8"), /^bind = f"0\.0\.0\.0:\{int\(os\.environ\.get\('PORT', '5000'\)\)\}"$/m);
+        match(
+            fs.readFileSync(path.join(APP_SOURCE, "gunicorn.conf.py"), "utf8"),
+            /^bind = f"0\.0\.0\.0:\{int\(os\.environ\.get\('PORT', '5000'\)\)\}"$/m,
+        );
     });
 
     it("flask db upgrade creates the tutorial's task table, then the idempotency_key table, and records the head revision", async function () {
         const r = await flask(DB, "db", "upgrade");
         strictEqual(r.status, 0, r.stderr);
-        match(r.stderr, new RegExp(`Running upgrade  -> ${INITIAL_REVISION}, create task table\n.*Running upgrade ${INITIAL_REVISION} -> ${HEAD_REVISION}, create idempotency_key table`));
+        match(
+            r.stderr,
+            new RegExp(
+                `Running upgrade  -> ${INITIAL_REVISION}, create task table\n.*Running upgrade ${INITIAL_REVISION} -> ${HEAD_REVISION}, create idempotency_key table`,
+            ),
+        );
         strictEqual(taskColumns(DB), V1_COLUMNS);
-        strictEqual(pg.sql(DB, "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'task'::regclass"), "PRIMARY KEY (id)");
+        strictEqual(
+            pg.sql(DB, "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'task'::regclass"),
+            "PRIMARY KEY (id)",
+        );
         strictEqual(pg.sql(DB, "SELECT pg_get_serial_sequence('task', 'id')"), "public.task_id_seq");
         strictEqual(
-            pg.sql(DB, "SELECT string_agg(concat_ws(' ', column_name, data_type, character_maximum_length, is_nullable, column_default), ', ' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'idempotency_key'"),
+            pg.sql(
+                DB,
+                "SELECT string_agg(concat_ws(' ', column_name, data_type, character_maximum_length, is_nullable, column_default), ', ' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'idempotency_key'",
+            ),
             "key character varying 255 NO, request_hash bytea NO, task_id integer NO, created_at timestamp with time zone NO now()",
         );
-        strictEqual(pg.sql(DB, "SELECT string_agg(indexdef, '; ' ORDER BY indexname) FROM pg_indexes WHERE tablename = 'idempotency_key'"), "CREATE UNIQUE INDEX idempotency_key_pkey ON public.idempotency_key USING btree (key); CREATE INDEX ix_idempotency_key_created_at ON public.idempotency_key USING btree (created_at)");
+        strictEqual(
+            pg.sql(
+                DB,
+                "SELECT string_agg(indexdef, '; ' ORDER BY indexname) FROM pg_indexes WHERE tablename = 'idempotency_key'",
+            ),
+            "CREATE UNIQUE INDEX idempotency_key_pkey ON public.idempotency_key USING btree (key); CREATE INDEX ix_idempotency_key_created_at ON public.idempotency_key USING btree (created_at)",
+        );
         strictEqual(versionOf(DB), HEAD_REVISION);
     });
 
@@ -184,14 +218,29 @@ describe("tasks API (images/api) on PostgreSQL 15", function () {
         app = await gunicorn(DB);
         await app.start();
         // The image's user, not root (Uid: real, effective, saved, filesystem).
-        if (APP_IDENTITY) match(fs.readFileSync(`/proc/${app.pid}/status`, "utf8"), /^Uid:\t10001\t10001\t10001\t10001$/m);
+        if (APP_IDENTITY)
+            match(fs.readFileSync(`/proc/${app.pid}/status`, "utf8"), /^Uid:\t10001\t10001\t10001\t10001$/m);
         deepStrictEqual(await http(app.url, "GET", "/healthz"), { status: 200, body: { status: "ok" } });
-        deepStrictEqual(await http(app.url, "POST", "/tasks", TUTORIAL_TASK), { status: 201, body: { id: 1, ...TUTORIAL_TASK } });
-        deepStrictEqual(await http(app.url, "POST", "/tasks", { title: "No description" }), { status: 201, body: { id: 2, title: "No description", description: null } });
-        strictEqual(pg.sql(DB, "SELECT id || '|' || title || '|' || coalesce(description, '<null>') FROM task ORDER BY id"), `1|New task|${TUTORIAL_TASK.description}\n2|No description|<null>`);
+        deepStrictEqual(await http(app.url, "POST", "/tasks", TUTORIAL_TASK), {
+            status: 201,
+            body: { id: 1, ...TUTORIAL_TASK },
+        });
+        deepStrictEqual(await http(app.url, "POST", "/tasks", { title: "No description" }), {
+            status: 201,
+            body: { id: 2, title: "No description", description: null },
+        });
+        strictEqual(
+            pg.sql(DB, "SELECT id || '|' || title || '|' || coalesce(description, '<null>') FROM task ORDER BY id"),
+            `1|New task|${TUTORIAL_TASK.description}\n2|No description|<null>`,
+        );
         deepStrictEqual(await http(app.url, "GET", "/tasks"), {
             status: 200,
-            body: { tasks: [{ id: 1, ...TUTORIAL_TASK }, { id: 2, title: "No description", description: null }] },
+            body: {
+                tasks: [
+                    { id: 1, ...TUTORIAL_TASK },
+                    { id: 2, title: "No description", description: null },
+                ],
+            },
         });
     });
 
@@ -205,16 +254,26 @@ describe("tasks API (images/api) on PostgreSQL 15", function () {
             [{ title: 42 }, false, /^'title' is required and must be a non-empty string$/],
             [{ title: "x".repeat(81) }, false, /^'title' is 81 characters; at most 80 allowed$/],
             [{ title: "ok", description: 7 }, false, /^'description' must be a string or null$/],
-            [{ title: "ok", description: "d".repeat(201) }, false, /^'description' is 201 characters; at most 200 allowed$/],
+            [
+                { title: "ok", description: "d".repeat(201) },
+                false,
+                /^'description' is 201 characters; at most 200 allowed$/,
+            ],
             [{ title: "ok", done: true }, false, /^unknown field\(s\): done; allowed: title, description$/],
         ];
         for (const [body, raw, message] of cases) {
-            const r = typeof body === "string" && !raw ? await postRaw(app.url, body) : await http(app.url, "POST", "/tasks", body, raw);
+            const r =
+                typeof body === "string" && !raw
+                    ? await postRaw(app.url, body)
+                    : await http(app.url, "POST", "/tasks", body, raw);
             strictEqual(r.status, 400, `${JSON.stringify(body)}: ${JSON.stringify(r.body)}`);
             match(r.body.error, message);
         }
         // The longest valid values are accepted: the limits are the columns', not off by one.
-        strictEqual((await http(app.url, "POST", "/tasks", { title: "t".repeat(80), description: "d".repeat(200) })).status, 201);
+        strictEqual(
+            (await http(app.url, "POST", "/tasks", { title: "t".repeat(80), description: "d".repeat(200) })).status,
+            201,
+        );
         strictEqual(pg.sql(DB, "DELETE FROM task WHERE id = 3 RETURNING id"), "3");
         strictEqual(pg.sql(DB, "SELECT count(*) FROM task"), "2");
     });
@@ -225,22 +284,37 @@ describe("tasks API (images/api) on PostgreSQL 15", function () {
         app = await gunicorn(DB);
         await app.start();
         const listed = await http(app.url, "GET", "/tasks");
-        deepStrictEqual(listed.body.tasks.map((t: { id: number; title: string }) => [t.id, t.title]), [[1, "New task"], [2, "No description"]]);
-        deepStrictEqual(await http(app.url, "POST", "/tasks", { title: "After restart" }), { status: 201, body: { id: 4, title: "After restart", description: null } });
+        deepStrictEqual(
+            listed.body.tasks.map((t: { id: number; title: string }) => [t.id, t.title]),
+            [
+                [1, "New task"],
+                [2, "No description"],
+            ],
+        );
+        deepStrictEqual(await http(app.url, "POST", "/tasks", { title: "After restart" }), {
+            status: 201,
+            body: { id: 4, title: "After restart", description: null },
+        });
     });
 
     it("stays live while the database is down (503 on /tasks) and serves again once it is back", async function () {
         pg.stop();
         try {
             deepStrictEqual(await http(app.url, "GET", "/healthz"), { status: 200, body: { status: "ok" } });
-            deepStrictEqual(await http(app.url, "GET", "/tasks"), { status: 503, body: { error: "database unavailable, retry later" } });
+            deepStrictEqual(await http(app.url, "GET", "/tasks"), {
+                status: 503,
+                body: { error: "database unavailable, retry later" },
+            });
         } finally {
             pg.start();
         }
         // Same process: the pool's pre-ping replaces the connections the restart broke.
         const r = await http(app.url, "GET", "/tasks");
         strictEqual(r.status, 200);
-        deepStrictEqual(r.body.tasks.map((t: { id: number }) => t.id), [1, 2, 4]);
+        deepStrictEqual(
+            r.body.tasks.map((t: { id: number }) => t.id),
+            [1, 2, 4],
+        );
         await app.stop();
     });
 
@@ -253,7 +327,10 @@ describe("tasks API (images/api) on PostgreSQL 15", function () {
         pg.sql("postgres", `ALTER DATABASE "${DB}" SET default_transaction_read_only = on`);
         pg.sql("postgres", `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '${DB}'`);
         try {
-            deepStrictEqual(await http(app.url, "POST", "/tasks", { title: "During the failover" }), { status: 503, body: { error: "database unavailable, retry later" } });
+            deepStrictEqual(await http(app.url, "POST", "/tasks", { title: "During the failover" }), {
+                status: 503,
+                body: { error: "database unavailable, retry later" },
+            });
             match(app.log, /database is read-only, a failover is under way/);
         } finally {
             pg.sql("postgres", `ALTER DATABASE "${DB}" RESET default_transaction_read_only`);
@@ -261,7 +338,10 @@ describe("tasks API (images/api) on PostgreSQL 15", function () {
         // No session is cut this time: the 503 dropped the pool, so the next request gets a writable connection.
         const after = await http(app.url, "POST", "/tasks", { title: "After the failover" });
         strictEqual(after.status, 201, JSON.stringify(after.body));
-        strictEqual(pg.sql(DB, "SELECT string_agg(title, ',' ORDER BY id) FROM task WHERE title LIKE '%the failover'"), "Before the failover,After the failover");
+        strictEqual(
+            pg.sql(DB, "SELECT string_agg(title, ',' ORDER BY id) FROM task WHERE title LIKE '%the failover'"),
+            "Before the failover,After the failover",
+        );
         await app.stop();
     });
 
@@ -276,7 +356,10 @@ describe("tasks API (images/api) on PostgreSQL 15", function () {
             fs.copyFileSync(TUTORIAL_APP, tutorialApp);
             if (APP_IDENTITY) chownTree(scratch, APP_IDENTITY);
             for (const step of [["init"], ["migrate"], ["upgrade"]]) {
-                const r = await run(PYTHON, ["-m", "flask", "db", ...step, "--directory", dir], { env: { ...envFor(TUTORIAL_DB), FLASK_APP: tutorialApp }, cwd: scratch });
+                const r = await run(PYTHON, ["-m", "flask", "db", ...step, "--directory", dir], {
+                    env: { ...envFor(TUTORIAL_DB), FLASK_APP: tutorialApp },
+                    cwd: scratch,
+                });
                 strictEqual(r.status, 0, `flask db ${step}: ${r.stderr}`);
             }
         } finally {
@@ -286,8 +369,17 @@ describe("tasks API (images/api) on PostgreSQL 15", function () {
         match(tutorialRevision, /^[0-9a-f]{12}$/);
         notStrictEqual(tutorialRevision, INITIAL_REVISION);
         strictEqual(pg.tableSchema(TUTORIAL_DB, "task"), pg.tableSchema(DB, "task"));
-        strictEqual(pg.sql(TUTORIAL_DB, "SELECT string_agg(tablename, ' ' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'"), "alembic_version task");
-        pg.sql(TUTORIAL_DB, `INSERT INTO task (title, description) VALUES ('${TUTORIAL_TASK.title}', 'made by the tutorial')`);
+        strictEqual(
+            pg.sql(
+                TUTORIAL_DB,
+                "SELECT string_agg(tablename, ' ' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'",
+            ),
+            "alembic_version task",
+        );
+        pg.sql(
+            TUTORIAL_DB,
+            `INSERT INTO task (title, description) VALUES ('${TUTORIAL_TASK.title}', 'made by the tutorial')`,
+        );
 
         // What the migration Job does on such a database before the stamp: it fails, naming the revision.
         const refused = await flask(TUTORIAL_DB, "db", "upgrade");
@@ -297,7 +389,13 @@ describe("tasks API (images/api) on PostgreSQL 15", function () {
         // release-migrate (the Job's command) refuses it too: a foreign revision is not a rollback.
         const foreign = await flask(TUTORIAL_DB, "release-migrate");
         strictEqual(foreign.status, 1, foreign.stderr);
-        match(foreign.stderr, new RegExp(`^Error: database is at revision ${tutorialRevision}; ${tutorialRevision} is neither in this release's migrations \\(head ${HEAD_REVISION}\\) nor recorded by any release in schema_release_history, so it is not a rollback\\.`, "m"));
+        match(
+            foreign.stderr,
+            new RegExp(
+                `^Error: database is at revision ${tutorialRevision}; ${tutorialRevision} is neither in this release's migrations \\(head ${HEAD_REVISION}\\) nor recorded by any release in schema_release_history, so it is not a rollback\\.`,
+                "m",
+            ),
+        );
         ok(foreign.stderr.includes(`stamped once: see ${STAMP_STEP}.`), foreign.stderr);
         ok(!foreign.stderr.includes("rollback;"), foreign.stderr);
         strictEqual(versionOf(TUTORIAL_DB), tutorialRevision);
@@ -310,17 +408,31 @@ describe("tasks API (images/api) on PostgreSQL 15", function () {
         // Only the revisions after the stamped one run: the tutorial's table stays as it is.
         const upgrade = await flask(TUTORIAL_DB, "db", "upgrade");
         strictEqual(upgrade.status, 0, upgrade.stderr);
-        deepStrictEqual(upgrade.stderr.match(/Running upgrade .*/g), [`Running upgrade ${INITIAL_REVISION} -> ${HEAD_REVISION}, create idempotency_key table`]);
+        deepStrictEqual(upgrade.stderr.match(/Running upgrade .*/g), [
+            `Running upgrade ${INITIAL_REVISION} -> ${HEAD_REVISION}, create idempotency_key table`,
+        ]);
         strictEqual(versionOf(TUTORIAL_DB), HEAD_REVISION);
         const adopted = await flask(TUTORIAL_DB, "release-migrate");
         strictEqual(adopted.status, 0, adopted.stderr);
-        match(adopted.stderr, new RegExp(`^release-migrate: database is at this release's head ${HEAD_REVISION}: nothing to upgrade$`, "m"));
+        match(
+            adopted.stderr,
+            new RegExp(
+                `^release-migrate: database is at this release's head ${HEAD_REVISION}: nothing to upgrade$`,
+                "m",
+            ),
+        );
         strictEqual(recorded(TUTORIAL_DB), RECORDED);
 
         app = await gunicorn(TUTORIAL_DB);
         await app.start();
-        deepStrictEqual(await http(app.url, "POST", "/tasks", { title: "Adopted" }), { status: 201, body: { id: 2, title: "Adopted", description: null } });
-        deepStrictEqual((await http(app.url, "GET", "/tasks")).body.tasks.map((t: { title: string }) => t.title), ["New task", "Adopted"]);
+        deepStrictEqual(await http(app.url, "POST", "/tasks", { title: "Adopted" }), {
+            status: 201,
+            body: { id: 2, title: "Adopted", description: null },
+        });
+        deepStrictEqual(
+            (await http(app.url, "GET", "/tasks")).body.tasks.map((t: { title: string }) => t.title),
+            ["New task", "Adopted"],
+        );
         await app.stop();
     });
 
@@ -328,8 +440,20 @@ describe("tasks API (images/api) on PostgreSQL 15", function () {
         const table = pg.sql(DB, "SELECT 'task'::regclass::oid");
         const r = await flask(DB, "release-migrate");
         strictEqual(r.status, 0, r.stderr);
-        match(r.stderr, new RegExp(`^release-migrate: database is at this release's head ${HEAD_REVISION}: nothing to upgrade$`, "m"));
-        match(r.stderr, new RegExp(`^release-migrate: at head ${HEAD_REVISION}; 2 revision\\(s\\) newly recorded in schema_release_history$`, "m"));
+        match(
+            r.stderr,
+            new RegExp(
+                `^release-migrate: database is at this release's head ${HEAD_REVISION}: nothing to upgrade$`,
+                "m",
+            ),
+        );
+        match(
+            r.stderr,
+            new RegExp(
+                `^release-migrate: at head ${HEAD_REVISION}; 2 revision\\(s\\) newly recorded in schema_release_history$`,
+                "m",
+            ),
+        );
         strictEqual(recorded(DB), RECORDED);
         strictEqual(pg.sql(DB, "SELECT 'task'::regclass::oid"), table);
 
@@ -353,8 +477,19 @@ describe("tasks API (images/api) on PostgreSQL 15", function () {
     it("release-migrate migrates an empty database to this release's head and records its revisions", async function () {
         const r = await flask(RELEASE_DB, "release-migrate");
         strictEqual(r.status, 0, r.stderr);
-        match(r.stderr, new RegExp(`Running upgrade  -> ${INITIAL_REVISION}, create task table\\n.*Running upgrade ${INITIAL_REVISION} -> ${HEAD_REVISION}, create idempotency_key table`));
-        match(r.stderr, new RegExp(`^release-migrate: at head ${HEAD_REVISION}; 2 revision\\(s\\) newly recorded in schema_release_history$`, "m"));
+        match(
+            r.stderr,
+            new RegExp(
+                `Running upgrade  -> ${INITIAL_REVISION}, create task table\\n.*Running upgrade ${INITIAL_REVISION} -> ${HEAD_REVISION}, create idempotency_key table`,
+            ),
+        );
+        match(
+            r.stderr,
+            new RegExp(
+                `^release-migrate: at head ${HEAD_REVISION}; 2 revision\\(s\\) newly recorded in schema_release_history$`,
+                "m",
+            ),
+        );
         strictEqual(taskColumns(RELEASE_DB), V1_COLUMNS);
         strictEqual(versionOf(RELEASE_DB), HEAD_REVISION);
         strictEqual(recorded(RELEASE_DB), RECORDED);
@@ -365,9 +500,18 @@ describe("tasks API (images/api) on PostgreSQL 15", function () {
         const r = await flask(RELEASE_DB, "release-migrate");
         strictEqual(r.status, 0, r.stderr);
         ok(!r.stderr.includes("Running upgrade"), r.stderr);
-        match(r.stderr, new RegExp(`^release-migrate: database is at this release's head ${HEAD_REVISION}: nothing to upgrade$`, "m"));
+        match(
+            r.stderr,
+            new RegExp(
+                `^release-migrate: database is at this release's head ${HEAD_REVISION}: nothing to upgrade$`,
+                "m",
+            ),
+        );
         match(r.stderr, /; 0 revision\(s\) newly recorded/);
-        deepStrictEqual({ table: pg.sql(RELEASE_DB, "SELECT 'task'::regclass::oid"), xmins: recordedXmins(RELEASE_DB) }, before);
+        deepStrictEqual(
+            { table: pg.sql(RELEASE_DB, "SELECT 'task'::regclass::oid"), xmins: recordedXmins(RELEASE_DB) },
+            before,
+        );
         strictEqual(versionOf(RELEASE_DB), HEAD_REVISION);
     });
 
@@ -398,17 +542,34 @@ describe("tasks API (images/api) on PostgreSQL 15", function () {
         );
         strictEqual(versionOf(RELEASE_DB), V2_REVISION);
         strictEqual(taskColumns(RELEASE_DB), V2_COLUMNS);
-        deepStrictEqual({ table: pg.sql(RELEASE_DB, "SELECT 'task'::regclass::oid"), xmins: recordedXmins(RELEASE_DB) }, before);
+        deepStrictEqual(
+            { table: pg.sql(RELEASE_DB, "SELECT 'task'::regclass::oid"), xmins: recordedXmins(RELEASE_DB) },
+            before,
+        );
 
         // v1's API on v2's schema (expand/contract: v2 only added a nullable column).
         app = await gunicorn(RELEASE_DB);
         await app.start();
-        deepStrictEqual(await http(app.url, "POST", "/tasks", { title: "made by v1" }), { status: 201, body: { id: 2, title: "made by v1", description: null } });
+        deepStrictEqual(await http(app.url, "POST", "/tasks", { title: "made by v1" }), {
+            status: 201,
+            body: { id: 2, title: "made by v1", description: null },
+        });
         deepStrictEqual(await http(app.url, "GET", "/tasks"), {
             status: 200,
-            body: { tasks: [{ id: 1, title: "made by v2", description: null }, { id: 2, title: "made by v1", description: null }] },
+            body: {
+                tasks: [
+                    { id: 1, title: "made by v2", description: null },
+                    { id: 2, title: "made by v1", description: null },
+                ],
+            },
         });
-        strictEqual(pg.sql(RELEASE_DB, "SELECT string_agg(id || ':' || coalesce(priority::text, '<null>'), ' ' ORDER BY id) FROM task"), "1:1 2:<null>");
+        strictEqual(
+            pg.sql(
+                RELEASE_DB,
+                "SELECT string_agg(id || ':' || coalesce(priority::text, '<null>'), ' ' ORDER BY id) FROM task",
+            ),
+            "1:1 2:<null>",
+        );
         await app.stop();
     });
 
@@ -417,8 +578,14 @@ describe("tasks API (images/api) on PostgreSQL 15", function () {
         const r = await flaskIn(v2Dir, RELEASE_DB, "release-migrate");
         strictEqual(r.status, 0, r.stderr);
         ok(!r.stderr.includes("Running upgrade"), r.stderr);
-        match(r.stderr, new RegExp(`^release-migrate: database is at this release's head ${V2_REVISION}: nothing to upgrade$`, "m"));
-        deepStrictEqual({ table: pg.sql(RELEASE_DB, "SELECT 'task'::regclass::oid"), xmins: recordedXmins(RELEASE_DB) }, before);
+        match(
+            r.stderr,
+            new RegExp(`^release-migrate: database is at this release's head ${V2_REVISION}: nothing to upgrade$`, "m"),
+        );
+        deepStrictEqual(
+            { table: pg.sql(RELEASE_DB, "SELECT 'task'::regclass::oid"), xmins: recordedXmins(RELEASE_DB) },
+            before,
+        );
         strictEqual(versionOf(RELEASE_DB), V2_REVISION);
     });
 
@@ -434,7 +601,10 @@ describe("tasks API (images/api) on PostgreSQL 15", function () {
             const before = { xmins: recordedXmins(PREVIOUS_DB), schema: pg.tableSchema(PREVIOUS_DB, "task") };
             const r = await flaskIn(v0Dir, PREVIOUS_DB, "release-migrate");
             strictEqual(r.status, 0, r.stderr);
-            strictEqual(r.stderr.trim(), `release-migrate: database is at ${HEAD_REVISION}, newer than this release's head ${INITIAL_REVISION}: a rollback; the schema is left as it is`);
+            strictEqual(
+                r.stderr.trim(),
+                `release-migrate: database is at ${HEAD_REVISION}, newer than this release's head ${INITIAL_REVISION}: a rollback; the schema is left as it is`,
+            );
             deepStrictEqual({ xmins: recordedXmins(PREVIOUS_DB), schema: pg.tableSchema(PREVIOUS_DB, "task") }, before);
             // The previous release's code reads and writes `task` alone, whose definition this release does not touch.
             strictEqual(pg.tableSchema(PREVIOUS_DB, "task"), pg.tableSchema(TUTORIAL_DB, "task"));
@@ -449,7 +619,10 @@ describe("tasks API (images/api) on PostgreSQL 15", function () {
         const v3Dir = path.join(tempDir("app-v3-"), "app");
         try {
             fs.cpSync(v2Dir, v3Dir, { recursive: true });
-            fs.copyFileSync(V3_FAILING_MIGRATION, path.join(v3Dir, "migrations", "versions", path.basename(V3_FAILING_MIGRATION)));
+            fs.copyFileSync(
+                V3_FAILING_MIGRATION,
+                path.join(v3Dir, "migrations", "versions", path.basename(V3_FAILING_MIGRATION)),
+            );
             const before = recordedXmins(RELEASE_DB);
             const r = await flaskIn(v3Dir, RELEASE_DB, "release-migrate");
             strictEqual(r.status, 1, r.stderr);
@@ -474,7 +647,10 @@ describe("tasks API (images/api) on PostgreSQL 15", function () {
         for (const dir of [imageDir, v2Dir]) {
             const r = await flaskIn(dir, FOREIGN_DB, "release-migrate");
             strictEqual(r.status, 1, r.stderr);
-            match(r.stderr, /^Error: database is at revision 3f2c9a1d7e4b; 3f2c9a1d7e4b is neither in this release's migrations \(head [0-9a-f]{12}\) nor recorded by any release in schema_release_history, so it is not a rollback\./m);
+            match(
+                r.stderr,
+                /^Error: database is at revision 3f2c9a1d7e4b; 3f2c9a1d7e4b is neither in this release's migrations \(head [0-9a-f]{12}\) nor recorded by any release in schema_release_history, so it is not a rollback\./m,
+            );
             ok(r.stderr.includes(`stamped once: see ${STAMP_STEP}.`), r.stderr);
         }
         strictEqual(versionOf(FOREIGN_DB), "3f2c9a1d7e4b");
@@ -487,11 +663,20 @@ describe("tasks API (images/api) on PostgreSQL 15", function () {
         createDatabase(SIBLING_DB);
         strictEqual((await flask(SIBLING_DB, "release-migrate")).status, 0);
         // Recorded, so not foreign, but on a line of its own: nothing says v1's schema is there.
-        pg.sql(SIBLING_DB, "INSERT INTO schema_release_history (revision, down_revisions) VALUES ('0123456789ab', '{}')");
+        pg.sql(
+            SIBLING_DB,
+            "INSERT INTO schema_release_history (revision, down_revisions) VALUES ('0123456789ab', '{}')",
+        );
         pg.sql(SIBLING_DB, "UPDATE alembic_version SET version_num = '0123456789ab'");
         const r = await flask(SIBLING_DB, "release-migrate");
         strictEqual(r.status, 1, r.stderr);
-        match(r.stderr, new RegExp(`^Error: database is at revision 0123456789ab, recorded in schema_release_history but not descended from this release's head ${HEAD_REVISION}: not a rollback`, "m"));
+        match(
+            r.stderr,
+            new RegExp(
+                `^Error: database is at revision 0123456789ab, recorded in schema_release_history but not descended from this release's head ${HEAD_REVISION}: not a rollback`,
+                "m",
+            ),
+        );
         ok(r.stderr.includes(`see ${STAMP_STEP}.`), r.stderr);
         strictEqual(versionOf(SIBLING_DB), "0123456789ab");
     });
@@ -500,31 +685,67 @@ describe("tasks API (images/api) on PostgreSQL 15", function () {
         const LOCK_DB = "lock-db";
         createDatabase(LOCK_DB);
         const advisory = (granted: boolean) =>
-            Number(pg.sql("postgres", `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted = ${granted} AND ((classid::bigint << 32) | objid::bigint) = ${MIGRATION_LOCK_ID} AND database = (SELECT oid FROM pg_database WHERE datname = '${LOCK_DB}')`));
+            Number(
+                pg.sql(
+                    "postgres",
+                    `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted = ${granted} AND ((classid::bigint << 32) | objid::bigint) = ${MIGRATION_LOCK_ID} AND database = (SELECT oid FROM pg_database WHERE datname = '${LOCK_DB}')`,
+                ),
+            );
         const waitFor = async (what: string, done: () => boolean) => {
-            for (const deadline = Date.now() + 30000; !done(); await sleep(100)) if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+            for (const deadline = Date.now() + 30000; !done(); await sleep(100))
+                if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
         };
         // Another migration holding the lock (what env.py takes), in a session of its own.
-        const holder = run(path.join(PG_BIN, "psql"), ["-X", "-h", "127.0.0.1", "-p", String(pg.port), "-U", USER, "-d", LOCK_DB, "-c", `SELECT pg_advisory_lock(${MIGRATION_LOCK_ID}); SELECT pg_sleep(60)`], {
-            env: { PATH: "/usr/bin:/bin", PGPASSWORD: PASSWORD, PGAPPNAME: "lock-holder" },
-            cwd: "/",
-            timeoutMs: 90000,
-        });
+        const holder = run(
+            path.join(PG_BIN, "psql"),
+            [
+                "-X",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                String(pg.port),
+                "-U",
+                USER,
+                "-d",
+                LOCK_DB,
+                "-c",
+                `SELECT pg_advisory_lock(${MIGRATION_LOCK_ID}); SELECT pg_sleep(60)`,
+            ],
+            {
+                env: { PATH: "/usr/bin:/bin", PGPASSWORD: PASSWORD, PGAPPNAME: "lock-holder" },
+                cwd: "/",
+                timeoutMs: 90000,
+            },
+        );
         let jobs: Promise<Result>[] = [];
         try {
             await waitFor("the lock holder", () => advisory(true) === 1);
             jobs = [flask(LOCK_DB, "release-migrate"), flask(LOCK_DB, "release-migrate")];
             await waitFor("both release-migrate to wait on the lock", () => advisory(false) === 2);
             // Both wait before reading alembic_version: nothing exists yet.
-            strictEqual(pg.sql(LOCK_DB, "SELECT to_regclass('alembic_version') IS NULL AND to_regclass('task') IS NULL"), "t");
+            strictEqual(
+                pg.sql(LOCK_DB, "SELECT to_regclass('alembic_version') IS NULL AND to_regclass('task') IS NULL"),
+                "t",
+            );
         } finally {
-            strictEqual(pg.sql("postgres", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'lock-holder'"), "1");
+            strictEqual(
+                pg.sql(
+                    "postgres",
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'lock-holder'",
+                ),
+                "1",
+            );
             await holder;
         }
         const results = await Promise.all(jobs);
         for (const r of results) strictEqual(r.status, 0, r.stderr);
         const upgraded = results.filter((r) => r.stderr.includes(`Running upgrade  -> ${INITIAL_REVISION}`));
-        const waited = results.filter((r) => new RegExp(`^release-migrate: database is at this release's head ${HEAD_REVISION}: nothing to upgrade$`, "m").test(r.stderr));
+        const waited = results.filter((r) =>
+            new RegExp(
+                `^release-migrate: database is at this release's head ${HEAD_REVISION}: nothing to upgrade$`,
+                "m",
+            ).test(r.stderr),
+        );
         deepStrictEqual([upgraded.length, waited.length], [1, 1], results.map((r) => r.stderr).join("\n----\n"));
         strictEqual(versionOf(LOCK_DB), HEAD_REVISION);
         strictEqual(recorded(LOCK_DB), RECORDED);
@@ -539,6 +760,11 @@ describe("tasks API (images/api) on PostgreSQL 15", function () {
 
 /** A JSON-typed request whose body is not valid JSON. */
 async function postRaw(base: string, body: string) {
-    const r = await fetch(`${base}/tasks`, { method: "POST", headers: { "Content-Type": "application/json" }, body, signal: AbortSignal.timeout(10000) });
+    const r = await fetch(`${base}/tasks`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body,
+        signal: AbortSignal.timeout(10000),
+    });
     return { status: r.status, body: await r.json() };
 }

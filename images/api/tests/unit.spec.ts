@@ -22,7 +22,9 @@ function runUnitTests() {
         timeout: 120000,
     });
     fs.rmSync(root, { recursive: true, force: true });
-    const outcomes = [...r.stderr.matchAll(/^(\w+) \(([\w.]+)\)(?:\n.*?)? \.\.\. (ok|FAIL|ERROR|skipped.*|expected failure)$/gm)].map((m) => ({
+    const outcomes = [
+        ...r.stderr.matchAll(/^(\w+) \(([\w.]+)\)(?:\n.*?)? \.\.\. (ok|FAIL|ERROR|skipped.*|expected failure)$/gm),
+    ].map((m) => ({
         id: `${m[2]}.${m[1]}`,
         outcome: m[3],
     }));

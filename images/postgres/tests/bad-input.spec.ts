@@ -6,7 +6,15 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import {
-    PYTHON, Writer, freePort, installPodFiles, postgresIdentity, sleep, tempDir, waitFor, withControlPlane,
+    PYTHON,
+    Writer,
+    freePort,
+    installPodFiles,
+    postgresIdentity,
+    sleep,
+    tempDir,
+    waitFor,
+    withControlPlane,
 } from "./harness";
 
 /** Every file under `dir` with its size, mode and mtime: equal before and after means nothing was touched. */
@@ -35,13 +43,23 @@ describe("Postgres pod: bad input is a clear error and touches no data", functio
         // A kubeconfig whose server is a closed port.
         const port = await freePort();
         const kc = path.join(c.root, "unreachable.kubeconfig");
-        fs.writeFileSync(kc, fs.readFileSync(env.controlPlane().kubeconfig, "utf8").replace(/server: https:\/\/127\.0\.0\.1:\d+/, `server: https://127.0.0.1:${port}`));
+        fs.writeFileSync(
+            kc,
+            fs
+                .readFileSync(env.controlPlane().kubeconfig, "utf8")
+                .replace(/server: https:\/\/127\.0\.0\.1:\d+/, `server: https://127.0.0.1:${port}`),
+        );
         const pg = postgresIdentity();
         fs.chownSync(kc, pg.uid, pg.gid);
         const before = snapshot(m.volume);
         m.start({ env: { KUBECONFIG: kc, DCS_CHECK_TIMEOUT: "4" } });
         assert.strictEqual(await m.exited(60000), 1);
-        assert.match(m.log(), new RegExp(`FATAL: cannot reach the Kubernetes API at https://127\\.0\\.0\\.1:${port} after 4s \\(.*Connection refused.*\\)\\. Patroni keeps the leader lock there; PostgreSQL is not started without it and the data directory was not touched`));
+        assert.match(
+            m.log(),
+            new RegExp(
+                `FATAL: cannot reach the Kubernetes API at https://127\\.0\\.0\\.1:${port} after 4s \\(.*Connection refused.*\\)\\. Patroni keeps the leader lock there; PostgreSQL is not started without it and the data directory was not touched`,
+            ),
+        );
         assert.deepStrictEqual(snapshot(m.volume), before);
         assert.deepStrictEqual(before, [], "the volume stays empty: no marker, no PGDATA");
     });
@@ -52,11 +70,17 @@ describe("Postgres pod: bad input is a clear error and touches no data", functio
         leader.start();
         await c.healthy(0);
         replica.start({ env: { REPLICATION_PASSWORD: "not-the-password" } });
-        await waitFor("the authentication error", 60000, () =>
-            /password authentication failed for user "replicator"/.test(replica.log()) || undefined);
+        await waitFor(
+            "the authentication error",
+            60000,
+            () => /password authentication failed for user "replicator"/.test(replica.log()) || undefined,
+        );
         await sleep(5000);
         assert.ok(!fs.existsSync(path.join(replica.pgdata, "PG_VERSION")), "no half-cloned data directory");
-        assert.deepStrictEqual(fs.readdirSync(replica.volume).filter(f => f !== ".patroni-managed"), []);
+        assert.deepStrictEqual(
+            fs.readdirSync(replica.volume).filter((f) => f !== ".patroni-managed"),
+            [],
+        );
         const writer = new Writer(c.dsn());
         await writer.waitForAcks(20);
         await writer.stop();
@@ -71,11 +95,20 @@ describe("Postgres pod: bad input is a clear error and touches no data", functio
         fs.mkdirSync(path.join(m.pgdata, "base"), { recursive: true });
         fs.writeFileSync(path.join(m.pgdata, "PG_VERSION"), "14\n");
         fs.writeFileSync(path.join(m.pgdata, "postgresql.conf"), "# a PostgreSQL 14 cluster\n");
-        for (const p of [m.pgdata, path.join(m.pgdata, "base"), path.join(m.pgdata, "PG_VERSION"), path.join(m.pgdata, "postgresql.conf")]) fs.chownSync(p, pg.uid, pg.gid);
+        for (const p of [
+            m.pgdata,
+            path.join(m.pgdata, "base"),
+            path.join(m.pgdata, "PG_VERSION"),
+            path.join(m.pgdata, "postgresql.conf"),
+        ])
+            fs.chownSync(p, pg.uid, pg.gid);
         const before = snapshot(m.volume);
         m.start();
         assert.strictEqual(await m.exited(60000), 1);
-        assert.match(m.log(), /FATAL: .*pgdata holds a PostgreSQL 14 cluster but this image runs PostgreSQL 15; nothing was changed/);
+        assert.match(
+            m.log(),
+            /FATAL: .*pgdata holds a PostgreSQL 14 cluster but this image runs PostgreSQL 15; nothing was changed/,
+        );
         assert.deepStrictEqual(snapshot(m.volume), before);
     });
 
@@ -98,7 +131,8 @@ describe("Postgres pod: bad input is a clear error and touches no data", functio
         const copy = installPodFiles(path.join(c.root, "pod-from-home"), checkout);
         const m = c.members[0];
         const pg = postgresIdentity();
-        const asPostgres = (script: string) => spawnSync(PYTHON, [script, "env"], { encoding: "utf8", env: m.env(), uid: pg.uid, gid: pg.gid, cwd: "/" });
+        const asPostgres = (script: string) =>
+            spawnSync(PYTHON, [script, "env"], { encoding: "utf8", env: m.env(), uid: pg.uid, gid: pg.gid, cwd: "/" });
         const direct = asPostgres(path.join(checkout, "pod.py"));
         assert.notStrictEqual(direct.status, 0, "the postgres user cannot read the checkout itself");
         assert.match(direct.stderr, /Permission denied/);

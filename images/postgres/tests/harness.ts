@@ -23,16 +23,23 @@ export const POD_SOURCE = process.env.POD_SOURCE ?? path.resolve(__dirname, ".."
 export const WRITER = path.join(__dirname, "writer.py");
 export const APP_USER = "stateful-flask-user";
 export const APP_DB = "stateful-flask-db";
-export const PASSWORDS = { superuser: "su:per'pass", replication: "repl:pass\\word'", app: "app-password", api: "api-password" } as const;
+export const PASSWORDS = {
+    superuser: "su:per'pass",
+    replication: "repl:pass\\word'",
+    app: "app-password",
+    api: "api-password",
+} as const;
 
-export const sleep = (ms: number) => new Promise<void>(r => setTimeout(r, ms));
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** The postgres user's ids; the tests run as root (as CI does) and start every server as that user. */
 export function postgresIdentity(): { uid: number; gid: number } {
-    if (process.getuid?.() !== 0) throw new Error("these tests start PostgreSQL as the postgres user: run them as root");
+    if (process.getuid?.() !== 0)
+        throw new Error("these tests start PostgreSQL as the postgres user: run them as root");
     const id = (flag: string) => Number(spawnSync("id", [flag, "postgres"], { encoding: "utf8" }).stdout.trim());
     const uid = id("-u");
-    if (!Number.isInteger(uid) || uid <= 0) throw new Error("no postgres user: run npm run setup (installs postgresql-15)");
+    if (!Number.isInteger(uid) || uid <= 0)
+        throw new Error("no postgres user: run npm run setup (installs postgresql-15)");
     return { uid, gid: id("-g") };
 }
 
@@ -77,7 +84,11 @@ export function installPodFiles(dest: string, source = POD_SOURCE): string {
     return dest;
 }
 
-export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
+export async function waitFor<T>(
+    what: string,
+    timeoutMs: number,
+    probe: () => Promise<T | undefined> | T | undefined,
+): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     let last: unknown;
     for (;;) {
@@ -87,7 +98,8 @@ export async function waitFor<T>(what: string, timeoutMs: number, probe: () => P
         } catch (e) {
             last = e;
         }
-        if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? `: ${last}` : ""}`);
+        if (Date.now() > deadline)
+            throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? `: ${last}` : ""}`);
         await sleep(250);
     }
 }
@@ -96,10 +108,17 @@ export async function waitFor<T>(what: string, timeoutMs: number, probe: () => P
 
 /** etcd + kube-apiserver on loopback, started by scripts/control-plane.sh. */
 export class ControlPlane {
-    private constructor(readonly state: string, readonly bin: string, readonly kubeconfig: string, readonly env: NodeJS.ProcessEnv) {}
+    private constructor(
+        readonly state: string,
+        readonly bin: string,
+        readonly kubeconfig: string,
+        readonly env: NodeJS.ProcessEnv,
+    ) {}
 
     static async start(): Promise<ControlPlane> {
-        const bin = execFileSync(path.join(ROOT, "scripts", "toolchain.sh"), ["bin", "etcd", "kube"], { encoding: "utf8" }).trim();
+        const bin = execFileSync(path.join(ROOT, "scripts", "toolchain.sh"), ["bin", "etcd", "kube"], {
+            encoding: "utf8",
+        }).trim();
         const state = tempDir("patroni-dcs-");
         const env = {
             ...process.env,
@@ -109,7 +128,10 @@ export class ControlPlane {
             CONTROL_PLANE_ETCD_PEER_PORT: String(await freePort()),
             CONTROL_PLANE_APISERVER_PORT: String(await freePort()),
         };
-        execFileSync(path.join(ROOT, "scripts", "control-plane.sh"), ["start"], { env, stdio: ["ignore", "ignore", "pipe"] });
+        execFileSync(path.join(ROOT, "scripts", "control-plane.sh"), ["start"], {
+            env,
+            stdio: ["ignore", "ignore", "pipe"],
+        });
         // Patroni runs as postgres: it gets its own readable copy of the admin kubeconfig.
         const kubeconfig = path.join(state, "kubeconfig");
         fs.copyFileSync(path.join(state, "cluster", "kubeconfig"), kubeconfig);
@@ -119,18 +141,29 @@ export class ControlPlane {
     }
 
     kubectl(args: string[], input?: string): string {
-        return execFileSync(path.join(this.bin, "kubectl"), ["--kubeconfig", this.kubeconfig, ...args], { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });
+        return execFileSync(path.join(this.bin, "kubectl"), ["--kubeconfig", this.kubeconfig, ...args], {
+            encoding: "utf8",
+            input,
+            stdio: ["pipe", "pipe", "pipe"],
+        });
     }
 
     /** A namespace with one Pod object per member, labelled as the StatefulSet labels them. */
     createNamespace(ns: string, members: string[]): void {
-        const pods = members.map(name => `---
+        const pods = members
+            .map(
+                (name) => `---
 apiVersion: v1
 kind: Pod
 metadata: {name: ${name}, namespace: ${ns}, labels: {app: postgres, app.kubernetes.io/instance: postgres}}
 spec: {automountServiceAccountToken: false, containers: [{name: postgres, image: none}]}
-`).join("");
-        this.kubectl(["apply", "-f", "-"], `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${ns}}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: default, namespace: ${ns}}\n`);
+`,
+            )
+            .join("");
+        this.kubectl(
+            ["apply", "-f", "-"],
+            `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${ns}}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: default, namespace: ${ns}}\n`,
+        );
         this.kubectl(["apply", "-f", "-"], pods);
     }
 
@@ -143,7 +176,9 @@ spec: {automountServiceAccountToken: false, containers: [{name: postgres, image:
             this.kubectl(["-n", ns, "delete", "statefulset", "postgres", "--ignore-not-found"]);
             return;
         }
-        this.kubectl(["apply", "-f", "-"], `apiVersion: apps/v1
+        this.kubectl(
+            ["apply", "-f", "-"],
+            `apiVersion: apps/v1
 kind: StatefulSet
 metadata: {name: postgres, namespace: ${ns}}
 spec:
@@ -153,17 +188,34 @@ spec:
   template:
     metadata: {labels: {app: postgres}}
     spec: {containers: [{name: postgres, image: none}]}
-`);
+`,
+        );
     }
 
     /** Patroni's ConfigMaps in `ns` (the leader lock and the cluster state). */
     configMaps(ns: string): string[] {
-        return this.kubectl(["-n", ns, "get", "configmaps", "-o", "name"]).split("\n").filter(l => l.startsWith("configmap/postgres-")).sort();
+        return this.kubectl(["-n", ns, "get", "configmaps", "-o", "name"])
+            .split("\n")
+            .filter((l) => l.startsWith("configmap/postgres-"))
+            .sort();
     }
 
     podLabels(ns: string): Record<string, string> {
-        const out = this.kubectl(["-n", ns, "get", "pods", "-o", "jsonpath={range .items[*]}{.metadata.name}={.metadata.labels.role}{\"\\n\"}{end}"]);
-        return Object.fromEntries(out.trim().split("\n").filter(Boolean).map(l => l.split("=") as [string, string]));
+        const out = this.kubectl([
+            "-n",
+            ns,
+            "get",
+            "pods",
+            "-o",
+            'jsonpath={range .items[*]}{.metadata.name}={.metadata.labels.role}{"\\n"}{end}',
+        ]);
+        return Object.fromEntries(
+            out
+                .trim()
+                .split("\n")
+                .filter(Boolean)
+                .map((l) => l.split("=") as [string, string]),
+        );
     }
 
     stop(): void {
@@ -178,14 +230,46 @@ spec:
 // ------------------------------------------------------------------------------------------------ members
 
 /** Runs psql over TCP (as a client of the Service would) and returns trimmed stdout; throws on failure. */
-export function psql(port: number, sql: string, opts: { user?: string; db?: string; password?: string; timeout?: number; ca?: string; sslmode?: string } = {}): string {
+export function psql(
+    port: number,
+    sql: string,
+    opts: { user?: string; db?: string; password?: string; timeout?: number; ca?: string; sslmode?: string } = {},
+): string {
     const user = opts.user ?? "postgres";
-    const password = opts.password ?? (user === "postgres" ? PASSWORDS.superuser : user === APP_USER ? PASSWORDS.app : "");
+    const password =
+        opts.password ?? (user === "postgres" ? PASSWORDS.superuser : user === APP_USER ? PASSWORDS.app : "");
     // With the cluster's CA: TLS, and the server's certificate checked for 127.0.0.1 (verify-full).
-    const tls = opts.ca ? { PGSSLMODE: opts.sslmode ?? "verify-full", PGSSLROOTCERT: opts.ca } : opts.sslmode ? { PGSSLMODE: opts.sslmode } : {};
-    const r = spawnSync(path.join(PG_BIN, "psql"),
-        ["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", String(port), "-U", user, "-d", opts.db ?? APP_DB, "-c", sql],
-        { encoding: "utf8", env: { PATH: "/usr/bin:/bin", PGPASSWORD: password, PGCONNECT_TIMEOUT: "3", ...tls }, timeout: opts.timeout ?? 15000 });
+    const tls = opts.ca
+        ? { PGSSLMODE: opts.sslmode ?? "verify-full", PGSSLROOTCERT: opts.ca }
+        : opts.sslmode
+          ? { PGSSLMODE: opts.sslmode }
+          : {};
+    const r = spawnSync(
+        path.join(PG_BIN, "psql"),
+        [
+            "-X",
+            "-A",
+            "-t",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            String(port),
+            "-U",
+            user,
+            "-d",
+            opts.db ?? APP_DB,
+            "-c",
+            sql,
+        ],
+        {
+            encoding: "utf8",
+            env: { PATH: "/usr/bin:/bin", PGPASSWORD: password, PGCONNECT_TIMEOUT: "3", ...tls },
+            timeout: opts.timeout ?? 15000,
+        },
+    );
     if (r.status !== 0) throw new Error(`psql :${port} ${sql}: ${r.stderr || r.error}`);
     return r.stdout.trim();
 }
@@ -205,7 +289,12 @@ export class Member {
     private child?: ChildProcess;
     private exit?: Promise<number | null>;
 
-    constructor(readonly cluster: PatroniCluster, readonly ordinal: number, readonly pgPort: number, readonly apiPort: number) {
+    constructor(
+        readonly cluster: PatroniCluster,
+        readonly ordinal: number,
+        readonly pgPort: number,
+        readonly apiPort: number,
+    ) {
         this.name = `postgres-${ordinal}`;
         const pg = postgresIdentity();
         this.volume = ownedDir(path.join(cluster.root, `volume-${ordinal}`), pg);
@@ -252,17 +341,27 @@ export class Member {
         const out = fs.openSync(this.logFile, "a");
         const pg = postgresIdentity();
         this.child = spawn(path.join(this.cluster.podDir, "entrypoint.sh"), [], {
-            env: this.env(opts.env), cwd: this.runDir, uid: pg.uid, gid: pg.gid, stdio: ["ignore", out, out], detached: true,
+            env: this.env(opts.env),
+            cwd: this.runDir,
+            uid: pg.uid,
+            gid: pg.gid,
+            stdio: ["ignore", out, out],
+            detached: true,
         });
         fs.closeSync(out);
         const child = this.child;
-        this.exit = new Promise(resolve => child.once("exit", code => resolve(code)));
+        this.exit = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
     }
 
     /** The exit code of the last start, once it has exited. */
     async exited(timeoutMs: number): Promise<number | null> {
         if (!this.exit) throw new Error(`${this.name} was never started`);
-        return Promise.race([this.exit, sleep(timeoutMs).then(() => { throw new Error(`${this.name} still runs after ${timeoutMs / 1000}s`); })]);
+        return Promise.race([
+            this.exit,
+            sleep(timeoutMs).then(() => {
+                throw new Error(`${this.name} still runs after ${timeoutMs / 1000}s`);
+            }),
+        ]);
     }
 
     log(): string {
@@ -286,15 +385,26 @@ export class Member {
         // The entrypoint's background helpers (backup agent, settings applier) are in its process group; in a pod
         // they end with the container.
         if (this.child?.pid) {
-            try { process.kill(-this.child.pid, "SIGKILL"); } catch { /* gone */ }
+            try {
+                process.kill(-this.child.pid, "SIGKILL");
+            } catch {
+                /* gone */
+            }
         }
         const pm = this.postmasterPid();
         if (pm) {
             pids.add(pm);
-            for (const p of spawnSync("pgrep", ["-P", String(pm)], { encoding: "utf8" }).stdout.split("\n").filter(Boolean)) pids.add(Number(p));
+            for (const p of spawnSync("pgrep", ["-P", String(pm)], { encoding: "utf8" })
+                .stdout.split("\n")
+                .filter(Boolean))
+                pids.add(Number(p));
         }
         for (const p of pids) {
-            try { process.kill(p, "SIGKILL"); } catch { /* already gone */ }
+            try {
+                process.kill(p, "SIGKILL");
+            } catch {
+                /* already gone */
+            }
         }
         if (this.exit) await this.exited(10000);
     }
@@ -315,18 +425,33 @@ export class Member {
         this.child!.kill("SIGTERM");
         await this.exited(timeoutMs);
         // What outlives Patroni in its process group (the entrypoint's helpers) ends with it, as in a container.
-        try { process.kill(-this.child!.pid!, "SIGKILL"); } catch { /* gone */ }
+        try {
+            process.kill(-this.child!.pid!, "SIGKILL");
+        } catch {
+            /* gone */
+        }
     }
 
     async rest(route: string, init?: RequestInit): Promise<any> {
-        const r = await fetch(`http://127.0.0.1:${this.apiPort}${route}`, { ...init, signal: AbortSignal.timeout(5000) });
+        const r = await fetch(`http://127.0.0.1:${this.apiPort}${route}`, {
+            ...init,
+            signal: AbortSignal.timeout(5000),
+        });
         const text = await r.text();
-        try { return { status: r.status, body: JSON.parse(text) }; } catch { return { status: r.status, body: text }; }
+        try {
+            return { status: r.status, body: JSON.parse(text) };
+        } catch {
+            return { status: r.status, body: text };
+        }
     }
 
     /** Patroni's view of this member (GET /patroni), or undefined when its REST API does not answer. */
     async state(): Promise<any | undefined> {
-        try { return (await this.rest("/patroni")).body; } catch { return undefined; }
+        try {
+            return (await this.rest("/patroni")).body;
+        } catch {
+            return undefined;
+        }
     }
 
     sql(query: string, opts: { user?: string; db?: string; sslmode?: string } = {}): string {
@@ -335,21 +460,38 @@ export class Member {
 
     /** Runs a command of the pod (pod.py ...) as the postgres user with this member's environment. */
     /** podCommand, without blocking: for a hook that waits for something the test then does. */
-    podCommandAsync(args: string[], extra: Record<string, string | undefined> = {}): Promise<{ status: number; stdout: string; stderr: string }> {
+    podCommandAsync(
+        args: string[],
+        extra: Record<string, string | undefined> = {},
+    ): Promise<{ status: number; stdout: string; stderr: string }> {
         const pg = postgresIdentity();
-        const child = spawn(PYTHON, [path.join(this.cluster.podDir, "pod.py"), ...args],
-            { env: this.env(extra), uid: pg.uid, gid: pg.gid, cwd: this.runDir, stdio: ["ignore", "pipe", "pipe"] });
+        const child = spawn(PYTHON, [path.join(this.cluster.podDir, "pod.py"), ...args], {
+            env: this.env(extra),
+            uid: pg.uid,
+            gid: pg.gid,
+            cwd: this.runDir,
+            stdio: ["ignore", "pipe", "pipe"],
+        });
         let stdout = "";
         let stderr = "";
         child.stdout!.on("data", (b: Buffer) => (stdout += b.toString()));
         child.stderr!.on("data", (b: Buffer) => (stderr += b.toString()));
-        return new Promise(resolve => child.once("exit", code => resolve({ status: code ?? -1, stdout, stderr })));
+        return new Promise((resolve) => child.once("exit", (code) => resolve({ status: code ?? -1, stdout, stderr })));
     }
 
-    podCommand(args: string[], extra: Record<string, string | undefined> = {}): { status: number; stdout: string; stderr: string } {
+    podCommand(
+        args: string[],
+        extra: Record<string, string | undefined> = {},
+    ): { status: number; stdout: string; stderr: string } {
         const pg = postgresIdentity();
-        const r = spawnSync(PYTHON, [path.join(this.cluster.podDir, "pod.py"), ...args],
-            { encoding: "utf8", env: this.env(extra), uid: pg.uid, gid: pg.gid, cwd: this.runDir, timeout: 120000 });
+        const r = spawnSync(PYTHON, [path.join(this.cluster.podDir, "pod.py"), ...args], {
+            encoding: "utf8",
+            env: this.env(extra),
+            uid: pg.uid,
+            gid: pg.gid,
+            cwd: this.runDir,
+            timeout: 120000,
+        });
         return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
     }
 }
@@ -367,7 +509,12 @@ export class PatroniCluster {
     readonly ca?: string;
     readonly env: Record<string, string>;
 
-    private constructor(readonly controlPlane: ControlPlane, readonly namespace: string, env: Record<string, string>, tls: boolean) {
+    private constructor(
+        readonly controlPlane: ControlPlane,
+        readonly namespace: string,
+        env: Record<string, string>,
+        tls: boolean,
+    ) {
         this.root = tempDir(`patroni-${namespace}-`);
         this.podDir = installPodFiles(path.join(this.root, "pod"));
         this.env = { ...env };
@@ -376,7 +523,11 @@ export class PatroniCluster {
             fs.mkdirSync(dir);
             const m = tlsMaterial(`test-seed-${namespace}-${Date.now()}`, ["localhost"], ["127.0.0.1"]);
             const pg = postgresIdentity();
-            for (const [f, body, mode] of [["ca.crt", m.caCert, 0o644], ["tls.crt", m.cert, 0o644], ["tls.key", m.key, 0o600]] as const) {
+            for (const [f, body, mode] of [
+                ["ca.crt", m.caCert, 0o644],
+                ["tls.crt", m.cert, 0o644],
+                ["tls.key", m.key, 0o600],
+            ] as const) {
                 fs.writeFileSync(path.join(dir, f), body, { mode });
                 fs.chownSync(path.join(dir, f), pg.uid, pg.gid);
             }
@@ -385,21 +536,35 @@ export class PatroniCluster {
         }
     }
 
-    static async create(controlPlane: ControlPlane, namespace: string, size: number, env: Record<string, string> = {}, opts: { tls?: boolean } = {}): Promise<PatroniCluster> {
+    static async create(
+        controlPlane: ControlPlane,
+        namespace: string,
+        size: number,
+        env: Record<string, string> = {},
+        opts: { tls?: boolean } = {},
+    ): Promise<PatroniCluster> {
         const c = new PatroniCluster(controlPlane, namespace, env, opts.tls ?? true);
         for (let i = 0; i < size; i++) c.members.push(new Member(c, i, await freePort(), await freePort()));
-        controlPlane.createNamespace(namespace, c.members.map(m => m.name));
+        controlPlane.createNamespace(
+            namespace,
+            c.members.map((m) => m.name),
+        );
         return c;
     }
 
     /** A libpq DSN over every member that only a writable one accepts: what a failover-aware client uses. */
     dsn(): string {
-        return `host=${this.members.map(() => "127.0.0.1").join(",")} port=${this.members.map(m => m.pgPort).join(",")} ` +
-            `dbname=${APP_DB} user=${APP_USER} password=${PASSWORDS.app} target_session_attrs=read-write connect_timeout=2${this.sslParams()}`;
+        return (
+            `host=${this.members.map(() => "127.0.0.1").join(",")} port=${this.members.map((m) => m.pgPort).join(",")} ` +
+            `dbname=${APP_DB} user=${APP_USER} password=${PASSWORDS.app} target_session_attrs=read-write connect_timeout=2${this.sslParams()}`
+        );
     }
 
     memberDsns(): string[] {
-        return this.members.map(m => `host=127.0.0.1 port=${m.pgPort} dbname=${APP_DB} user=${APP_USER} password=${PASSWORDS.app}${this.sslParams()}`);
+        return this.members.map(
+            (m) =>
+                `host=127.0.0.1 port=${m.pgPort} dbname=${APP_DB} user=${APP_USER} password=${PASSWORDS.app}${this.sslParams()}`,
+        );
     }
 
     private sslParams(): string {
@@ -422,14 +587,23 @@ export class PatroniCluster {
             const leader = c.members.find((m: any) => m.role === "leader" && m.state === "running");
             const replicas = c.members.filter((m: any) => m.role !== "leader" && m.state === "running");
             if (!leader || replicas.length < streaming) return undefined;
-            const l = this.members.find(m => m.name === leader.name)!;
+            const l = this.members.find((m) => m.name === leader.name)!;
             // The lock is taken before the promotion ends: a leader is healthy once its server accepts writes.
             if (l.sql("SELECT pg_is_in_recovery()") !== "f") return undefined;
-            if (streaming > 0 && Number(l.sql("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")) < streaming) return undefined;
+            if (
+                streaming > 0 &&
+                Number(l.sql("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")) < streaming
+            )
+                return undefined;
             // Synchronous: Patroni picks the standby a loop after it streams, and records it in the DCS a loop later;
             // until then a switchover is refused ("can not find sync_standby").
-            if (streaming > 0 && (this.env.SYNCHRONOUS_MODE ?? "on") !== "off" && !c.members.some((m: any) => m.role === "sync_standby")) return undefined;
-            return { leader: l, replicas: this.members.filter(m => replicas.some((r: any) => r.name === m.name)) };
+            if (
+                streaming > 0 &&
+                (this.env.SYNCHRONOUS_MODE ?? "on") !== "off" &&
+                !c.members.some((m: any) => m.role === "sync_standby")
+            )
+                return undefined;
+            return { leader: l, replicas: this.members.filter((m) => replicas.some((r: any) => r.name === m.name)) };
         });
     }
 
@@ -438,13 +612,17 @@ export class PatroniCluster {
     }
 
     async stop(): Promise<void> {
-        await Promise.all(this.members.map(m => m.stop().catch(() => m.crash())));
+        await Promise.all(this.members.map((m) => m.stop().catch(() => m.crash())));
     }
 
     /** Stops every member and removes the volumes, the namespace's Patroni state included. */
     async destroy(): Promise<void> {
-        await Promise.all(this.members.map(m => m.crash().catch(() => undefined)));
-        try { this.controlPlane.kubectl(["delete", "namespace", this.namespace, "--wait=false"]); } catch { /* gone */ }
+        await Promise.all(this.members.map((m) => m.crash().catch(() => undefined)));
+        try {
+            this.controlPlane.kubectl(["delete", "namespace", this.namespace, "--wait=false"]);
+        } catch {
+            /* gone */
+        }
         if (!process.env.KEEP_TEST_DIRS) fs.rmSync(this.root, { recursive: true, force: true });
     }
 }
@@ -463,9 +641,11 @@ export class Writer {
     private buffer = "";
 
     constructor(dsn: string, intervalMs = 20) {
-        this.child = spawn(PYTHON, [WRITER, "write", dsn, String(intervalMs)], { stdio: ["ignore", "pipe", "inherit"] });
+        this.child = spawn(PYTHON, [WRITER, "write", dsn, String(intervalMs)], {
+            stdio: ["ignore", "pipe", "inherit"],
+        });
         this.child.stdout!.on("data", (b: Buffer) => this.consume(b.toString()));
-        this.done = new Promise(resolve => this.child.once("exit", () => resolve()));
+        this.done = new Promise((resolve) => this.child.once("exit", () => resolve()));
         LIVE_WRITERS.add(this);
     }
 
@@ -510,22 +690,25 @@ export class Sampler {
     private buffer = "";
 
     constructor(dsns: string[], intervalMs = 100) {
-        this.child = spawn(PYTHON, [WRITER, "sample", String(intervalMs), ...dsns], { stdio: ["ignore", "pipe", "inherit"] });
+        this.child = spawn(PYTHON, [WRITER, "sample", String(intervalMs), ...dsns], {
+            stdio: ["ignore", "pipe", "inherit"],
+        });
         this.child.stdout!.on("data", (b: Buffer) => {
             this.buffer += b.toString();
             const lines = this.buffer.split("\n");
             this.buffer = lines.pop() ?? "";
             for (const line of lines) {
                 const [kind, at, list] = line.split(" ");
-                if (kind === "sample") this.samples.push({ at: Number(at), writable: list ? list.split(",").map(Number) : [] });
+                if (kind === "sample")
+                    this.samples.push({ at: Number(at), writable: list ? list.split(",").map(Number) : [] });
             }
         });
-        this.done = new Promise(resolve => this.child.once("exit", () => resolve()));
+        this.done = new Promise((resolve) => this.child.once("exit", () => resolve()));
     }
 
     /** Samples in which more than one member accepted writes. */
     splitBrain(): Array<{ at: number; writable: number[] }> {
-        return this.samples.filter(s => s.writable.length > 1);
+        return this.samples.filter((s) => s.writable.length > 1);
     }
 
     async stop(): Promise<void> {
@@ -536,19 +719,24 @@ export class Sampler {
 
 /** The ids of `writes` on a member, sorted. */
 export function idsOn(member: Member): number[] {
-    const out = member.sql("SELECT coalesce(string_agg(id::text, ',' ORDER BY id), '') FROM writes", { user: APP_USER });
+    const out = member.sql("SELECT coalesce(string_agg(id::text, ',' ORDER BY id), '') FROM writes", {
+        user: APP_USER,
+    });
     return out === "" ? [] : out.split(",").map(Number);
 }
 
 /** Acknowledged ids missing from `ids`. */
 export function missingAcks(writer: Writer, ids: number[]): number[] {
     const have = new Set(ids);
-    return [...writer.acked.keys()].filter(id => !have.has(id)).sort((a, b) => a - b);
+    return [...writer.acked.keys()].filter((id) => !have.has(id)).sort((a, b) => a - b);
 }
 
 /** Count and checksum of a table's rows (ordered, every column), to compare members and steps. */
 export function tableDigest(member: Member, table = "writes"): { count: number; md5: string } {
-    const out = member.sql(`SELECT count(*) || ' ' || coalesce(md5(string_agg(t::text, '|' ORDER BY id)), '') FROM ${table} t`, { user: APP_USER });
+    const out = member.sql(
+        `SELECT count(*) || ' ' || coalesce(md5(string_agg(t::text, '|' ORDER BY id)), '') FROM ${table} t`,
+        { user: APP_USER },
+    );
     const [count, md5] = out.split(" ");
     return { count: Number(count), md5: md5 ?? "" };
 }
@@ -560,7 +748,12 @@ export function tableDigest(member: Member, table = "writes"): { count: number; 
  */
 export function withControlPlane(): {
     controlPlane: () => ControlPlane;
-    cluster: (ns: string, size: number, env?: Record<string, string>, opts?: { tls?: boolean }) => Promise<PatroniCluster>;
+    cluster: (
+        ns: string,
+        size: number,
+        env?: Record<string, string>,
+        opts?: { tls?: boolean },
+    ) => Promise<PatroniCluster>;
 } {
     let cp: ControlPlane | undefined;
     const clusters: PatroniCluster[] = [];
@@ -630,10 +823,51 @@ export class ObjectStore {
         this.data = path.join(this.dir, "data");
         fs.mkdirSync(path.join(this.data, this.bucket), { recursive: true });
         const ssl = (args: string[]) => execFileSync("openssl", args, { cwd: this.dir, stdio: "ignore" });
-        ssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca", "-keyout", "ca.key", "-out", "ca.crt"]);
-        ssl(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "tls.key", "-out", "tls.csr"]);
+        ssl([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=test-ca",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+        ]);
+        ssl([
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "tls.key",
+            "-out",
+            "tls.csr",
+        ]);
         fs.writeFileSync(path.join(this.dir, "tls.ext"), "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n");
-        ssl(["x509", "-req", "-in", "tls.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "tls.ext", "-out", "tls.crt"]);
+        ssl([
+            "x509",
+            "-req",
+            "-in",
+            "tls.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "tls.ext",
+            "-out",
+            "tls.crt",
+        ]);
         this.ca = path.join(this.dir, "ca.crt");
         execFileSync("chmod", ["a+r", this.ca]);
     }
@@ -641,29 +875,69 @@ export class ObjectStore {
     async start(): Promise<void> {
         if (this.child && this.child.exitCode === null) return;
         this.port ||= await freePort();
-        const bin = path.join(execFileSync(path.join(ROOT, "scripts", "toolchain.sh"), ["bin", "versitygw"], { encoding: "utf8" }).trim(), "versitygw");
+        const bin = path.join(
+            execFileSync(path.join(ROOT, "scripts", "toolchain.sh"), ["bin", "versitygw"], { encoding: "utf8" }).trim(),
+            "versitygw",
+        );
         const out = fs.openSync(path.join(this.dir, "versitygw.log"), "a");
-        this.child = spawn(bin, ["--quiet", "--access", this.key, "--secret", this.secret, "--port", `127.0.0.1:${this.port}`,
-            "--cert", path.join(this.dir, "tls.crt"), "--key", path.join(this.dir, "tls.key"), "posix", this.data], { stdio: ["ignore", out, out] });
+        this.child = spawn(
+            bin,
+            [
+                "--quiet",
+                "--access",
+                this.key,
+                "--secret",
+                this.secret,
+                "--port",
+                `127.0.0.1:${this.port}`,
+                "--cert",
+                path.join(this.dir, "tls.crt"),
+                "--key",
+                path.join(this.dir, "tls.key"),
+                "posix",
+                this.data,
+            ],
+            { stdio: ["ignore", out, out] },
+        );
         fs.closeSync(out);
-        await waitFor("versitygw listening", 20000, () => new Promise<boolean | undefined>(resolve => {
-            const socket = net.connect(this.port, "127.0.0.1", () => { socket.end(); resolve(true); });
-            socket.once("error", () => resolve(undefined));
-        }));
+        await waitFor(
+            "versitygw listening",
+            20000,
+            () =>
+                new Promise<boolean | undefined>((resolve) => {
+                    const socket = net.connect(this.port, "127.0.0.1", () => {
+                        socket.end();
+                        resolve(true);
+                    });
+                    socket.once("error", () => resolve(undefined));
+                }),
+        );
     }
 
     async stop(): Promise<void> {
         if (!this.child || this.child.exitCode !== null) return;
         const child = this.child;
-        await new Promise<void>(resolve => { child.once("exit", () => resolve()); child.kill("SIGTERM"); });
+        await new Promise<void>((resolve) => {
+            child.once("exit", () => resolve());
+            child.kill("SIGTERM");
+        });
     }
 
     /** The environment a member gets for a repository at `repoPath` (and a restore from `restoreFrom`). */
     env(repoPath: string, extra: Record<string, string> = {}): Record<string, string> {
         return {
-            BACKUP_S3_BUCKET: this.bucket, BACKUP_S3_ENDPOINT: "localhost", BACKUP_S3_PORT: String(this.port), BACKUP_S3_REGION: "us-east-1",
-            BACKUP_S3_URI_STYLE: "path", BACKUP_S3_CA_FILE: this.ca, BACKUP_S3_KEY: this.key, BACKUP_S3_KEY_SECRET: this.secret,
-            BACKUP_CIPHER_PASS: "test-cipher-passphrase", BACKUP_PATH: repoPath, BACKUP_IO_TIMEOUT: "5", BACKUP_AGENT_INTERVAL: "2",
+            BACKUP_S3_BUCKET: this.bucket,
+            BACKUP_S3_ENDPOINT: "localhost",
+            BACKUP_S3_PORT: String(this.port),
+            BACKUP_S3_REGION: "us-east-1",
+            BACKUP_S3_URI_STYLE: "path",
+            BACKUP_S3_CA_FILE: this.ca,
+            BACKUP_S3_KEY: this.key,
+            BACKUP_S3_KEY_SECRET: this.secret,
+            BACKUP_CIPHER_PASS: "test-cipher-passphrase",
+            BACKUP_PATH: repoPath,
+            BACKUP_IO_TIMEOUT: "5",
+            BACKUP_AGENT_INTERVAL: "2",
             ...extra,
         };
     }
@@ -676,7 +950,8 @@ export class ObjectStore {
             if (!fs.existsSync(d)) return;
             for (const e of fs.readdirSync(d, { withFileTypes: true })) {
                 const p = path.join(d, e.name);
-                if (e.isDirectory()) walk(p); else out.push(path.relative(root, p));
+                if (e.isDirectory()) walk(p);
+                else out.push(path.relative(root, p));
             }
         };
         walk(root);
@@ -714,6 +989,10 @@ export function backups(m: Member): any[] {
 export async function archiveNow(m: Member, timeoutMs = 60000): Promise<string> {
     const wal = m.sql("SELECT pg_walfile_name(pg_current_wal_lsn())");
     m.sql("SELECT pg_switch_wal()");
-    await waitFor(`${wal} archived by ${m.name}`, timeoutMs, () => (m.sql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver") >= wal) || undefined);
+    await waitFor(
+        `${wal} archived by ${m.name}`,
+        timeoutMs,
+        () => m.sql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver") >= wal || undefined,
+    );
     return wal;
 }

@@ -5,7 +5,17 @@
  */
 import * as assert from "node:assert";
 import {
-    type ControlPlane, Load, PASSWORDS, type PatroniCluster, Writer, idsOn, missingAcks, sleep, tableDigest, waitFor, withControlPlane,
+    type ControlPlane,
+    Load,
+    PASSWORDS,
+    type PatroniCluster,
+    Writer,
+    idsOn,
+    missingAcks,
+    sleep,
+    tableDigest,
+    waitFor,
+    withControlPlane,
 } from "./harness";
 
 describe("Patroni cluster: failover on the Kubernetes DCS, no acknowledged write lost", function () {
@@ -23,8 +33,15 @@ describe("Patroni cluster: failover on the Kubernetes DCS, no acknowledged write
     async function sameRowsEverywhere(): Promise<{ count: number; md5: string }> {
         const { leader } = await cluster.healthy(2);
         const want = tableDigest(leader);
-        await waitFor("every member to have the leader's rows", 60000, () =>
-            cluster.members.every(m => { const d = tableDigest(m); return d.count === want.count && d.md5 === want.md5; }) || undefined);
+        await waitFor(
+            "every member to have the leader's rows",
+            60000,
+            () =>
+                cluster.members.every((m) => {
+                    const d = tableDigest(m);
+                    return d.count === want.count && d.md5 === want.md5;
+                }) || undefined,
+        );
         return want;
     }
 
@@ -35,26 +52,60 @@ describe("Patroni cluster: failover on the Kubernetes DCS, no acknowledged write
         cluster.members[2].start();
         const { leader, replicas } = await cluster.healthy(2);
         assert.strictEqual(leader.name, "postgres-0");
-        assert.deepStrictEqual(replicas.map(m => m.name), ["postgres-1", "postgres-2"]);
-        const states = leader.sql("SELECT string_agg(application_name || ':' || state || ':' || sync_state, ',' ORDER BY application_name) FROM pg_stat_replication");
+        assert.deepStrictEqual(
+            replicas.map((m) => m.name),
+            ["postgres-1", "postgres-2"],
+        );
+        const states = leader.sql(
+            "SELECT string_agg(application_name || ':' || state || ':' || sync_state, ',' ORDER BY application_name) FROM pg_stat_replication",
+        );
         assert.match(states, /^postgres-1:streaming:(sync|async),postgres-2:streaming:(sync|async)$/);
-        assert.strictEqual(states.split(",").filter(s => s.endsWith(":sync")).length, 1, states);
+        assert.strictEqual(states.split(",").filter((s) => s.endsWith(":sync")).length, 1, states);
         assert.strictEqual(leader.sql("SHOW data_checksums"), "on");
-        assert.strictEqual(leader.sql("SELECT rolsuper::text || ',' || rolcanlogin::text FROM pg_roles WHERE rolname = 'stateful-flask-user'"), "false,true");
-        assert.strictEqual(leader.sql("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'stateful-flask-db'"), "stateful-flask-user");
+        assert.strictEqual(
+            leader.sql(
+                "SELECT rolsuper::text || ',' || rolcanlogin::text FROM pg_roles WHERE rolname = 'stateful-flask-user'",
+            ),
+            "false,true",
+        );
+        assert.strictEqual(
+            leader.sql("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'stateful-flask-db'"),
+            "stateful-flask-user",
+        );
         // The synchronous standby is recorded in postgres-sync a loop after it is chosen.
-        await waitFor("the postgres-sync ConfigMap", 20000, () => cp.configMaps("patroni-failover").includes("configmap/postgres-sync") || undefined);
-        assert.deepStrictEqual(cp.configMaps("patroni-failover"), ["configmap/postgres-config", "configmap/postgres-leader", "configmap/postgres-sync"]);
-        assert.deepStrictEqual(cp.podLabels("patroni-failover"), { "postgres-0": "master", "postgres-1": "replica", "postgres-2": "replica" });
+        await waitFor(
+            "the postgres-sync ConfigMap",
+            20000,
+            () => cp.configMaps("patroni-failover").includes("configmap/postgres-sync") || undefined,
+        );
+        assert.deepStrictEqual(cp.configMaps("patroni-failover"), [
+            "configmap/postgres-config",
+            "configmap/postgres-leader",
+            "configmap/postgres-sync",
+        ]);
+        assert.deepStrictEqual(cp.podLabels("patroni-failover"), {
+            "postgres-0": "master",
+            "postgres-1": "replica",
+            "postgres-2": "replica",
+        });
 
         const writer = new Writer(cluster.dsn());
         await writer.waitForAcks(100);
         await writer.stop();
         const digest = await sameRowsEverywhere();
         // TLS everywhere: replication between members, and clients (verify-full); a plain connection is refused.
-        assert.strictEqual(leader.sql("SELECT string_agg(s.ssl::text, ',') FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)"), "true,true");
-        assert.strictEqual(leader.sql("SELECT ssl::text || ' ' || version FROM pg_stat_ssl WHERE pid = pg_backend_pid()"), "true TLSv1.3");
-        assert.throws(() => leader.sql("SELECT 1", { sslmode: "disable" }), /pg_hba.conf rejects connection for host "127.0.0.1", user "postgres", database "stateful-flask-db", no encryption/);
+        assert.strictEqual(
+            leader.sql("SELECT string_agg(s.ssl::text, ',') FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)"),
+            "true,true",
+        );
+        assert.strictEqual(
+            leader.sql("SELECT ssl::text || ' ' || version FROM pg_stat_ssl WHERE pid = pg_backend_pid()"),
+            "true TLSv1.3",
+        );
+        assert.throws(
+            () => leader.sql("SELECT 1", { sslmode: "disable" }),
+            /pg_hba.conf rejects connection for host "127.0.0.1", user "postgres", database "stateful-flask-db", no encryption/,
+        );
         assert.ok(digest.count >= 100, `rows: ${digest.count}`);
         assert.deepStrictEqual(missingAcks(writer, idsOn(cluster.members[1])), []);
     });
@@ -69,13 +120,15 @@ describe("Patroni cluster: failover on the Kubernetes DCS, no acknowledged write
         const next = await waitFor("a new leader", 60000, async () => {
             const c = await cluster.cluster();
             const l = c.members.find((m: any) => m.role === "leader" && m.state === "running");
-            return l && l.name !== old.name ? cluster.members.find(m => m.name === l.name) : undefined;
+            return l && l.name !== old.name ? cluster.members.find((m) => m.name === l.name) : undefined;
         });
         await waitFor("writes acknowledged by the new leader", 60000, () => writer.firstAckAfter(killedAt + 1000));
         await writer.waitForAcks(100);
         await load.stop();
         const firstAfter = writer.firstAckAfter(killedAt + 1000)!;
-        process.stderr.write(`      failover: first write acknowledged ${((firstAfter - killedAt) / 1000).toFixed(1)} s after kill -9; ${writer.acked.size} acknowledged\n`);
+        process.stderr.write(
+            `      failover: first write acknowledged ${((firstAfter - killedAt) / 1000).toFixed(1)} s after kill -9; ${writer.acked.size} acknowledged\n`,
+        );
 
         assert.deepStrictEqual(missingAcks(writer, idsOn(next)), [], "acknowledged writes missing on the new leader");
         assert.deepStrictEqual(sampler.splitBrain(), [], "samples with more than one writable member");
@@ -83,9 +136,17 @@ describe("Patroni cluster: failover on the Kubernetes DCS, no acknowledged write
 
         old.start();
         await cluster.healthy(2);
-        await waitFor("the old leader's pg_rewind", 60000, () => /pg_rewind: Done!|running pg_rewind from/.test(old.log()) || undefined);
+        await waitFor(
+            "the old leader's pg_rewind",
+            60000,
+            () => /pg_rewind: Done!|running pg_rewind from/.test(old.log()) || undefined,
+        );
         const digest = await sameRowsEverywhere();
-        assert.deepStrictEqual(missingAcks(writer, idsOn(old)), [], "acknowledged writes missing on the rejoined member");
+        assert.deepStrictEqual(
+            missingAcks(writer, idsOn(old)),
+            [],
+            "acknowledged writes missing on the rejoined member",
+        );
         assert.ok(digest.count >= writer.acked.size);
     });
 
@@ -96,14 +157,25 @@ describe("Patroni cluster: failover on the Kubernetes DCS, no acknowledged write
         const { writer, sampler } = load;
         await writer.waitForAcks(50);
         const auth = `Basic ${Buffer.from(`patroni:${PASSWORDS.api}`).toString("base64")}`;
-        const r = await leader.rest("/switchover", { method: "POST", headers: { Authorization: auth, "Content-Type": "application/json" }, body: JSON.stringify({ leader: leader.name, candidate: sync }) });
+        const r = await leader.rest("/switchover", {
+            method: "POST",
+            headers: { Authorization: auth, "Content-Type": "application/json" },
+            body: JSON.stringify({ leader: leader.name, candidate: sync }),
+        });
         assert.strictEqual(r.status, 200, JSON.stringify(r.body));
-        const unauthorised = await leader.rest("/switchover", { method: "POST", body: JSON.stringify({ leader: sync }) });
+        const unauthorised = await leader.rest("/switchover", {
+            method: "POST",
+            body: JSON.stringify({ leader: sync }),
+        });
         assert.strictEqual(unauthorised.status, 401, "the REST API refuses a switchover without the password");
-        await waitFor(`${sync} to lead`, 60000, async () => (await cluster.healthy(1)).leader.name === sync || undefined);
+        await waitFor(
+            `${sync} to lead`,
+            60000,
+            async () => (await cluster.healthy(1)).leader.name === sync || undefined,
+        );
         await writer.waitForAcks(50);
         await load.stop();
-        const now = cluster.members.find(m => m.name === sync)!;
+        const now = cluster.members.find((m) => m.name === sync)!;
         assert.deepStrictEqual(missingAcks(writer, idsOn(now)), []);
         assert.deepStrictEqual(sampler.splitBrain(), []);
         await sameRowsEverywhere();
@@ -117,20 +189,27 @@ describe("Patroni cluster: failover on the Kubernetes DCS, no acknowledged write
         await writer.waitForAcks(50);
         const hook = leader.podCommand(["pre-stop"]);
         assert.strictEqual(hook.status, 0, hook.stderr);
-        assert.match(hook.stderr, new RegExp(`pre-stop: switching over from ${leader.name} to ${sync} before stopping`));
+        assert.match(
+            hook.stderr,
+            new RegExp(`pre-stop: switching over from ${leader.name} to ${sync} before stopping`),
+        );
         assert.match(hook.stderr, new RegExp(`pre-stop: ${sync} leads now`));
         await leader.stop();
         await writer.waitForAcks(50);
         await load.stop();
-        const now = cluster.members.find(m => m.name === sync)!;
+        const now = cluster.members.find((m) => m.name === sync)!;
         assert.deepStrictEqual(missingAcks(writer, idsOn(now)), []);
         assert.deepStrictEqual(sampler.splitBrain(), []);
         const rewindsBefore = (leader.log().match(/running pg_rewind from/g) ?? []).length;
         leader.start();
         await sameRowsEverywhere();
-        assert.strictEqual((leader.log().match(/running pg_rewind from/g) ?? []).length, rewindsBefore, "a clean handover needs no rewind");
+        assert.strictEqual(
+            (leader.log().match(/running pg_rewind from/g) ?? []).length,
+            rewindsBefore,
+            "a clean handover needs no rewind",
+        );
         // A replica's preStop does nothing.
-        const replica = cluster.members.find(m => m.name !== sync)!;
+        const replica = cluster.members.find((m) => m.name !== sync)!;
         const noop = replica.podCommand(["pre-stop"]);
         assert.strictEqual(noop.status, 0);
         assert.doesNotMatch(noop.stderr, /switching over/);
@@ -138,7 +217,7 @@ describe("Patroni cluster: failover on the Kubernetes DCS, no acknowledged write
 
     it("a leader stopped while its replicas are down (scale-down during a rolling update) waits for a member that stays, then hands over", async () => {
         const { leader } = await cluster.healthy(2);
-        const others = cluster.members.filter(m => m !== leader);
+        const others = cluster.members.filter((m) => m !== leader);
         const ns = cluster.namespace;
         // The StatefulSet the hook reads says the other members stay; they are down, as pods being replaced are.
         const staying = others[0];
@@ -152,13 +231,23 @@ describe("Patroni cluster: failover on the Kubernetes DCS, no acknowledged write
             staying.start();
             const result = await hook;
             assert.strictEqual(result.status, 0, result.stderr);
-            assert.match(result.stderr, /pre-stop: no replica to hand over to yet; waiting up to 50 s for one of the members that stay/);
-            assert.match(result.stderr, new RegExp(`pre-stop: switching over from ${leader.name} to ${staying.name} before stopping`));
+            assert.match(
+                result.stderr,
+                /pre-stop: no replica to hand over to yet; waiting up to 50 s for one of the members that stay/,
+            );
+            assert.match(
+                result.stderr,
+                new RegExp(`pre-stop: switching over from ${leader.name} to ${staying.name} before stopping`),
+            );
             assert.match(result.stderr, new RegExp(`pre-stop: ${staying.name} leads now`));
             await leader.stop();
             await writer.waitForAcks(20);
             await writer.stop();
-            assert.deepStrictEqual(missingAcks(writer, idsOn(staying)), [], "every acknowledged write is on the member that leads now");
+            assert.deepStrictEqual(
+                missingAcks(writer, idsOn(staying)),
+                [],
+                "every acknowledged write is on the member that leads now",
+            );
         } finally {
             cluster.controlPlane.statefulSet(ns, undefined);
         }
@@ -174,6 +263,7 @@ describe("Patroni cluster: failover on the Kubernetes DCS, no acknowledged write
         for (const m of cluster.members) m.start();
         const digest = await sameRowsEverywhere();
         assert.deepStrictEqual(digest, before);
-        for (const m of cluster.members) assert.strictEqual(m.sql("SELECT system_identifier FROM pg_control_system()"), sysid, m.name);
+        for (const m of cluster.members)
+            assert.strictEqual(m.sql("SELECT system_identifier FROM pg_control_system()"), sysid, m.name);
     });
 });

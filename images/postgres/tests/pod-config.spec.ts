@@ -10,12 +10,23 @@ import { PYTHON } from "./harness";
 
 const POD_PY = path.join(__dirname, "..", "pod", "pod.py");
 const BASE: Record<string, string> = {
-    POD_NAME: "postgres-1", POD_NAMESPACE: "postgres", POD_IP: "10.244.0.7", PGDATA: "/var/lib/postgresql/data/pgdata",
-    SUPERUSER_PASSWORD: "su", REPLICATION_PASSWORD: "repl", APP_PASSWORD: "app", API_PASSWORD: "api",
+    POD_NAME: "postgres-1",
+    POD_NAMESPACE: "postgres",
+    POD_IP: "10.244.0.7",
+    PGDATA: "/var/lib/postgresql/data/pgdata",
+    SUPERUSER_PASSWORD: "su",
+    REPLICATION_PASSWORD: "repl",
+    APP_PASSWORD: "app",
+    API_PASSWORD: "api",
 };
 
-function pod(args: string[], env: Record<string, string | undefined> = {}): { status: number; stdout: string; stderr: string } {
-    const merged = Object.fromEntries(Object.entries({ PATH: "/usr/bin:/bin", ...BASE, ...env }).filter(([, v]) => v !== undefined)) as Record<string, string>;
+function pod(
+    args: string[],
+    env: Record<string, string | undefined> = {},
+): { status: number; stdout: string; stderr: string } {
+    const merged = Object.fromEntries(
+        Object.entries({ PATH: "/usr/bin:/bin", ...BASE, ...env }).filter(([, v]) => v !== undefined),
+    ) as Record<string, string>;
     const r = spawnSync(PYTHON, [POD_PY, ...args], { encoding: "utf8", env: merged });
     return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
@@ -47,8 +58,13 @@ describe("Postgres pod: Patroni's configuration from the environment (pod.py)", 
         assert.strictEqual(c.name, "postgres-1");
         assert.strictEqual(c.scope, "postgres");
         assert.deepStrictEqual(c.kubernetes, {
-            namespace: "postgres", labels: { app: "postgres" }, scope_label: "app.kubernetes.io/instance", role_label: "role",
-            use_endpoints: false, bypass_api_service: false, pod_ip: "10.244.0.7",
+            namespace: "postgres",
+            labels: { app: "postgres" },
+            scope_label: "app.kubernetes.io/instance",
+            role_label: "role",
+            use_endpoints: false,
+            bypass_api_service: false,
+            pod_ip: "10.244.0.7",
         });
         assert.strictEqual(c.postgresql.connect_address, "10.244.0.7:5432");
         assert.strictEqual(c.restapi.connect_address, "10.244.0.7:8008");
@@ -57,7 +73,13 @@ describe("Postgres pod: Patroni's configuration from the environment (pod.py)", 
 
     it("bootstraps with data checksums, UTF-8, and the app database from post_bootstrap", () => {
         const c = config();
-        assert.deepStrictEqual(c.bootstrap.initdb, ["data-checksums", { encoding: "UTF8" }, { locale: "C.UTF-8" }, { "auth-local": "peer" }, { "auth-host": "scram-sha-256" }]);
+        assert.deepStrictEqual(c.bootstrap.initdb, [
+            "data-checksums",
+            { encoding: "UTF8" },
+            { locale: "C.UTF-8" },
+            { "auth-local": "peer" },
+            { "auth-host": "scram-sha-256" },
+        ]);
         assert.strictEqual(path.basename(c.bootstrap.post_bootstrap), "post-bootstrap.sh");
     });
 
@@ -73,7 +95,11 @@ describe("Postgres pod: Patroni's configuration from the environment (pod.py)", 
         assert.strictEqual(dcs.postgresql.use_slots, true);
         assert.strictEqual(dcs.postgresql.parameters.max_slot_wal_keep_size, "1GB");
         assert.strictEqual(dcs.postgresql.parameters.password_encryption, "scram-sha-256");
-        assert.deepStrictEqual(JSON.parse(pod(["dynamic-config"]).stdout), dcs, "the applier keeps the DCS equal to the bootstrap settings");
+        assert.deepStrictEqual(
+            JSON.parse(pod(["dynamic-config"]).stdout),
+            dcs,
+            "the applier keeps the DCS equal to the bootstrap settings",
+        );
     });
 
     it("turns synchronous replication off, or strict", () => {
@@ -117,7 +143,10 @@ describe("Postgres pod: Patroni's configuration from the environment (pod.py)", 
     it("an adopted standby of the previous entrypoint cannot promote and connects as the old bootstrap superuser", () => {
         const c = config({ ADOPTING_STANDBY: "true" });
         assert.strictEqual(c.tags.nofailover, true);
-        assert.deepStrictEqual(c.postgresql.authentication.superuser, { username: "stateful-flask-user", password: "app" });
+        assert.deepStrictEqual(c.postgresql.authentication.superuser, {
+            username: "stateful-flask-user",
+            password: "app",
+        });
         assert.ok(c.postgresql.pg_hba.includes('local all "stateful-flask-user" scram-sha-256'));
     });
 
@@ -125,12 +154,24 @@ describe("Postgres pod: Patroni's configuration from the environment (pod.py)", 
         fails({ SUPERUSER_PASSWORD: undefined }, "SUPERUSER_PASSWORD is required");
         fails({ POD_NAME: "Postgres_1" }, "POD_NAME='Postgres_1' is not valid; expected a pod name such as postgres-0");
         fails({ POD_IP: "pod-ip" }, "POD_IP='pod-ip' is not an IP address");
-        fails({ PGDATA: "/data" }, "PGDATA='/data' is not valid; expected an absolute path to a subdirectory of the volume");
+        fails(
+            { PGDATA: "/data" },
+            "PGDATA='/data' is not valid; expected an absolute path to a subdirectory of the volume",
+        );
         fails({ SYNCHRONOUS_MODE: "yes" }, "SYNCHRONOUS_MODE='yes' is not valid; expected one of on, off, strict");
         fails({ TTL: "6" }, "TTL=6, LOOP_WAIT=1, RETRY_TIMEOUT=3: LOOP_WAIT + 2 * RETRY_TIMEOUT must not exceed TTL");
-        fails({ POD_CIDR: "10.244.0.0" }, "POD_CIDR contains '10.244.0.0'; expected a CIDR with a prefix length, e.g. 10.244.0.0/32");
+        fails(
+            { POD_CIDR: "10.244.0.0" },
+            "POD_CIDR contains '10.244.0.0'; expected a CIDR with a prefix length, e.g. 10.244.0.0/32",
+        );
         fails({ PGPORT: "70000" }, "PGPORT='70000' is not valid; expected an integer from 1 to 65535");
-        fails({ REPLICATION_USER: "postgres" }, "REPLICATION_USER='postgres' must differ from APP_USER and from the superuser postgres");
-        fails({ MAX_SLOT_WAL_KEEP_SIZE: "1G" }, "MAX_SLOT_WAL_KEEP_SIZE='1G' is not valid; expected a size such as 512MB or 1GB (-1 = unlimited)");
+        fails(
+            { REPLICATION_USER: "postgres" },
+            "REPLICATION_USER='postgres' must differ from APP_USER and from the superuser postgres",
+        );
+        fails(
+            { MAX_SLOT_WAL_KEEP_SIZE: "1G" },
+            "MAX_SLOT_WAL_KEEP_SIZE='1G' is not valid; expected a size such as 512MB or 1GB (-1 = unlimited)",
+        );
     });
 });

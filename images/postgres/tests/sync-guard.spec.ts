@@ -16,12 +16,21 @@ describe("a synchronous standby gone before Patroni recorded it (Patroni 3.0.2),
         const ns = "patroni-sync-guard";
         const cluster = await env.cluster(ns, 2);
         const cp = env.controlPlane();
-        const syncKey = () => JSON.parse(cp.kubectl(["-n", ns, "get", "configmap", "postgres-sync", "-o", "json"])).metadata.annotations ?? {};
+        const syncKey = () =>
+            JSON.parse(cp.kubectl(["-n", ns, "get", "configmap", "postgres-sync", "-o", "json"])).metadata
+                .annotations ?? {};
         cluster.members[0].start();
         await cluster.healthy(0);
         cluster.members[1].start();
-        const { leader, replicas: [standby] } = await cluster.healthy(1);
-        await waitFor("the DCS to record the synchronous standby", 30000, () => syncKey().sync_standby === standby.name || undefined);
+        const {
+            leader,
+            replicas: [standby],
+        } = await cluster.healthy(1);
+        await waitFor(
+            "the DCS to record the synchronous standby",
+            30000,
+            () => syncKey().sync_standby === standby.name || undefined,
+        );
         const writer = new Writer(cluster.dsn(), 50);
         await writer.waitForAcks(20);
 
@@ -37,21 +46,37 @@ describe("a synchronous standby gone before Patroni recorded it (Patroni 3.0.2),
         const stuckAt = Date.now();
         assert.strictEqual(leader.sql("SHOW synchronous_standby_names"), `"${standby.name}"`);
         assert.strictEqual(syncKey().sync_standby, undefined);
-        await waitFor("a commit waiting for the gone standby", 10000, () =>
-            Number(leader.sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'")) > 0 || undefined);
+        await waitFor(
+            "a commit waiting for the gone standby",
+            10000,
+            () =>
+                Number(leader.sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'")) > 0 ||
+                undefined,
+        );
         const ackedWhenStuck = writer.acked.size;
 
         const firstAfter = await waitFor("writes acknowledged again", 60000, () => writer.firstAckAfter(stuckAt));
         await writer.waitForAcks(ackedWhenStuck + 20);
         await writer.stop();
-        process.stderr.write(`      stuck for ${((firstAfter - stuckAt) / 1000).toFixed(1)} s; ${writer.acked.size} acknowledged\n`);
-        assert.match(leader.log(), new RegExp(`sync-guard: synchronous_standby_names is "${standby.name}", but ${standby.name} is not streaming and the DCS records none`));
+        process.stderr.write(
+            `      stuck for ${((firstAfter - stuckAt) / 1000).toFixed(1)} s; ${writer.acked.size} acknowledged\n`,
+        );
+        assert.match(
+            leader.log(),
+            new RegExp(
+                `sync-guard: synchronous_standby_names is "${standby.name}", but ${standby.name} is not streaming and the DCS records none`,
+            ),
+        );
         assert.strictEqual(leader.sql("SHOW synchronous_standby_names"), "", "Patroni took the gone standby out");
         assert.deepStrictEqual(missingAcks(writer, idsOn(leader)), [], "every acknowledged write is on the leader");
 
         // The standby comes back: it streams, and is the synchronous standby again.
         standby.start();
         await cluster.healthy(1);
-        await waitFor("the standby synchronous again", 60000, () => leader.sql("SHOW synchronous_standby_names") === `"${standby.name}"` || undefined);
+        await waitFor(
+            "the standby synchronous again",
+            60000,
+            () => leader.sql("SHOW synchronous_standby_names") === `"${standby.name}"` || undefined,
+        );
     });
 });
