@@ -6,6 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { digitalOceanToken, loadConfig, requireSpacesCredentials } from "./config";
 import { BackupStorage } from "./components/backup-storage";
+import { IDENTITY_OUTPUT, refuseIdentityChange } from "./components/database-identity";
 import { DoksCluster, resolveKubernetesVersion } from "./components/doks-cluster";
 import { ExistingCluster } from "./components/existing-cluster";
 import { ApiIngress } from "./components/ingress";
@@ -14,6 +15,9 @@ import { TasksApi } from "./components/tasks-api";
 
 export = async () => {
     const config = loadConfig();
+    // The role and database exist only from bootstrap: a changed name is refused before anything is registered.
+    const identity = { user: config.postgres.user, database: config.postgres.database };
+    await refuseIdentityChange(identity);
     const c = config.cluster;
     const b = config.backup;
     if (b.mode === "spaces") {
@@ -175,6 +179,8 @@ export = async () => {
         postgresPods: postgres.podHosts,
         postgresPassword: postgres.password,
         postgresSynchronousMode: postgres.synchronousMode,
+        // Read back by the next update (components/database-identity.ts).
+        [IDENTITY_OUTPUT]: identity,
         postgresSpread: config.postgres.spread.note,
         ...(postgres.caCertificate ? { postgresCaCertificate: postgres.caCertificate } : {}),
         migrationJob: api.migrationJob.metadata.name,

@@ -65,9 +65,14 @@ export const MOCK_PROVIDER_SPACES = {
     "digitalocean:spacesSecretKey": "mock-provider-secret",
 } as const;
 
+/** The outputs the stack's last update left (what a StackReference to the stack itself reads); none by default. */
+let previousOutputs: Record<string, unknown> = {};
+
 // State the mocks hand back for resources whose outputs the program reads.
 function mockState(type: string, name: string, inputs: any): Record<string, any> {
     switch (type) {
+        case "pulumi:pulumi:StackReference":
+            return { ...inputs, outputs: previousOutputs, secretOutputNames: [] };
         case "digitalocean:index/kubernetesCluster:KubernetesCluster":
             return {
                 ...inputs,
@@ -167,18 +172,13 @@ function secretPaths(value: any, prefix = ""): string[] {
 
 /**
  * Evaluates index.ts with the stack file's config plus `overrides` (keys like `stateful-flask:apiReplicas`;
- * `undefined` removes a key). Rejects with the program's error when the program throws.
+ * `undefined` removes a key), on a stack whose last update exported `previous`. Rejects with the program's error
+ * when the program throws.
  */
-export async function evaluate(
-    stack: StackName,
-    overrides: Record<string, string | undefined> = {},
-    preview = false,
-): Promise<ProgramRun> {
-    const config: Record<string, string> = {
-        ...stackConfig(stack),
-        "digitalocean:token": "dop_v1_mock_token",
-        ...MOCK_PROVIDER_SPACES,
-    };
+export async function evaluate(stack: StackName, overrides: Record<string, string | undefined> = {}, preview = false,
+    previous: Record<string, unknown> = {}): Promise<ProgramRun> {
+    previousOutputs = previous;
+    const config: Record<string, string> = { ...stackConfig(stack), "digitalocean:token": "dop_v1_mock_token", ...MOCK_PROVIDER_SPACES };
     for (const [k, v] of Object.entries(overrides)) {
         if (v === undefined) {
             delete config[k];
@@ -187,7 +187,8 @@ export async function evaluate(
         }
     }
 
-    await pulumi.runtime.setMocks(mocks, PROJECT, stack, preview);
+    // The organization a DIY backend reports ("organization"), which a StackReference's name starts with.
+    await pulumi.runtime.setMocks(mocks, PROJECT, stack, preview, "organization");
     pulumi.runtime.setAllConfig(config, [
         "digitalocean:token",
         "digitalocean:spacesSecretKey",
