@@ -41,12 +41,16 @@ export function identityChangeError(previous: unknown, current: DatabaseIdentity
     if (changes.length === 0) {
         return undefined;
     }
-    const what = changes.map(([key, was, now]) => `${key} is '${now}', but this stack's database was created with '${was}'`).join("; ");
+    const what = changes
+        .map(([key, was, now]) => `${key} is '${now}', but this stack's database was created with '${was}'`)
+        .join("; ");
     const undo = changes.map(([key, was]) => `pulumi config set ${key} ${was}`).join(" && ");
-    return `${what}. The application's role and database are created only when the cluster is first initialised, ` +
+    return (
+        `${what}. The application's role and database are created only when the cluster is first initialised, ` +
         `and the database admits only the configured names: deploying this would lock the API out of its data. ` +
         `Nothing was changed. Allowed: the names the database has (${undo}); other names only for a new database ` +
-        `(pulumi destroy, or a new stack; README, "Configuration").`;
+        `(pulumi destroy, or a new stack; README, "Configuration").`
+    );
 }
 
 /**

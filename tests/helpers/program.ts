@@ -175,10 +175,18 @@ function secretPaths(value: any, prefix = ""): string[] {
  * `undefined` removes a key), on a stack whose last update exported `previous`. Rejects with the program's error
  * when the program throws.
  */
-export async function evaluate(stack: StackName, overrides: Record<string, string | undefined> = {}, preview = false,
-    previous: Record<string, unknown> = {}): Promise<ProgramRun> {
+export async function evaluate(
+    stack: StackName,
+    overrides: Record<string, string | undefined> = {},
+    preview = false,
+    previous: Record<string, unknown> = {},
+): Promise<ProgramRun> {
     previousOutputs = previous;
-    const config: Record<string, string> = { ...stackConfig(stack), "digitalocean:token": "dop_v1_mock_token", ...MOCK_PROVIDER_SPACES };
+    const config: Record<string, string> = {
+        ...stackConfig(stack),
+        "digitalocean:token": "dop_v1_mock_token",
+        ...MOCK_PROVIDER_SPACES,
+    };
     for (const [k, v] of Object.entries(overrides)) {
         if (v === undefined) {
             delete config[k];
