@@ -2,13 +2,13 @@
  * What `pulumi destroy` does to the data, as the README promises: with protectData (the default) it stops at the
  * protected resources, so the database (namespace, StatefulSet, credentials, PVCs) and every row stay, while what
  * is not protected (the API) is deleted and comes back with the next `up`; with protectData false on a StorageClass that deletes (standard here, do-block-storage on
- * DigitalOcean) the namespace, its PVCs and the volumes go on purpose, and a new `up` starts an empty database on
- * new volumes. Runs last: it destroys the suite's stack.
+ * DigitalOcean) the namespace, its PVCs and the volumes go on purpose, and a new `up`, once the old repository is
+ * deleted too, starts an empty database on new volumes. Runs last: it destroys the suite's stack.
  */
 import * as assert from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { key, onOutput } from "../../scripts/local/driver";
+import { LOCAL_BACKUP_STORE, key, onOutput } from "../../scripts/local/driver";
 import { NS, claims, configure, e2e, get, healthy, listTasks, postTask, psql, rowsEverywhere, up } from "./fixture";
 
 describe("e2e 08: pulumi destroy and the data", function () {
@@ -67,6 +67,9 @@ describe("e2e 08: pulumi destroy and the data", function () {
         );
         assert.ok(dirs.every((d: string) => d.startsWith(path.join(cluster.volumesDir, NS))));
 
+        // The destroyed cluster's repository stays in the bucket, and a new cluster refuses to start over it (docs/backups.md,
+        // "After a total loss"): its owner deletes it on purpose here (or sets a new backupPath).
+        fs.rmSync(path.join(cluster.volumesDir, ".backup-store", "data", LOCAL_BACKUP_STORE.bucket, "stateful-flask"), { recursive: true, force: true });
         await up();
         await healthy();
         assert.deepStrictEqual(await listTasks(), [], "a new, empty database");

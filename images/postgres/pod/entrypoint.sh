@@ -6,7 +6,8 @@
 # What it does before Patroni starts, in this order, and never anything else to the data:
 #   1. validates the environment (pod.py) and checks the data directory's major version;
 #   2. checks that the Kubernetes API (Patroni's consensus store) answers; otherwise it exits with an error,
-#      having touched nothing;
+#      having touched nothing; on an empty volume of a cluster the DCS has never recorded, checks that the backup
+#      repository holds no cluster yet (pod.py check-bootstrap); otherwise it exits with an error, touching nothing;
 #   3. adopts a volume that Patroni has not managed yet (README.md next to this file, "Adopting volumes"):
 #      - a cluster at the volume root (the official image's default PGDATA, the tutorial's pods) is moved into
 #        PGDATA, crash-safely;
@@ -60,6 +61,19 @@ fi
 
 # 2. Patroni's consensus store answers; nothing has been written yet.
 "$PYTHON" "$HERE/pod.py" check-dcs "${DCS_CHECK_TIMEOUT:-60}" || die "the Kubernetes API is not usable (see the line above)"
+
+# Backups: pgBackRest's configuration (with the S3 key and the passphrase, mode 600, in the pod's memory-backed
+# RUN_DIR), for the check below and the agent started further down.
+if [ -n "${BACKUP_S3_BUCKET:-}" ]; then
+  "$PYTHON" "$HERE/pod.py" pgbackrest-conf || die "invalid backup settings (see the line above)"
+fi
+
+# An empty volume in a cluster that Patroni's DCS has never recorded makes a new cluster (initdb or a restore). Not
+# over a repository that already holds one (postgres_pod/bootstrap_check.py): after a total loss that would restore
+# RESTORE_FROM_PATH's older state again, or initialise a database that can never archive there.
+if [ -z "$FOUND" ] && [ -n "${BACKUP_S3_BUCKET:-}" ]; then
+  "$PYTHON" "$HERE/pod.py" check-bootstrap || die "refusing to make a new cluster (see the line above); nothing was written"
+fi
 
 # A restore (RESTORE_FROM_PATH) makes a new cluster, so it only ever goes into an empty volume. The volume records
 # which restore made it; a volume that holds any other cluster stops the pod here, untouched.
@@ -125,10 +139,8 @@ if [ "$ADOPTING_STANDBY" = true ]; then
 fi
 mv -f "$CONFIG.tmp" "$CONFIG"
 
-# Backups: pgBackRest's configuration (with the S3 key and the passphrase, mode 600, in the pod's memory-backed
-# RUN_DIR), and the agent that takes them on the leader.
+# Backups: the agent that takes them on the leader.
 if [ -n "${BACKUP_S3_BUCKET:-}" ]; then
-  "$PYTHON" "$HERE/pod.py" pgbackrest-conf || die "invalid backup settings (see the line above)"
   "$PYTHON" "$HERE/pod.py" backup-agent &
 else
   log "WARNING: no backups configured (BACKUP_S3_BUCKET is unset): this database has no backup"

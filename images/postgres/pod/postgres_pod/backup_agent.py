@@ -45,14 +45,7 @@ def report(s: Settings, annotations: dict[str, str], event: Optional[tuple[str, 
     try:
         kube.request("PATCH", f"/api/v1/namespaces/{s.namespace}/pods/{s.name}", {"metadata": {"annotations": annotations}})
         if event:
-            reason, message = event
-            now = timestamps.utc()
-            kube.request("POST", f"/api/v1/namespaces/{s.namespace}/events", {
-                "metadata": {"generateName": f"{s.name}-backup-"},
-                "involvedObject": {"kind": "Pod", "name": s.name, "namespace": s.namespace, "apiVersion": "v1"},
-                "reason": reason, "message": message, "type": "Warning", "firstTimestamp": now, "lastTimestamp": now,
-                "count": 1, "source": {"component": "stateful-flask-backup"},
-            })
+            kube.warning_event(s, *event, component="stateful-flask-backup")
     except (urllib.error.URLError, OSError, ValueError, ConfigError) as e:
         log(f"could not record the backup state on the pod: {e}")
 

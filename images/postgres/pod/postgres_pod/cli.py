@@ -5,7 +5,7 @@ import shlex
 import sys
 from typing import Any, Callable, Optional
 
-from . import adoption, archive_check, backup_agent, cluster_settings, kube, pgbackrest, switchover, sync_guard
+from . import adoption, archive_check, backup_agent, bootstrap_check, cluster_settings, kube, pgbackrest, switchover, sync_guard
 from .errors import ConfigError
 from .log import log
 from .patroni_config import patroni_config
@@ -25,6 +25,7 @@ USAGE = """Helpers of the Postgres pod's entrypoint (entrypoint.sh), in Python b
     pod.py backup-agent           on the leader: the stanza, the first and the scheduled backups, the archiver's state
     pod.py backup-status          the repository's backups and the archiver, as JSON
     pod.py full-backup            on the leader: a full backup now (what the agent does on the schedule)
+    pod.py check-bootstrap        on an empty volume: refuse a new cluster while the DCS records none but the repository holds one
     pod.py check-archive [PATH]   fail unless the repository can restore without a hole in its WAL archive
     pod.py restore                Patroni's custom bootstrap: PGDATA from the backup (RESTORE_FROM_PATH)
     pod.py env                    print `export NAME=value` lines of the settings the SQL scripts read (defaults applied)
@@ -82,6 +83,7 @@ COMMANDS: dict[str, Callable[[Settings, list[str]], Optional[int]]] = {
     "full-backup": lambda s, args: backup_agent.full_backup(s),
     "stanza-create": lambda s, args: backup_agent.stanza_create(s),
     "check-archive": check_archive,
+    "check-bootstrap": lambda s, args: bootstrap_check.check_bootstrap(s),
     # Within the pod's 120 s grace period: up to 50 s for a replica, up to 45 s for the switchover, then Patroni's
     # fast shutdown.
     "pre-stop": lambda s, args: switchover.pre_stop(s, 45),

@@ -12,6 +12,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
+from . import timestamps
 from .log import log
 from .errors import ConfigError
 from .settings import Settings
@@ -74,6 +75,17 @@ def request(method: str, path: str, body: Optional[Any] = None) -> Any:
     req = urllib.request.Request(c.base + path, data=data, method=method, headers=dict(c.headers, **{"Content-Type": ctype}))
     with urllib.request.urlopen(req, context=c.context, timeout=10) as r:
         return json.loads(r.read() or b"null")
+
+
+def warning_event(s: Settings, reason: str, message: str, component: str) -> None:
+    """A Warning event on this member's pod, as `kubectl get events` shows it; `component` names what reports it."""
+    now = timestamps.utc()
+    request("POST", f"/api/v1/namespaces/{s.namespace}/events", {
+        "metadata": {"generateName": f"{s.name}-{component.rsplit('-', 1)[-1]}-"},
+        "involvedObject": {"kind": "Pod", "name": s.name, "namespace": s.namespace, "apiVersion": "v1"},
+        "reason": reason, "message": message, "type": "Warning", "firstTimestamp": now, "lastTimestamp": now,
+        "count": 1, "source": {"component": component},
+    })
 
 
 def check_dcs(s: Settings, timeout: int) -> None:

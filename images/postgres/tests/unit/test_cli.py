@@ -18,7 +18,8 @@ class Commands(unittest.TestCase):
     def test_the_commands_the_image_and_the_statefulset_run(self):
         # entrypoint.sh, post-bootstrap.sh, Patroni's restore bootstrap, the preStop hook, the program's backupStatus output.
         for name in ("config", "env", "check-dcs", "apply-dynamic-config", "wait-leader", "pgbackrest-conf", "backup-agent", "sync-guard",
-                     "stanza-create", "restore", "pre-stop", "backup-status", "full-backup", "check-archive", "dynamic-config"):
+                     "stanza-create", "restore", "pre-stop", "backup-status", "full-backup", "check-archive", "dynamic-config",
+                     "check-bootstrap"):
             self.assertIn(name, cli.COMMANDS)
 
     def test_shell_exports(self):
