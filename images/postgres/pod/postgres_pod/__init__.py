@@ -17,6 +17,7 @@ One module per concern (README.md next to this package has the same table):
     schedule.py          the full-backup schedule (standard cron in UTC, croniter) and when a backup is overdue
     backup_agent.py      the backup agent on the leader; backup-status and full-backup
     archive_check.py     the archive check (no hole, nothing damaged) and the restore bootstrap
+    bootstrap_check.py   no new cluster (initdb or restore) over a repository that already holds one
     adoption.py          REMOVABLE: a standby of the entrypoint before Patroni, until a Patroni leader exists
     cli.py               the command line: usage, the table of commands, exit statuses
 
