@@ -1,11 +1,11 @@
 /**
  * Composition only: read the stack's configuration, create the components, export the outputs.
- * Every input is validated (loadConfig, and the DOKS version lookup) before the first resource is registered;
- * the program is an async function so that the lookup can be awaited first.
+ * Every input is validated (loadConfig, the DOKS version lookup, and a restore's bucket) before the first resource is
+ * registered; the program is an async function so that the lookups can be awaited first.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { digitalOceanToken, loadConfig, requireSpacesCredentials } from "./config";
-import { BackupStorage } from "./components/backup-storage";
+import { BackupStorage, validateRestoreBucket } from "./components/backup-storage";
 import { IDENTITY_OUTPUT, refuseIdentityChange } from "./components/database-identity";
 import { DoksCluster, resolveKubernetesVersion } from "./components/doks-cluster";
 import { ExistingCluster } from "./components/existing-cluster";
@@ -25,6 +25,9 @@ export = async () => {
         requireSpacesCredentials();
         if (c.mode !== "digitalocean") {
             digitalOceanToken("backupMode spaces");
+        }
+        if (b.restoreFrom !== undefined) {
+            await validateRestoreBucket(b.bucket, b.region, b.restoreFrom.path);
         }
     }
 

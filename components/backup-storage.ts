@@ -71,6 +71,39 @@ export function spacesEndpoint(region: string): string {
     return `${region}.digitaloceanspaces.com`;
 }
 
+/**
+ * In `create` mode a restore (`restoreFrom`) reads this stack's own bucket, with the key made for it, which reads no
+ * other: the bucket must exist already (the stack's own history, as after a total loss). A new stack's bucket would
+ * be created empty and the restore could never start, so this refuses it, before anything is registered.
+ */
+export async function validateRestoreBucket(
+    bucket: string,
+    region: string,
+    restoreFrom: string,
+    opts?: pulumi.InvokeOptions,
+): Promise<void> {
+    const found = await digitalocean.getSpacesBuckets(
+        {
+            filters: [
+                { key: "name", values: [bucket] },
+                { key: "region", values: [region] },
+            ],
+        },
+        opts,
+    );
+    if (found.buckets.length === 0) {
+        throw new ConfigError(
+            "restoreFrom",
+            restoreFrom,
+            `backupMode spaces reads restoreFrom in this stack's own bucket ${bucket} (${region}), which ` +
+                "does not exist yet: this deployment would create it empty, and the key it makes can read no other bucket. To restore another stack's " +
+                "repository into a new stack, reach the source's bucket with backupMode existing: pulumi config set backupMode existing, " +
+                "backupBucket <the source's bucket>, backupRegion <its region>, --secret backupAccessKeyId <its key>, --secret backupSecretAccessKey " +
+                "<its secret>, --secret backupCipherPassphrase <the source's passphrase>, and a backupPath of this stack's own (docs/backups.md, \"Restoring\")",
+        );
+    }
+}
+
 /** Arguments of {@link BackupStorage}. */
 export interface BackupStorageArgs {
     /**

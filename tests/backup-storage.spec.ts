@@ -2,12 +2,21 @@ import * as assert from "node:assert";
 import * as postgresModule from "../components/postgres";
 import { tlsMaterial } from "../components/postgres-tls";
 import { ConfigError, validateCronSchedule, validateTimestamp } from "../components/validate";
-import { evaluate, MOCK_SPACES_KEY, type ProgramResource, type ProgramRun, unwrap } from "./helpers/program";
+import {
+    type AccountBucket,
+    evaluate,
+    MOCK_SPACES_KEY,
+    type ProgramResource,
+    type ProgramRun,
+    unwrap,
+} from "./helpers/program";
 import { all, one, T } from "./helpers/resources";
 
 const BUCKET = "digitalocean:index/spacesBucket:SpacesBucket";
 const KEY = "digitalocean:index/spacesKey:SpacesKey";
 const COMPONENT = "stateful-flask:backup:BackupStorage";
+/** The dev stack's bucket, once it exists: a restore of the stack's own history (as after a total loss) reads it. */
+const DEV_BUCKET: AccountBucket = { name: "stateful-flask-dev-pgbackrest", region: "fra1" };
 const OFF = "OFF: this stack's database has no backup; set backupMode (docs/backups.md)";
 
 /** A bucket made elsewhere, with its key, for backupMode existing. */
@@ -26,7 +35,11 @@ const EXISTING_BUCKET_LOCAL = { ...EXISTING_BUCKET, "stateful-flask:backupRegion
  * not register its `backup` argument anywhere yet (the pod side is wired separately), so the wiring is observed at
  * the constructor.
  */
-async function evaluateCapturingPostgres(stack: "dev" | "local", overrides: Record<string, string | undefined> = {}) {
+async function evaluateCapturingPostgres(
+    stack: "dev" | "local",
+    overrides: Record<string, string | undefined> = {},
+    buckets: AccountBucket[] = [],
+) {
     const module = postgresModule as { Postgres: typeof postgresModule.Postgres };
     const original = module.Postgres;
     const captured: postgresModule.PostgresArgs[] = [];
@@ -37,7 +50,7 @@ async function evaluateCapturingPostgres(stack: "dev" | "local", overrides: Reco
         }
     };
     try {
-        const run = await evaluate(stack, overrides);
+        const run = await evaluate(stack, overrides, false, {}, buckets);
         assert.strictEqual(captured.length, 1);
         return { run, postgresArgs: captured[0] as postgresModule.PostgresArgs & { backup?: Record<string, any> } };
     } finally {
@@ -197,20 +210,55 @@ describe("backups (dev stack): a Spaces bucket and a key limited to it", () => {
     });
 
     it("passes the schedule, retention, archive timeout and a restore source from the configuration", async () => {
-        const { postgresArgs: args } = await evaluateCapturingPostgres("dev", {
-            "stateful-flask:backupSchedule": "30 1 * * 0,3",
-            "stateful-flask:backupRetentionFull": "4",
-            "stateful-flask:archiveTimeout": "300",
-            "stateful-flask:backupPath": "/stateful-flask/dev-2",
-            "stateful-flask:restoreFrom": "/stateful-flask/dev",
-            "stateful-flask:restoreTargetTime": "2026-11-24T14:01:00Z",
-        });
+        const { postgresArgs: args } = await evaluateCapturingPostgres(
+            "dev",
+            {
+                "stateful-flask:backupSchedule": "30 1 * * 0,3",
+                "stateful-flask:backupRetentionFull": "4",
+                "stateful-flask:archiveTimeout": "300",
+                "stateful-flask:backupPath": "/stateful-flask/dev-2",
+                "stateful-flask:restoreFrom": "/stateful-flask/dev",
+                "stateful-flask:restoreTargetTime": "2026-11-24T14:01:00Z",
+            },
+            [DEV_BUCKET],
+        );
         const { values } = await resolved(args.backup!);
         assert.strictEqual(values.schedule, "30 1 * * 0,3");
         assert.strictEqual(values.retentionFull, 4);
         assert.strictEqual(values.archiveTimeout, 300);
         assert.strictEqual(values.path, "/stateful-flask/dev-2");
         assert.deepStrictEqual(values.restoreFrom, { path: "/stateful-flask/dev", targetTime: "2026-11-24T14:01:00Z" });
+    });
+
+    it("refuses restoreFrom at preview when the bucket it would read is yet to be created (a new stack): its key could read no other", async () => {
+        // The account holds buckets of that name elsewhere and others in fra1, not this one.
+        const account = [
+            { ...DEV_BUCKET, region: "ams3" },
+            { ...DEV_BUCKET, name: "stateful-flask-other-pgbackrest" },
+        ];
+        const overrides = {
+            "stateful-flask:restoreFrom": "/stateful-flask/dev",
+            "stateful-flask:backupPath": "/stateful-flask/dev-restored",
+        };
+        const failure = await evaluate("dev", overrides, true, {}, account).then(
+            () => undefined,
+            (e: Error & { registered?: ProgramResource[] }) => e,
+        );
+        assert.ok(failure, "a restore from a bucket that does not exist yet was accepted");
+        assert.strictEqual(
+            failure.message,
+            'restoreFrom: "/stateful-flask/dev" is not valid; backupMode spaces reads restoreFrom in this stack\'s own ' +
+                "bucket stateful-flask-dev-pgbackrest (fra1), which does not exist yet: this deployment would create it empty, and the key it makes can " +
+                "read no other bucket. To restore another stack's repository into a new stack, reach the source's bucket with backupMode existing: " +
+                "pulumi config set backupMode existing, backupBucket <the source's bucket>, backupRegion <its region>, --secret backupAccessKeyId " +
+                "<its key>, --secret backupSecretAccessKey <its secret>, --secret backupCipherPassphrase <the source's passphrase>, and a backupPath " +
+                'of this stack\'s own (docs/backups.md, "Restoring")',
+        );
+        assert.deepStrictEqual(
+            (failure.registered ?? []).map((r) => r.type),
+            ["pulumi:pulumi:Stack"],
+            "nothing but the stack registered",
+        );
     });
 
     it("takes the passphrase from the stack secret when set, and generates none", async () => {

@@ -489,11 +489,17 @@ describe("Postgres component (dev stack): Patroni in the StatefulSet", () => {
         assert.ok(sts.dependencies.includes(secret.urn));
     });
 
-    it("restores a new stack from a backup to a point in time when restoreFrom is set", async () => {
-        const run = await evaluate("dev", {
-            "stateful-flask:restoreFrom": "/stateful-flask/prod",
-            "stateful-flask:restoreTargetTime": "2026-11-24T14:01:00Z",
-        });
+    it("restores from a backup to a point in time when restoreFrom is set", async () => {
+        // backupMode spaces: the source is in the stack's own bucket, which exists (backup-storage.spec.ts has the refusal).
+        const run = await evaluate(
+            "dev",
+            {
+                "stateful-flask:restoreFrom": "/stateful-flask/prod",
+                "stateful-flask:restoreTargetTime": "2026-11-24T14:01:00Z",
+            },
+            false,
+            [{ name: "stateful-flask-dev-pgbackrest", region: "fra1" }],
+        );
         const env = envOf(one(run.resources, T.statefulSet).inputs.spec.template.spec.containers[0]);
         assert.strictEqual(env.RESTORE_FROM_PATH, "/stateful-flask/prod");
         assert.strictEqual(env.RESTORE_TARGET_TIME, "2026-11-24T14:01:00Z");

@@ -69,7 +69,10 @@ describe("e2e 08: pulumi destroy and the data", function () {
 
         // The destroyed cluster's repository stays in the bucket, and a new cluster refuses to start over it (docs/backups.md,
         // "After a total loss"): its owner deletes it on purpose here (or sets a new backupPath).
-        fs.rmSync(path.join(cluster.volumesDir, ".backup-store", "data", LOCAL_BACKUP_STORE.bucket, "stateful-flask"), { recursive: true, force: true });
+        fs.rmSync(path.join(cluster.volumesDir, ".backup-store", "data", LOCAL_BACKUP_STORE.bucket, "stateful-flask"), {
+            recursive: true,
+            force: true,
+        });
         await up();
         await healthy();
         assert.deepStrictEqual(await listTasks(), [], "a new, empty database");

@@ -121,6 +121,15 @@ function mockState(type: string, name: string, inputs: any): Record<string, any>
     }
 }
 
+/** A Spaces bucket in the mocked account, as getSpacesBuckets lists it. */
+export interface AccountBucket {
+    readonly name: string;
+    readonly region: string;
+}
+
+/** The buckets of the evaluation under way (evaluate's `accountBuckets`). */
+let accountBuckets: readonly AccountBucket[] = [];
+
 const mocks: pulumi.runtime.Mocks = {
     newResource: (args) => ({
         id: args.inputs?.metadata?.name ?? `${args.name}-id`,
@@ -137,6 +146,18 @@ const mocks: pulumi.runtime.Mocks = {
                 validVersions: valid,
                 versionPrefix: prefix,
             };
+        }
+        if (args.token === "digitalocean:index/getSpacesBuckets:getSpacesBuckets") {
+            const filters: Array<{ key: "name" | "region"; values: string[] }> = args.inputs.filters ?? [];
+            const buckets = accountBuckets
+                .filter((b) => filters.every((f) => f.values.includes(b[f.key])))
+                .map((b) => ({
+                    ...b,
+                    bucketDomainName: `${b.name}.${b.region}.digitaloceanspaces.com`,
+                    endpoint: `${b.region}.digitaloceanspaces.com`,
+                    urn: `do:space:${b.name}`,
+                }));
+            return { id: "buckets", buckets };
         }
         throw new Error(`unexpected invoke ${args.token} in tests`);
     },
@@ -172,16 +193,19 @@ function secretPaths(value: any, prefix = ""): string[] {
 
 /**
  * Evaluates index.ts with the stack file's config plus `overrides` (keys like `stateful-flask:apiReplicas`;
- * `undefined` removes a key), on a stack whose last update exported `previous`. Rejects with the program's error
- * when the program throws.
+ * `undefined` removes a key), on a stack whose last update exported `previous`, in an account that holds
+ * `buckets` (none by default: a new stack's bucket does not exist yet). Rejects with the program's error when the
+ * program throws.
  */
 export async function evaluate(
     stack: StackName,
     overrides: Record<string, string | undefined> = {},
     preview = false,
     previous: Record<string, unknown> = {},
+    buckets: readonly AccountBucket[] = [],
 ): Promise<ProgramRun> {
     previousOutputs = previous;
+    accountBuckets = buckets;
     const config: Record<string, string> = {
         ...stackConfig(stack),
         "digitalocean:token": "dop_v1_mock_token",
