@@ -32,7 +32,7 @@ describe("A new cluster over a repository that already holds one", function () {
     async function running(c: PatroniCluster, phase: string): Promise<Member> {
         c.members[0].start();
         const { leader } = await c.healthy(0, 180000);
-        await waitFor("the first full backup", 120000, () => backups(leader).length >= 1 || undefined);
+        await waitFor("the first full backup", 300000, () => backups(leader).length >= 1 || undefined);
         leader.sql("CREATE TABLE IF NOT EXISTS rows (phase text NOT NULL, n int NOT NULL)", {
             user: "stateful-flask-user",
         });
@@ -150,7 +150,7 @@ describe("A new cluster over a repository that already holds one", function () {
             m.log(),
             new RegExp(
                 `FATAL: the volume is empty and the cluster was never initialised .* s3://backups/repo/shared already holds ` +
-                    `stanza postgres: system id ${sysid}, 1 backup.* a new database gets a new system id, which pgBackRest refuses to archive into this ` +
+                    `stanza postgres: system id ${sysid}, 1 backup.* A new database gets a new system id, which pgBackRest refuses to archive into this ` +
                     `stanza.* \\(2\\) start an empty database and leave this repository as it is: pulumi config set backupPath /repo/shared-2 && pulumi up`,
             ),
         );

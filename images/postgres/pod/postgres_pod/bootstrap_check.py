@@ -114,7 +114,7 @@ def decide(b: BackupSettings, scope: str, initialized: bool, repo: Optional[Repo
         why = (f"RESTORE_FROM_PATH={b.restore_from} is set, but this stack's own repository is newer: the cluster restored from it "
                "archived there since, so a second restore would silently go back in time and drop every write made after the first")
     else:
-        why = ("a new database gets a new system id, which pgBackRest refuses to archive into this stanza: archiving would fail on "
+        why = ("A new database gets a new system id, which pgBackRest refuses to archive into this stanza: archiving would fail on "
                "every segment while pg_wal fills the volume")
     choices = []
     if repo.backups:

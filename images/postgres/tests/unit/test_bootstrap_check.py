@@ -95,7 +95,7 @@ class Decide(unittest.TestCase):
     def test_a_new_cluster_over_another_clusters_stanza_is_refused_before_initdb(self):
         v = decide(backup(), "postgres", False, repository(USED, "postgres"))
         self.assertEqual(v.action, "refuse")
-        self.assertIn("a new database gets a new system id, which pgBackRest refuses to archive into this stanza: archiving would fail on "
+        self.assertIn("A new database gets a new system id, which pgBackRest refuses to archive into this stanza: archiving would fail on "
                       "every segment while pg_wal fills the volume. Nothing was initialised and nothing was written. Choose: (1) bring back "
                       "this repository's latest state: pulumi config set restoreFrom /stateful-flask/dev && pulumi config set backupPath "
                       "/stateful-flask/dev-2 && pulumi up; (2) start an empty database and leave this repository as it is: pulumi config set "
