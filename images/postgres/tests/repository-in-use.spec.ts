@@ -3,12 +3,12 @@
  * already holds one (postgres_pod/bootstrap_check.py, docs/backups.md "After a total loss"). Real Patroni members
  * through the image's entrypoint, the real pgBackRest against versitygw.
  */
-import * as assert from "assert";
-import * as fs from "fs";
-import * as path from "path";
+import * as assert from "node:assert";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import {
-    Member,
-    PatroniCluster,
+    type Member,
+    type PatroniCluster,
     archiveNow,
     backups,
     postgresIdentity,

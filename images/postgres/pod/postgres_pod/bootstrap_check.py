@@ -140,7 +140,7 @@ def dcs_initialized(s: Settings) -> bool:
         if e.code == 404:
             return False
         raise ConfigError(f"cannot read the ConfigMap {s.scope}-config in namespace {s.namespace} (HTTP {e.code}); refusing to decide "
-                          "whether a new cluster may be made")
+                          "whether a new cluster may be made") from e
     return "initialize" in ((cm.get("metadata") or {}).get("annotations") or {})
 
 

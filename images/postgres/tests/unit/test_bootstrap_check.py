@@ -7,7 +7,7 @@ from unittest import mock
 
 from pod_path import BACKUP_ENV, BASE_ENV
 from postgres_pod import bootstrap_check
-from postgres_pod.bootstrap_check import Repository, decide, next_path, repository
+from postgres_pod.bootstrap_check import decide, next_path, repository
 from postgres_pod.errors import ConfigError
 from postgres_pod.settings import load
 
