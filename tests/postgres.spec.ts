@@ -498,6 +498,7 @@ describe("Postgres component (dev stack): Patroni in the StatefulSet", () => {
                 "stateful-flask:restoreTargetTime": "2026-11-24T14:01:00Z",
             },
             false,
+            {},
             [{ name: "stateful-flask-dev-pgbackrest", region: "fra1" }],
         );
         const env = envOf(one(run.resources, T.statefulSet).inputs.spec.template.spec.containers[0]);
