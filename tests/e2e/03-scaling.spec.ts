@@ -12,6 +12,7 @@ import {
     configure,
     converge,
     healthy,
+    inPostgres,
     k,
     postgresPods,
     psql,
@@ -21,21 +22,7 @@ import {
 
 /** The inode of a member's PG_VERSION: a new clone writes a new file, a resumed member keeps its own. */
 async function dataIdentity(pod: string): Promise<string> {
-    return (
-        await k([
-            "exec",
-            "-n",
-            NS,
-            pod,
-            "-c",
-            "postgres",
-            "--",
-            "stat",
-            "-c",
-            "%i %Y",
-            "/var/lib/postgresql/data/pgdata/PG_VERSION",
-        ])
-    ).trim();
+    return (await inPostgres(pod, ["stat", "-c", "%i %Y", "/var/lib/postgresql/data/pgdata/PG_VERSION"])).trim();
 }
 
 describe("e2e 03: scaling Postgres and the API together under writes", function () {

@@ -4,17 +4,16 @@
  * write acknowledged with 201 is on every member, and no two members accepted writes at once.
  */
 import * as assert from "node:assert";
-import { key, sh } from "../../scripts/local/driver";
+import { key } from "../../scripts/local/driver";
 import {
     ApiWriter,
     NS,
     WritableSampler,
     configure,
     converge,
-    e2e,
-    get,
     healthy,
     k,
+    killContainer,
     rowsEverywhere,
     up,
 } from "./fixture";
@@ -43,21 +42,7 @@ describe("e2e 04: losing the leader pod under writes (Patroni, three members)", 
             const at = Date.now();
             if (how.startsWith("killed")) {
                 // The container's PID 1 (Patroni) and with it the postmaster: what an OOM kill or a runtime crash does.
-                const id = (await get(["pod", leader, "-n", NS])).status.containerStatuses[0].containerID.replace(
-                    "containerd://",
-                    "",
-                );
-                sh("ctr", [
-                    "--address",
-                    (await e2e()).cluster.containerdSocket,
-                    "-n",
-                    "k8s.io",
-                    "tasks",
-                    "kill",
-                    "-s",
-                    "SIGKILL",
-                    id,
-                ]);
+                await killContainer(leader);
             } else {
                 const force = how.startsWith("force");
                 await k([

@@ -26,6 +26,7 @@ import {
     openStack,
     progress,
     setConfig,
+    sh,
     claimNode,
     startCluster,
     stopCluster,
@@ -240,6 +241,19 @@ export async function get(args: string[]): Promise<any | undefined> {
     return getJson((await e2e()).cluster, args);
 }
 
+/** Runs `command` in a Postgres pod's postgres container; its output. */
+export async function inPostgres(pod: string, command: string[]): Promise<string> {
+    return k(["exec", "-n", NS, pod, "-c", "postgres", "--", ...command]);
+}
+
+/** SIGKILL to the pod's container (PID 1, Patroni, and with it the postmaster) through containerd: what an OOM
+ * kill or a runtime crash does. */
+export async function killContainer(pod: string, opts: { quiet?: boolean } = {}): Promise<void> {
+    const id = (await get(["pod", pod, "-n", NS])).status.containerStatuses[0].containerID.replace("containerd://", "");
+    const socket = (await e2e()).cluster.containerdSocket;
+    sh("ctr", ["--address", socket, "-n", "k8s.io", "tasks", "kill", "-s", "SIGKILL", id], opts);
+}
+
 export async function postgresPods(): Promise<any[]> {
     return (await get(["pods", "-n", NS, "-l", "app=postgres"])).items.sort((a: any, b: any) =>
         a.metadata.name.localeCompare(b.metadata.name),
@@ -305,14 +319,7 @@ export async function healthy(seconds = 300): Promise<{ leader: string; replicas
 /** psql on a Postgres pod as the postgres user over its socket (peer authentication), in the app database. */
 export async function psql(pod: string, sql: string): Promise<string> {
     return (
-        await k([
-            "exec",
-            "-n",
-            NS,
-            pod,
-            "-c",
-            "postgres",
-            "--",
+        await inPostgres(pod, [
             "psql",
             "-X",
             "-A",

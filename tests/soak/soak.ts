@@ -28,7 +28,9 @@ import {
     e2e,
     get,
     healthy,
+    inPostgres,
     k,
+    killContainer,
     listTasks,
     psql,
     recordFailure,
@@ -93,29 +95,11 @@ async function patroni(pod: string, method: string, route: string, body?: unknow
         "r=u.Request('http://127.0.0.1:8008'+sys.argv[2],data=(sys.argv[3].encode() if sys.argv[3] else None),method=sys.argv[1],headers={'Content-Type':'application/json'})\n" +
         "r.add_header('Authorization','Basic '+base64.b64encode(('patroni:'+os.environ['API_PASSWORD']).encode()).decode())\n" +
         "print(u.urlopen(r,timeout=60).read().decode())\n";
-    return k([
-        "exec",
-        "-n",
-        NS,
-        pod,
-        "-c",
-        "postgres",
-        "--",
-        "python3",
-        "-c",
-        script,
-        method,
-        route,
-        body === undefined ? "" : JSON.stringify(body),
-    ]);
+    return inPostgres(pod, ["python3", "-c", script, method, route, body === undefined ? "" : JSON.stringify(body)]);
 }
 
 async function leaderPod(): Promise<string> {
     return (await healthy(600)).leader;
-}
-
-async function containerId(pod: string): Promise<string> {
-    return (await get(["pod", pod, "-n", NS])).status.containerStatuses[0].containerID.replace("containerd://", "");
 }
 
 let storeDown = false;
@@ -138,41 +122,13 @@ const STEPS: Record<string, (rand: () => number) => Promise<string>> = {
     },
     "kill-leader": async () => {
         const leader = await leaderPod();
-        sh(
-            "ctr",
-            [
-                "--address",
-                (await e2e()).cluster.containerdSocket,
-                "-n",
-                "k8s.io",
-                "tasks",
-                "kill",
-                "-s",
-                "SIGKILL",
-                await containerId(leader),
-            ],
-            { quiet: true },
-        );
+        await killContainer(leader, { quiet: true });
         return `SIGKILL to ${leader}'s container`;
     },
     "kill-replica": async (rand) => {
         const { replicas } = await healthy(600);
         const victim = replicas[Math.floor(rand() * replicas.length)];
-        sh(
-            "ctr",
-            [
-                "--address",
-                (await e2e()).cluster.containerdSocket,
-                "-n",
-                "k8s.io",
-                "tasks",
-                "kill",
-                "-s",
-                "SIGKILL",
-                await containerId(victim),
-            ],
-            { quiet: true },
-        );
+        await killContainer(victim, { quiet: true });
         return `SIGKILL to replica ${victim}'s container`;
     },
     "scale-down-up": async () => {
