@@ -16,6 +16,7 @@
  */
 import * as assert from "node:assert";
 import * as path from "node:path";
+import { POD_SCRIPT } from "../../components/postgres-pod";
 import { key, localClusterScript, onOutput, openStack, progress, sh, waitFor } from "../../scripts/local/driver";
 import {
     ApiWriter,
@@ -98,6 +99,11 @@ async function patroni(pod: string, method: string, route: string, body?: unknow
     return inPostgres(pod, ["python3", "-c", script, method, route, body === undefined ? "" : JSON.stringify(body)]);
 }
 
+/** A full backup now, on `pod` (the leader): pod.py full-backup, waited for. */
+async function fullBackup(pod: string): Promise<void> {
+    await inPostgres(pod, [POD_SCRIPT, "full-backup"]);
+}
+
 async function leaderPod(): Promise<string> {
     return (await healthy(600)).leader;
 }
@@ -157,17 +163,7 @@ const STEPS: Record<string, (rand: () => number) => Promise<string>> = {
     },
     "full-backup": async () => {
         const leader = await leaderPod();
-        await k([
-            "exec",
-            "-n",
-            NS,
-            leader,
-            "-c",
-            "postgres",
-            "--",
-            "/usr/local/lib/stateful-flask-postgres/pod.py",
-            "full-backup",
-        ]);
+        await fullBackup(leader);
         return `full backup on ${leader}`;
     },
     "store-down": async (rand) => {
@@ -329,17 +325,7 @@ async function main(): Promise<void> {
         await writer.stop();
         await sampler.stop();
         const { leader } = await healthy(900);
-        await k([
-            "exec",
-            "-n",
-            NS,
-            leader,
-            "-c",
-            "postgres",
-            "--",
-            "/usr/local/lib/stateful-flask-postgres/pod.py",
-            "full-backup",
-        ]);
+        await fullBackup(leader);
         await archiveCatchesUp(leader, ARCHIVE_BOUND_S);
         const rows = await listTasks();
         progress(`soak: a new full backup on ${leader}; the API lists ${rows.length} rows`);
